@@ -1,0 +1,115 @@
+"""FloodSAR model metadata: the one module that writes and reads it.
+
+A model file is self-describing: everything the engine needs to feed it and to
+interpret its output travels inside the file as ONE JSON document stored under
+the key :data:`METADATA_KEY` (ONNX ``metadata_props``; the ``metadata`` entry
+of a PyTorch checkpoint). Because writer and reader share this module and this
+dataclass, a field can never be written under one name and read under another.
+
+Model I/O contract (both backends):
+  input  ``input``: float32 [N, len(bands), H, W], normalised with
+         :func:`floodsar.engine.metadata.ModelMetadata.normalise` (H, W multiples of ``stride``)
+  output ``water_probability``: float32 [N, 1, H, W] in [0, 1]
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import FloodSarError
+
+SCHEMA_VERSION = 1
+METADATA_KEY = "floodsar"
+INPUT_NAME = "input"
+OUTPUT_NAME = "water_probability"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything the engine must know about a segmentation model."""
+
+    name: str
+    architecture: str
+    bands: tuple[str, ...] = ("VV", "VH")
+    units: str = "db"
+    mean: tuple[float, ...] = (-10.5, -17.5)
+    std: tuple[float, ...] = (4.5, 5.0)
+    clip_db: tuple[float, float] = (-40.0, 10.0)
+    resolution_m: float = 10.0
+    stride: int = 16
+    tile_size: int = 512
+    overlap: int = 64
+    classes: tuple[str, ...] = ("dry", "water")
+    threshold: float = 0.5
+    training_data: str = ""
+    licence: str = ""
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"unsupported FloodSAR metadata schema version {self.schema_version} "
+                             f"(this FloodSAR reads version {SCHEMA_VERSION})")
+        if not self.bands or len(self.mean) != len(self.bands) or len(self.std) != len(self.bands):
+            raise ValueError("bands, mean and std must be non-empty and of equal length")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("std values must be positive")
+        if self.units not in ("db", "linear"):
+            raise ValueError(f"units must be 'db' or 'linear', not {self.units!r}")
+        if self.stride < 1 or self.tile_size % self.stride or not 0 <= self.overlap < self.tile_size // 2:
+            raise ValueError("tile_size must be a multiple of stride and overlap less than half a tile")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError("threshold must lie strictly between 0 and 1")
+
+    def normalise(self, db: np.ndarray) -> np.ndarray:
+        """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale."""
+        lo, hi = self.clip_db
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
+        return ((np.clip(db, lo, hi) - mean) / std).astype(np.float32)
+
+    def to_json(self) -> str:
+        """Serialise to the JSON document stored in model files."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        """Parse and validate; raises ValueError on anything malformed."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("metadata is not a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown metadata fields: {sorted(unknown)}")
+        for key in ("bands", "mean", "std", "clip_db", "classes"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+
+def metadata_from_map(props: Mapping[str, str], source: str | Path) -> ModelMetadata:
+    """Read metadata from a key/value map (ONNX custom metadata); clear error naming ``source``."""
+    if METADATA_KEY not in props:
+        raise FloodSarError(
+            f"{source}: this model has no FloodSAR metadata. Export it with "
+            "'python -m floodsar.training.export' (or floodsar.engine.metadata.write_onnx_metadata).")
+    try:
+        return ModelMetadata.from_json(props[METADATA_KEY])
+    except (ValueError, TypeError) as exc:
+        raise FloodSarError(f"{source}: invalid FloodSAR model metadata ({exc}). "
+                            "Re-export the model with this version of FloodSAR.") from exc
+
+
+def write_onnx_metadata(model: Any, metadata: ModelMetadata) -> None:
+    """Store ``metadata`` in an ``onnx.ModelProto`` (replacing any previous FloodSAR entry)."""
+    for prop in list(model.metadata_props):
+        if prop.key == METADATA_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, metadata.to_json()

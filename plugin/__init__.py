@@ -1,0 +1,1 @@
+"""FloodSAR QGIS plugin: the only code that imports qgis."""

@@ -1,0 +1,163 @@
+"""Raster I/O with osgeo.gdal/ogr/osr only (inside QGIS); see :mod:`.raster_io` for the interface."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from osgeo import gdal, ogr, osr
+
+from . import raster_io
+from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+osr.UseExceptions()
+
+_RESAMPLING = {"nearest": "NEAREST", "average": "AVERAGE"}
+_GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
+
+
+def _srs(crs_wkt: str) -> osr.SpatialReference:
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(crs_wkt)
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+class GdalFile(RasterFile):
+    """An input raster opened with osgeo.gdal."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+        except RuntimeError as exc:
+            raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
+        if self._ds is None or self._ds.RasterCount == 0:
+            raise raster_io.not_a_raster(path, "no raster bands")
+        ds = self._ds
+        self.path = path
+        self.count = ds.RasterCount
+        bands = [ds.GetRasterBand(i + 1) for i in range(self.count)]
+        self.descriptions = tuple(b.GetDescription() or "" for b in bands)
+        self.nodata = tuple(b.GetNoDataValue() for b in bands)
+        self.grid = raster_io.make_grid(path, ds.RasterXSize, ds.RasterYSize, ds.GetProjection() or "",
+                                        ds.GetGeoTransform(), ds.GetGCPCount())
+
+    def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
+        return self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
+                                    buf_type=gdal.GDT_Float32).reshape(len(bands), row1 - row0, col1 - col0)
+
+    def close(self) -> None:
+        self._ds = None
+
+
+def open_raster(path: Path) -> GdalFile:
+    return GdalFile(path)
+
+
+def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
+    try:
+        srs = _srs(crs_wkt)
+    except RuntimeError:
+        return False, None
+    if srs.IsGeographic():
+        return True, None
+    return (False, srs.GetLinearUnits()) if srs.IsProjected() else (False, None)
+
+
+def same_crs(wkt_a: str, wkt_b: str) -> bool:
+    return wkt_a == wkt_b or bool(_srs(wkt_a).IsSame(_srs(wkt_b)))
+
+
+class GdalGeoTiff(GeoTiffWriter):
+    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float,
+                 colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> None:
+        options = {**raster_io.GTIFF_OPTIONS, "PREDICTOR": raster_io.PREDICTOR[dtype]}
+        self._grid = grid
+        self._ds = gdal.GetDriverByName("GTiff").Create(
+            str(path), grid.width, grid.height, 1, _GDAL_TYPES[dtype], [f"{k}={v}" for k, v in options.items()])
+        self._ds.SetGeoTransform(grid.transform)
+        self._ds.SetProjection(grid.crs_wkt)
+        self.band = self._ds.GetRasterBand(1)
+        self.band.SetNoDataValue(nodata)
+        self.band.SetDescription(description)
+        if colours:
+            table = gdal.ColorTable()
+            for value, rgba in colours.items():
+                table.SetColorEntry(value, rgba)
+            self.band.SetRasterColorTable(table)
+            self.band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+
+    def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
+        self.band.WriteArray(array, xoff=col_off, yoff=row_off)
+
+    def finish(self, resampling: str) -> None:
+        factors = raster_io.overview_factors(self._grid)
+        if factors:
+            self._ds.BuildOverviews(_RESAMPLING[resampling], factors)
+        self.close()
+
+    def close(self) -> None:
+        self.band = None
+        self._ds = None
+
+
+def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float,
+                   colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> GdalGeoTiff:
+    return GdalGeoTiff(path, grid, dtype, nodata, colours, description)
+
+
+def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
+    """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours."""
+    mask = GdalFile(src)
+    try:
+        band = mask._ds.GetRasterBand(1)
+        writer = GdalGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
+                             band.GetDescription())
+        try:
+            valid = gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT))
+            gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 8)
+            valid = None
+            writer.finish("nearest")
+        except BaseException:
+            writer.close()
+            raise
+    finally:
+        mask.close()
+
+
+def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
+    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count."""
+    mask = GdalFile(mask_path)
+    try:
+        grid = mask.grid
+        srs = _srs(grid.crs_wkt)
+        wgs84 = osr.SpatialReference()
+        wgs84.ImportFromEPSG(4326)
+        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        lon, lat, _ = osr.CoordinateTransformation(srs, wgs84).TransformPoint(*raster_io.grid_centre(grid))
+        equal_area = osr.SpatialReference()
+        equal_area.ImportFromProj4(raster_io.equal_area_proj4(lon, lat))
+        equal_area.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        to_equal_area = osr.CoordinateTransformation(srs, equal_area)
+
+        water = gdal.Open(raster_io.lut_vrt(mask_path, grid, raster_io.WATER_LUT))
+        water_band = water.GetRasterBand(1)
+        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(gpkg_path))
+        layer = out.CreateLayer(raster_io.WATER_LAYER, srs, ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn(raster_io.AREA_FIELD, ogr.OFTReal))
+        area_index = layer.GetLayerDefn().GetFieldIndex(raster_io.AREA_FIELD)
+        layer.StartTransaction()
+        gdal.Polygonize(water_band, water_band, layer, -1, [])
+        for feature in layer:
+            geom = feature.GetGeometryRef().Clone()
+            geom.Transform(to_equal_area)
+            feature.SetField(area_index, geom.GetArea())
+            layer.SetFeature(feature)
+        layer.CommitTransaction()
+        count = layer.GetFeatureCount()
+        layer = out = water_band = water = None
+        return count
+    finally:
+        mask.close()

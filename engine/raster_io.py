@@ -1,0 +1,303 @@
+"""Raster I/O: the grid type, the reader/writer interface and the ``io`` switch.
+
+Two interchangeable implementations sit behind this module: :mod:`.rasterio_io`
+(command line, training) and :mod:`.gdal_io` (inside QGIS, where mixing
+rasterio's bundled GDAL with QGIS's ``osgeo.gdal`` crashes). Neither is imported
+until :func:`backend` asks for it, so importing this module pulls in numpy only.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import importlib
+import importlib.util
+import math
+import os
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from .errors import FloodSarError
+
+IO_CHOICES = ("auto", "gdal", "rasterio")
+
+#: Ground metres per degree of latitude (mean Earth radius 6,371,008.8 m).
+_METRES_PER_DEGREE = math.pi / 180.0 * 6371008.8
+
+#: GeoTIFF creation options for every raster FloodSAR writes (predictor added per data type).
+GTIFF_OPTIONS = {"TILED": "YES", "BLOCKXSIZE": "512", "BLOCKYSIZE": "512",
+                 "COMPRESS": "DEFLATE", "BIGTIFF": "IF_SAFER"}
+PREDICTOR = {"uint8": "2", "float32": "3"}
+#: Overviews are built down to this size (pixels on the longer side).
+OVERVIEW_MIN_SIZE = 256
+
+
+@dataclass(frozen=True)
+class RasterGrid:
+    """Where a raster's pixels lie: size, CRS (WKT, never empty) and GDAL geotransform."""
+
+    width: int
+    height: int
+    crs_wkt: str
+    transform: tuple[float, ...]
+
+    @property
+    def pixel_size_m(self) -> float | None:
+        """Approximate ground metres per pixel (geometric mean of x and y; None if unknown).
+
+        A geographic CRS is converted at the raster centre's latitude.
+        """
+        x0, dx, rx, y0, ry, dy = self.transform
+        size_x, size_y = math.hypot(dx, ry), math.hypot(rx, dy)
+        geographic, metres_per_unit = crs_info(self.crs_wkt)
+        if geographic:
+            lat = y0 + ry * self.width / 2 + dy * self.height / 2
+            size_x *= _METRES_PER_DEGREE * math.cos(math.radians(max(-89.9, min(89.9, lat))))
+            size_y *= _METRES_PER_DEGREE
+        elif metres_per_unit:
+            size_x *= metres_per_unit
+            size_y *= metres_per_unit
+        else:
+            return None
+        return math.sqrt(size_x * size_y)
+
+    def window_bounds(self, row_off: int, col_off: int, height: int, width: int
+                      ) -> tuple[int, int, int, int] | None:
+        """The part of a window inside the raster as (row0, col0, row1, col1), or None if outside."""
+        r0, c0 = max(row_off, 0), max(col_off, 0)
+        r1, c1 = min(row_off + height, self.height), min(col_off + width, self.width)
+        return (r0, c0, r1, c1) if r0 < r1 and c0 < c1 else None
+
+
+def make_grid(path: Path, width: int, height: int, crs_wkt: str, transform: Sequence[float],
+              gcp_count: int = 0) -> RasterGrid:
+    """Build a grid for ``path``, refusing rasters that are not map-projected."""
+    if not crs_wkt:
+        if gcp_count:
+            raise FloodSarError(
+                f"{path}: this raster has ground control points but no map projection; "
+                "terrain-correct or warp it first (e.g. gdalwarp -t_srs EPSG:4326 IN OUT.tif).")
+        raise FloodSarError(
+            f"{path}: this raster has no coordinate reference system; assign one "
+            "(e.g. gdal_edit.py -a_srs EPSG:32633 FILE) and try again.")
+    return RasterGrid(int(width), int(height), crs_wkt, tuple(float(v) for v in transform))
+
+
+def resolve_io(io: str = "auto") -> str:
+    """Which implementation to use: 'gdal' inside QGIS (or without rasterio), else 'rasterio'."""
+    if io not in IO_CHOICES:
+        raise FloodSarError(f"unknown raster I/O {io!r}; choose one of {', '.join(IO_CHOICES)}.")
+    if io != "auto":
+        return io
+    if "qgis" in sys.modules or importlib.util.find_spec("rasterio") is None:
+        return "gdal"
+    return "rasterio"
+
+
+def backend(io: str = "auto") -> ModuleType:
+    """The implementation module for ``io`` (imported on first use)."""
+    return importlib.import_module(f".{resolve_io(io)}_io", __package__)
+
+
+@lru_cache(maxsize=32)
+def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
+    """(is geographic, metres per CRS unit or None) for a WKT, parsed by the process's library."""
+    return backend().crs_info(crs_wkt)
+
+
+def resolution_warning(grid: RasterGrid, native_m: float) -> str | None:
+    """A sentence when the pixel size is far (over 1.5x) from the model's native size, else None."""
+    size = grid.pixel_size_m
+    if size is None or native_m <= 0 or 1 / 1.5 <= size / native_m <= 1.5:
+        return None
+    return (f"The pixel size is about {size:.1f} m but the model expects {native_m:g} m pixels; "
+            f"results may be poor: resample the input to {native_m:g} m "
+            f"(e.g. gdalwarp -tr {native_m:g} {native_m:g} -r average IN OUT.tif).")
+
+
+def check_exists(path: Path) -> None:
+    """Refuse a missing input with a clear message."""
+    if not path.exists():
+        raise FloodSarError(f"{path}: file not found; check the path.")
+    if path.is_dir() and not path.suffix:
+        raise FloodSarError(f"{path}: is a folder, not a raster file; pass the raster file itself.")
+
+
+def not_a_raster(path: Path, reason: str = "") -> FloodSarError:
+    """The error for a file no GDAL driver can read as a raster."""
+    detail = f" ({reason.strip().rstrip('.')})" if reason.strip() else ""
+    return FloodSarError(f"{path}: not a raster GDAL can read{detail}; "
+                         "pass a GeoTIFF or another GDAL-readable raster.")
+
+
+class RasterFile(ABC):
+    """An open input raster: grid, bands, and windowed reads (never the whole raster at once)."""
+
+    path: Path
+    grid: RasterGrid
+    count: int
+    descriptions: tuple[str, ...]
+    nodata: tuple[float | None, ...]
+
+    @abstractmethod
+    def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
+        """Read an in-bounds window of 1-based ``bands`` as float32 [len(bands), rows, cols]."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file handle."""
+
+    def read_window(self, bands: Sequence[int], row_off: int, col_off: int, height: int,
+                    width: int) -> np.ndarray:
+        """Boundless read: float32 [len(bands), height, width], NaN outside the raster.
+
+        Not thread-safe: callers serialise access (GDAL handles are not thread-safe).
+        """
+        out = np.full((len(bands), height, width), np.nan, dtype=np.float32)
+        inside = self.grid.window_bounds(row_off, col_off, height, width)
+        if inside is not None:
+            r0, c0, r1, c1 = inside
+            out[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = self._read(bands, *inside)
+        return out
+
+    def __enter__(self) -> "RasterFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_raster(path: str | Path, io: str = "auto") -> RasterFile:
+    """Open an input raster; FloodSarError if missing, unreadable or without a CRS."""
+    path = Path(path)
+    check_exists(path)
+    return backend(io).open_raster(path)
+
+
+def overview_factors(grid: RasterGrid) -> list[int]:
+    """Overview decimation factors 2, 4, 8... until the longer side drops to OVERVIEW_MIN_SIZE."""
+    factors = []
+    while max(grid.width, grid.height) / 2 ** (len(factors) + 1) >= OVERVIEW_MIN_SIZE:
+        factors.append(2 ** (len(factors) + 1))
+    return factors
+
+
+def check_writable(path: str | Path) -> Path:
+    """Refuse, before any work, an output whose folder is missing or not writable."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FloodSarError(f"{path}: is a folder; give an output file name (e.g. {path / 'water.tif'}).")
+    if not folder.is_dir():
+        raise FloodSarError(f"{path}: the output folder {folder} does not exist; create it first.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise FloodSarError(f"{path}: cannot write to the folder {folder} ({exc.strerror}); "
+                            "choose a writable output folder.") from exc
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def temporary_beside(path: Path) -> Path:
+    """A fresh, unused temporary path in ``path``'s folder (hidden, same suffix)."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
+    os.close(fd)
+    os.unlink(name)  # the writer creates it afresh
+    return Path(name)
+
+
+def discard(tmp: Path) -> None:
+    """Delete a temporary output and any sidecar GDAL left beside it."""
+    for leftover in (tmp, *tmp.parent.glob(glob.escape(tmp.name) + ".*")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    Any exception (KeyboardInterrupt included) deletes the temporary file and leaves
+    ``path`` untouched.
+    """
+    path = check_writable(path)
+    tmp = temporary_beside(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        discard(tmp)
+
+
+class GeoTiffWriter(ABC):
+    """A GeoTIFF being written window by window (tiled, DEFLATE, BIGTIFF=IF_SAFER)."""
+
+    @abstractmethod
+    def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
+        """Write a [h, w] array at the given pixel offset."""
+
+    @abstractmethod
+    def finish(self, resampling: str) -> None:
+        """Build overviews ('nearest' or 'average') and close."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close without building overviews (on failure)."""
+
+
+def equal_area_proj4(lon: float, lat: float) -> str:
+    """A Lambert azimuthal equal-area projection centred on (lon, lat): true areas in m2."""
+    return f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +datum=WGS84 +units=m +no_defs"
+
+
+def grid_centre(grid: RasterGrid) -> tuple[float, float]:
+    """The raster centre in CRS coordinates."""
+    x0, dx, rx, y0, ry, dy = grid.transform
+    return (x0 + dx * grid.width / 2 + rx * grid.height / 2,
+            y0 + ry * grid.width / 2 + dy * grid.height / 2)
+
+
+def polygon_area(rings: Sequence[np.ndarray]) -> float:
+    """Planar area of a polygon given as [exterior, *holes] coordinate arrays [n, 2]."""
+    def ring_area(xy: np.ndarray) -> float:
+        x, y = xy[:, 0], xy[:, 1]
+        return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
+    return ring_area(rings[0]) - sum(ring_area(hole) for hole in rings[1:])
+
+
+WATER_LAYER = "water"
+AREA_FIELD = "area_m2"
+#: Mask encoding shared by every writer and reader of FloodSAR masks.
+DRY, WATER, NODATA = 0, 1, 255
+MASK_COLOURS = {DRY: (210, 210, 210, 255), WATER: (0, 92, 230, 255), NODATA: (0, 0, 0, 0)}
+PROBABILITY_NODATA = -1.0
+
+
+def lut_vrt(path: Path, grid: RasterGrid, lut: str) -> str:
+    """VRT XML mapping a mask file's values through a GDAL LUT (e.g. water -> 1, else 0).
+
+    Lets sieve and polygonize use derived mask bands without reading the raster into memory.
+    """
+    return (f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}">'
+            f'<GeoTransform>{", ".join(repr(v) for v in grid.transform)}</GeoTransform>'
+            f'<VRTRasterBand dataType="Byte" band="1"><ComplexSource>'
+            f'<SourceFilename relativeToVRT="0">{_xml_escape(str(path.resolve()))}</SourceFilename>'
+            f'<SourceBand>1</SourceBand><LUT>{lut}</LUT></ComplexSource></VRTRasterBand></VRTDataset>')
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+#: LUTs over the mask values 0/1/255: water only, and valid (not nodata).
+WATER_LUT = "0:0,1:1,254:0,255:0"
+VALID_LUT = "0:1,1:1,254:1,255:0"

@@ -1,0 +1,163 @@
+"""Raster I/O with rasterio (command line and training); see :mod:`.raster_io` for the interface."""
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.features
+import rasterio.warp
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioIOError
+from rasterio.windows import Window
+
+from . import raster_io
+from .errors import FloodSarError
+from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
+
+
+class RasterioFile(RasterFile):
+    """An input raster opened with rasterio."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._ds = rasterio.open(path)
+        except RasterioIOError as exc:
+            raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
+        try:
+            self.path = path
+            self.count = self._ds.count
+            self.descriptions = tuple(d or "" for d in self._ds.descriptions)
+            self.nodata = tuple(self._ds.nodatavals)
+            crs = self._ds.crs.to_wkt() if self._ds.crs else ""
+            self.grid = raster_io.make_grid(path, self._ds.width, self._ds.height, crs,
+                                            self._ds.transform.to_gdal(), len(self._ds.gcps[0]))
+        except BaseException:
+            self._ds.close()
+            raise
+
+    def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
+        window = Window(col0, row0, col1 - col0, row1 - row0)
+        return self._ds.read(list(bands), window=window, out_dtype="float32")
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+def open_raster(path: Path) -> RasterioFile:
+    return RasterioFile(path)
+
+
+def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
+    try:
+        crs = CRS.from_wkt(crs_wkt)
+    except CRSError:
+        return False, None
+    if crs.is_geographic:
+        return True, None
+    try:
+        return False, float(crs.linear_units_factor[1])
+    except CRSError:
+        return False, None
+
+
+def same_crs(wkt_a: str, wkt_b: str) -> bool:
+    return wkt_a == wkt_b or CRS.from_wkt(wkt_a) == CRS.from_wkt(wkt_b)
+
+
+class RasterioGeoTiff(GeoTiffWriter):
+    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float,
+                 colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> None:
+        options = {**raster_io.GTIFF_OPTIONS, "PREDICTOR": raster_io.PREDICTOR[dtype]}
+        self._grid = grid
+        self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
+                                 count=1, dtype=dtype, nodata=nodata, crs=CRS.from_wkt(grid.crs_wkt),
+                                 transform=rasterio.Affine.from_gdal(*grid.transform), **options)
+        if colours:
+            self._ds.write_colormap(1, colours)
+        self._ds.set_band_description(1, description)
+
+    def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
+        height, width = array.shape
+        self._ds.write(array, 1, window=Window(col_off, row_off, width, height))
+
+    def finish(self, resampling: str) -> None:
+        factors = raster_io.overview_factors(self._grid)
+        if factors:
+            self._ds.build_overviews(factors, Resampling[resampling])
+        self._ds.close()
+
+    def close(self) -> None:
+        self._ds.close()
+
+
+def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float,
+                   colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> RasterioGeoTiff:
+    return RasterioGeoTiff(path, grid, dtype, nodata, colours, description)
+
+
+def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
+    """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours.
+
+    rasterio's sieve only writes to an array: this holds one byte per pixel in memory.
+    """
+    with RasterioFile(src) as mask, rasterio.open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)) as valid:
+        sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
+                                         mask=rasterio.band(valid, 1), connectivity=8)
+        writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
+                                 mask._ds.descriptions[0] or "")
+        try:
+            writer.write(0, 0, sieved)
+            writer.finish("nearest")
+        except BaseException:
+            writer.close()
+            raise
+
+
+def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 10000) -> int:
+    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count."""
+    import pyogrio.raw
+
+    with RasterioFile(mask_path) as mask, \
+            rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, raster_io.WATER_LUT)) as water:
+        grid = mask.grid
+        lon, lat = rasterio.warp.transform(CRS.from_wkt(grid.crs_wkt), CRS.from_epsg(4326),
+                                           *([v] for v in raster_io.grid_centre(grid)))
+        equal_area = CRS.from_proj4(raster_io.equal_area_proj4(lon[0], lat[0]))
+        shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1),
+                                          transform=rasterio.Affine.from_gdal(*grid.transform))
+        count = 0
+        geoms: list[bytes] = []
+        areas: list[float] = []
+
+        def flush() -> None:
+            pyogrio.raw.write(gpkg_path, np.array(geoms, dtype=object),
+                              [np.array(areas, dtype="float64")], fields=[raster_io.AREA_FIELD],
+                              layer=raster_io.WATER_LAYER, driver="GPKG", geometry_type="Polygon",
+                              crs=grid.crs_wkt, append=count > len(geoms))
+            geoms.clear()
+            areas.clear()
+
+        for geom, _ in shapes:
+            projected = rasterio.warp.transform_geom(mask._ds.crs, equal_area, geom)
+            areas.append(raster_io.polygon_area([np.asarray(r) for r in projected["coordinates"]]))
+            geoms.append(_polygon_wkb(geom["coordinates"]))
+            count += 1
+            if len(geoms) == batch:
+                flush()
+        if geoms or count == 0:
+            flush()
+    return count
+
+
+def _polygon_wkb(rings: Iterable[Sequence[Sequence[float]]]) -> bytes:
+    """ISO WKB (little endian) for a GeoJSON polygon's coordinate rings."""
+    rings = [np.asarray(r, dtype="<f8") for r in rings]
+    parts = [struct.pack("<BII", 1, 3, len(rings))]
+    for ring in rings:
+        parts.append(struct.pack("<I", len(ring)))
+        parts.append(ring[:, :2].tobytes())
+    return b"".join(parts)

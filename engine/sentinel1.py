@@ -1,0 +1,234 @@
+"""Sentinel-1 input: find VV and VH, detect dB or linear power, and mark nodata.
+
+Accepted inputs: one multi-band file holding VV and VH (Sen1Floods11, Earth Engine
+exports), or two single-band files given VV first, VH second (ASF / Copernicus
+products, DrivenData chips). Nodata is every pixel that is NaN or +-inf, equals a
+band's flagged nodata value, is exactly 0 in both bands (unflagged zero borders),
+or (linear input) is not positive.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import raster_io
+from .errors import FloodSarError
+from .raster_io import RasterFile, RasterGrid
+
+UNITS_CHOICES = ("auto", "db", "linear")
+POLARISATIONS = ("VV", "VH")
+#: Units detection reads at most SAMPLE_WINDOWS**2 windows of SAMPLE_SIZE**2 pixels.
+SAMPLE_WINDOWS, SAMPLE_SIZE = 8, 64
+
+
+def polarisation(text: str) -> str | None:
+    """'VV' or 'VH' when ``text`` (a band description or file name) names exactly one of them."""
+    tokens = set(re.split(r"[^A-Z0-9]+", text.upper()))
+    found = [pol for pol in POLARISATIONS if pol in tokens]
+    return found[0] if len(found) == 1 else None
+
+
+class Sentinel1Source:
+    """VV and VH of a Sentinel-1 input, read window by window in dB with a validity mask."""
+
+    def __init__(self, files: Sequence[RasterFile], bands: Sequence[tuple[int, int]],
+                 band_names: tuple[str, str], units: str) -> None:
+        self._files = list(files)
+        self._bands = list(bands)  # (file index, 1-based band) for VV, VH
+        self._lock = threading.Lock()
+        self.grid: RasterGrid = self._files[0].grid
+        self.paths = tuple(f.path for f in self._files)
+        self.band_names = band_names
+        self.warnings: list[str] = []
+        if units == "auto":
+            self.units, self.units_reason = self._detect_units()
+        else:
+            self.units, self.units_reason = units, "set by the user"
+
+    def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw values [2, h, w] and validity before any unit conversion."""
+        stack = np.empty((2, height, width), dtype=np.float32)
+        valid = np.ones((height, width), dtype=bool)
+        with self._lock:
+            for i, (file_index, band) in enumerate(self._bands):
+                raster = self._files[file_index]
+                stack[i] = raster.read_window([band], row_off, col_off, height, width)[0]
+                nodata = raster.nodata[band - 1]
+                if nodata is not None and np.isfinite(nodata):
+                    valid &= stack[i] != np.float32(nodata)
+        valid &= np.isfinite(stack).all(axis=0)
+        valid &= (stack != 0).any(axis=0)
+        return stack, valid
+
+    def read_db(self, row_off: int, col_off: int, height: int, width: int,
+                fill: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
+        """Boundless window read: (float32 [2, h, w] VV, VH in dB, bool [h, w] valid).
+
+        Pixels outside the raster or without valid data are invalid and hold ``fill``
+        (NaN by default: fill them, e.g. with the model's mean, before inference).
+        Thread-safe.
+        """
+        stack, valid = self._read_raw(row_off, col_off, height, width)
+        if self.units == "linear":
+            valid &= (stack > 0).all(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stack = 10 * np.log10(stack)
+        stack[:, ~valid] = fill
+        return stack.astype(np.float32, copy=False), valid
+
+    def _sample(self) -> np.ndarray:
+        """Valid raw values from a bounded grid of windows spread over the raster."""
+        height, width = self.grid.height, self.grid.width
+        size = SAMPLE_SIZE
+        rows = np.unique(np.linspace(0, max(height - size, 0), SAMPLE_WINDOWS).astype(int))
+        cols = np.unique(np.linspace(0, max(width - size, 0), SAMPLE_WINDOWS).astype(int))
+        values = []
+        for row in rows:
+            for col in cols:
+                stack, valid = self._read_raw(int(row), int(col), min(size, height), min(size, width))
+                values.append(stack[:, valid].ravel())
+        return np.concatenate(values)
+
+    def _detect_units(self) -> tuple[str, str]:
+        """'db' or 'linear' from the sampled values, with the reason in words."""
+        values = self._sample()
+        if values.size == 0:
+            self.warnings.append("No valid pixels found in a sample of the raster; assuming dB. "
+                                 "The input may contain no data.")
+            return "db", "assumed (no valid pixels sampled)"
+        negative = float(np.mean(values < 0))
+        median = float(np.median(values))
+        if negative >= 0.5 and -60 < median < 10:
+            return "db", f"detected: {negative:.0%} of sampled values negative, median {median:.1f}"
+        if negative <= 0.01 and 0 < median < 1:
+            return "linear", f"detected: sampled values non-negative, median {median:.3g}"
+        names = " and ".join(str(p) for p in self.paths)
+        raise FloodSarError(
+            f"{names}: cannot tell whether the values are dB or linear power ({negative:.0%} negative, "
+            f"median {median:.3g}); pass --units db or --units linear.")
+
+    def describe(self) -> str:
+        """A multi-line summary: files, bands, units, size, CRS, pixel size and warnings."""
+        size = self.grid.pixel_size_m
+        crs_name = self.grid.crs_wkt.split('"')[1] if '"' in self.grid.crs_wkt else self.grid.crs_wkt[:60]
+        lines = [f"Files: {', '.join(str(p) for p in self.paths)}",
+                 f"VV: {self.band_names[0]}",
+                 f"VH: {self.band_names[1]}",
+                 f"Units: {'dB' if self.units == 'db' else 'linear power (converted to dB)'} "
+                 f"({self.units_reason})",
+                 f"Size: {self.grid.width} x {self.grid.height} pixels",
+                 f"CRS: {crs_name}",
+                 f"Pixel size: {'unknown' if size is None else f'about {size:.1f} m'}"]
+        lines += [f"Warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        for raster in self._files:
+            raster.close()
+
+    def __enter__(self) -> "Sentinel1Source":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _label(raster: RasterFile, band: int, how: str) -> str:
+    description = raster.descriptions[band - 1]
+    quoted = f' "{description}"' if description else ""
+    return f"{raster.path.name} band {band}{quoted}{how}"
+
+
+def _check_band(raster: RasterFile, band: int, option: str) -> None:
+    if not 1 <= band <= raster.count:
+        raise FloodSarError(f"{raster.path}: has {raster.count} band(s), so {option} {band} does not exist; "
+                            f"choose a band from 1 to {raster.count}.")
+
+
+def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
+              ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
+    """Find VV and VH in one multi-band file: explicit bands, then descriptions, then band 1/2."""
+    if raster.count < 2:
+        pol = polarisation(raster.descriptions[0]) or polarisation(raster.path.stem)
+        kind = f"a single-polarisation ({pol}-only)" if pol else "a 1-band"
+        raise FloodSarError(
+            f"{raster.path}: is {kind} raster, but the model needs both VV and VH; pass a file with both "
+            "bands, or the VV and VH files together (floodsar predict VV.tif VH.tif).")
+    for band, option in ((vv_band, "--vv-band"), (vh_band, "--vh-band")):
+        if band is not None:
+            _check_band(raster, band, option)
+    found = {pol: [i + 1 for i, d in enumerate(raster.descriptions) if polarisation(d) == pol]
+             for pol in POLARISATIONS}
+    vv_how = vh_how = ""
+    if vv_band is None and len(found["VV"]) == 1:
+        vv_band, vv_how = found["VV"][0], " (from its description)"
+    if vh_band is None and len(found["VH"]) == 1:
+        vh_band, vh_how = found["VH"][0], " (from its description)"
+    if (vv_band is None or vh_band is None) and raster.count == 2:
+        if vv_band is None:
+            vv_band = 1 if vh_band is None else 3 - vh_band
+        if vh_band is None:
+            vh_band = 3 - vv_band
+        vv_how = vv_how or " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+        vh_how = vh_how or " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+    if vv_band is None or vh_band is None:
+        raise FloodSarError(
+            f"{raster.path}: has {raster.count} bands and their descriptions do not name VV and VH; "
+            "say which bands hold them with --vv-band N --vh-band M.")
+    if vv_band == vh_band:
+        raise FloodSarError(f"{raster.path}: VV and VH cannot both be band {vv_band}; "
+                            "pass different --vv-band and --vh-band.")
+    return [(0, vv_band), (0, vh_band)], (_label(raster, vv_band, vv_how), _label(raster, vh_band, vh_how))
+
+
+def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int | None, io: str
+               ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
+    """VV from the first file, VH from the second, on the same grid."""
+    vv_band = 1 if vv_band is None else vv_band
+    vh_band = 1 if vh_band is None else vh_band
+    _check_band(vv, vv_band, "--vv-band")
+    _check_band(vh, vh_band, "--vh-band")
+    for raster, band, expected in ((vv, vv_band, "VV"), (vh, vh_band, "VH")):
+        named = polarisation(raster.descriptions[band - 1]) or polarisation(raster.path.stem)
+        if named and named != expected:
+            raise FloodSarError(
+                f"{raster.path}: looks like {named} but was given as the {expected} file; "
+                "pass the VV file first and the VH file second.")
+    a, b = vv.grid, vh.grid
+    same = ((a.width, a.height) == (b.width, b.height)
+            and np.allclose(a.transform, b.transform, rtol=0, atol=1e-6 * max(abs(a.transform[1]), 1e-12))
+            and raster_io.backend(io).same_crs(a.crs_wkt, b.crs_wkt))
+    if not same:
+        raise FloodSarError(
+            f"{vh.path}: is not on the same grid as {vv.path} (size, position or CRS differ); resample "
+            f"or align it first (e.g. gdalwarp with the VV file's -te, -tr and -t_srs).")
+    return [(0, vv_band), (1, vh_band)], (_label(vv, vv_band, ""), _label(vh, vh_band, ""))
+
+
+def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, vh_band: int | None = None,
+                   units: str = "auto", io: str = "auto") -> Sentinel1Source:
+    """Open one VV+VH file or two files (VV, VH); FloodSarError on anything the engine cannot use."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    if units not in UNITS_CHOICES:
+        raise FloodSarError(f"unknown units {units!r}; use --units db, linear or auto.")
+    if not 1 <= len(inputs) <= 2:
+        raise FloodSarError(f"got {len(inputs)} input files; pass one file with VV and VH bands, "
+                            "or two files: VV first, then VH.")
+    files: list[RasterFile] = []
+    try:
+        for path in inputs:
+            files.append(raster_io.open_raster(path, io))
+        if len(files) == 1:
+            bands, names = _one_file(files[0], vv_band, vh_band)
+        else:
+            bands, names = _two_files(files[0], files[1], vv_band, vh_band, io)
+        return Sentinel1Source(files, bands, names, units)
+    except BaseException:
+        for raster in files:
+            raster.close()
+        raise

@@ -144,7 +144,7 @@ def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
 
         water = gdal.Open(raster_io.lut_vrt(mask_path, grid, raster_io.WATER_LUT))
         water_band = water.GetRasterBand(1)
-        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(gpkg_path))
+        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(gpkg_path), [f"VERSION={raster_io.GPKG_VERSION}"])
         layer = out.CreateLayer(raster_io.WATER_LAYER, srs, ogr.wkbPolygon)
         layer.CreateField(ogr.FieldDefn(raster_io.AREA_FIELD, ogr.OFTReal))
         area_index = layer.GetLayerDefn().GetFieldIndex(raster_io.AREA_FIELD)

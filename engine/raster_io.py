@@ -276,6 +276,8 @@ def polygon_area(rings: Sequence[np.ndarray]) -> float:
 
 WATER_LAYER = "water"
 AREA_FIELD = "area_m2"
+#: GeoPackage 1.2 opens without warnings in the GDAL of QGIS 3.22 and later.
+GPKG_VERSION = "1.2"
 #: Mask encoding shared by every writer and reader of FloodSAR masks.
 DRY, WATER, NODATA = 0, 1, 255
 MASK_COLOURS = {DRY: (210, 210, 210, 255), WATER: (0, 92, 230, 255), NODATA: (0, 0, 0, 0)}

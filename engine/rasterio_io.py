@@ -137,7 +137,8 @@ def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 10000) -> in
             pyogrio.raw.write(gpkg_path, np.array(geoms, dtype=object),
                               [np.array(areas, dtype="float64")], fields=[raster_io.AREA_FIELD],
                               layer=raster_io.WATER_LAYER, driver="GPKG", geometry_type="Polygon",
-                              crs=grid.crs_wkt, append=count > len(geoms))
+                              crs=grid.crs_wkt, append=count > len(geoms),
+                              dataset_options={"VERSION": raster_io.GPKG_VERSION})
             geoms.clear()
             areas.clear()
 

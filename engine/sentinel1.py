@@ -163,18 +163,19 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
             _check_band(raster, band, option)
     found = {pol: [i + 1 for i, d in enumerate(raster.descriptions) if polarisation(d) == pol]
              for pol in POLARISATIONS}
-    vv_how = vh_how = ""
+    vv_how = " (--vv-band)" if vv_band is not None else ""
+    vh_how = " (--vh-band)" if vh_band is not None else ""
     if vv_band is None and len(found["VV"]) == 1:
         vv_band, vv_how = found["VV"][0], " (from its description)"
     if vh_band is None and len(found["VH"]) == 1:
         vh_band, vh_how = found["VH"][0], " (from its description)"
-    if (vv_band is None or vh_band is None) and raster.count == 2:
-        if vv_band is None:
-            vv_band = 1 if vh_band is None else 3 - vh_band
-        if vh_band is None:
-            vh_band = 3 - vv_band
-        vv_how = vv_how or " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
-        vh_how = vh_how or " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+    if raster.count == 2 and vv_band is None and vh_band is None:
+        vv_band, vh_band = 1, 2
+        vv_how = vh_how = " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+    elif raster.count == 2 and vv_band is None:
+        vv_band, vv_how = 3 - vh_band, " (the other band)"
+    elif raster.count == 2 and vh_band is None:
+        vh_band, vh_how = 3 - vv_band, " (the other band)"
     if vv_band is None or vh_band is None:
         raise FloodSarError(
             f"{raster.path}: has {raster.count} bands and their descriptions do not name VV and VH; "

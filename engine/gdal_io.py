@@ -117,7 +117,7 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
                              band.GetDescription())
         try:
             valid = gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT))
-            gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 8)
+            gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 4)
             valid = None
             writer.finish("nearest")
         except BaseException:

@@ -18,7 +18,9 @@ def minimum_pixels(grid: raster_io.RasterGrid, min_area_m2: float) -> int:
 def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: str = "auto") -> None:
     """Merge water and dry patches smaller than ``min_area_m2`` into their largest neighbour, in place.
 
-    Patches are 8-connected; nodata (255) is left as it is. Written to a temporary file, then renamed.
+    Patches are 4-connected, as the polygons of :func:`write_water_polygons` are, so no water
+    polygon is smaller than the unit. Nodata (255) is left as it is. Written to a temporary
+    file, then renamed.
     """
     mask_path = Path(mask_path)
     with raster_io.open_raster(mask_path, io) as mask:
@@ -33,7 +35,8 @@ def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str =
     """Write the water (value 1) polygons of a mask to a GeoPackage; return the feature count.
 
     Layer 'water', same CRS as the mask, attribute ``area_m2``: true area, computed in a
-    Lambert azimuthal equal-area projection centred on the raster. Polygons are 4-connected.
+    Lambert azimuthal equal-area projection centred on the raster. Polygons are 4-connected
+    (pixels touching only at a corner are separate polygons), so every polygon is valid.
     """
     mask_path, gpkg_path = Path(mask_path), Path(gpkg_path)
     raster_io.check_exists(mask_path)

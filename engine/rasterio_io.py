@@ -106,7 +106,7 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     """
     with RasterioFile(src) as mask, rasterio.open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)) as valid:
         sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
-                                         mask=rasterio.band(valid, 1), connectivity=8)
+                                         mask=rasterio.band(valid, 1), connectivity=4)
         writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
                                  mask._ds.descriptions[0] or "")
         try:
@@ -127,7 +127,7 @@ def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 10000) -> in
         lon, lat = rasterio.warp.transform(CRS.from_wkt(grid.crs_wkt), CRS.from_epsg(4326),
                                            *([v] for v in raster_io.grid_centre(grid)))
         equal_area = CRS.from_proj4(raster_io.equal_area_proj4(lon[0], lat[0]))
-        shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1),
+        shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1), connectivity=4,
                                           transform=rasterio.Affine.from_gdal(*grid.transform))
         count = 0
         geoms: list[bytes] = []

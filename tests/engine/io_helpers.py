@@ -7,10 +7,12 @@ Import from a test file with::
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pytest
 from osgeo import gdal, osr
 
 gdal.UseExceptions()
@@ -52,3 +54,14 @@ def read_band(path: str | Path, band: int = 1) -> np.ndarray:
     """One band of a raster as an array (for checking small outputs)."""
     ds = gdal.Open(str(path))
     return ds.GetRasterBand(band).ReadAsArray()
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write to (read-only sysfs when running as root)."""
+    if os.geteuid() == 0:
+        if not Path("/sys").is_dir():
+            pytest.skip("running as root without /sys: no unwritable folder available")
+        return Path("/sys")
+    folder = tmp_path / "readonly"
+    folder.mkdir(mode=0o500)
+    return folder

@@ -12,7 +12,7 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.raster_io import RasterGrid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import UTM_TRANSFORM, write_geotiff  # noqa: E402
+from io_helpers import UTM_TRANSFORM, unwritable_folder, write_geotiff  # noqa: E402
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
@@ -139,18 +139,6 @@ def test_atomic_output_leaves_nothing_on_failure(tmp_path):
         tmp.write_text("new result")
     assert target.read_text() == "new result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gpkg"]
-
-
-def unwritable_folder(tmp_path: Path) -> Path:
-    """A folder this process cannot write to (a read-only file system when running as root)."""
-    import os
-    if os.geteuid() == 0:
-        if not Path("/sys").is_dir():
-            pytest.skip("running as root without /sys: no unwritable folder available")
-        return Path("/sys")
-    folder = tmp_path / "readonly"
-    folder.mkdir(mode=0o500)
-    return folder
 
 
 def test_check_writable(tmp_path):

@@ -1,0 +1,116 @@
+"""Output writers: mask and probability encoding, GeoTIFF layout, and no half-written files."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from floodsar.engine.errors import FloodSarError
+from floodsar.engine.outputs import open_output
+from floodsar.engine.raster_io import RasterGrid, open_raster
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from io_helpers import read_band, unwritable_folder  # noqa: E402
+
+BACKENDS = ["rasterio", "gdal"]
+SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
+
+
+@pytest.fixture(scope="module")
+def spain(real_data) -> tuple[RasterGrid, np.ndarray]:
+    """The Spain chip's grid and a mask from a simple VH threshold (255 where the chip is NaN)."""
+    path = real_data / SPAIN
+    with open_raster(path, "gdal") as raster:
+        grid = raster.grid
+    vh = gdal.Open(str(path)).ReadAsArray()[1]
+    return grid, np.where(np.isnan(vh), 255, vh < -20).astype(np.uint8)
+
+
+def write_in_strips(path: Path, grid: RasterGrid, kind: str, data: np.ndarray, io: str) -> None:
+    with open_output(path, grid, kind, io=io) as writer:
+        for row in range(0, grid.height, 200):
+            writer.write(row, 0, data[row:row + 200])
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_mask_layout_and_encoding(io, tmp_path, spain):
+    grid, mask = spain
+    out = tmp_path / "water.tif"
+    write_in_strips(out, grid, "mask", mask, io)
+    assert [p.name for p in tmp_path.iterdir()] == ["water.tif"]
+    ds = gdal.Open(str(out))
+    band = ds.GetRasterBand(1)
+    assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (512, 512, 1)
+    assert band.DataType == gdal.GDT_Byte and band.GetNoDataValue() == 255
+    assert band.GetBlockSize() == [512, 512]
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["PREDICTOR"] == "2"
+    assert band.GetOverviewCount() == 1 and band.GetOverview(0).XSize == 256
+    colours = band.GetColorTable()
+    assert colours.GetColorEntry(1)[:3] == (0, 92, 230) and colours.GetColorEntry(0) != colours.GetColorEntry(1)
+    assert ds.GetGeoTransform() == grid.transform
+    np.testing.assert_array_equal(band.ReadAsArray(), mask)
+
+
+def test_both_backends_write_the_same_mask(tmp_path, spain):
+    grid, mask = spain
+    for io in BACKENDS:
+        write_in_strips(tmp_path / f"{io}.tif", grid, "mask", mask, io)
+    a, b = (gdal.Open(str(tmp_path / f"{io}.tif")) for io in BACKENDS)
+    assert a.ReadRaster() == b.ReadRaster()
+    assert a.GetRasterBand(1).GetOverview(0).ReadRaster() == b.GetRasterBand(1).GetOverview(0).ReadRaster()
+    from osgeo import osr
+    assert osr.SpatialReference(a.GetProjection()).IsSame(osr.SpatialReference(b.GetProjection()))
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_probability_encoding(io, tmp_path, spain):
+    grid, mask = spain
+    probability = np.where(mask == 255, np.nan, np.linspace(0, 1, mask.size).reshape(mask.shape)).astype(np.float32)
+    out = tmp_path / "p.tif"
+    write_in_strips(out, grid, "probability", probability, io)
+    ds = gdal.Open(str(out))
+    band = ds.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Float32 and band.GetNoDataValue() == -1
+    assert ds.GetMetadata("IMAGE_STRUCTURE")["PREDICTOR"] == "3"
+    stored = band.ReadAsArray()
+    np.testing.assert_array_equal(stored[mask == 255], -1)
+    np.testing.assert_array_equal(stored[mask != 255], probability[mask != 255])
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
+def test_interrupted_write_leaves_nothing(io, interruption, tmp_path, spain):
+    grid, mask = spain
+    out = tmp_path / "water.tif"
+    with pytest.raises(interruption):
+        with open_output(out, grid, "mask", io=io) as writer:
+            writer.write(0, 0, mask[:100])
+            raise interruption("stop")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_rewrite_keeps_the_previous_output(tmp_path, spain):
+    grid, mask = spain
+    out = tmp_path / "water.tif"
+    write_in_strips(out, grid, "mask", mask, "gdal")
+    with pytest.raises(KeyboardInterrupt):
+        with open_output(out, grid, "mask") as writer:
+            writer.write(0, 0, np.zeros((512, 512), np.uint8))
+            raise KeyboardInterrupt
+    np.testing.assert_array_equal(read_band(out), mask)
+    assert [p.name for p in tmp_path.iterdir()] == ["water.tif"]
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_unwritable_output_is_refused_before_any_work(io, tmp_path, spain):
+    grid, _ = spain
+    with pytest.raises(FloodSarError, match="does not exist; create it first"):
+        open_output(tmp_path / "missing" / "water.tif", grid, "mask", io=io)
+    with pytest.raises(FloodSarError, match="cannot write to the folder"):
+        open_output(unwritable_folder(tmp_path) / "water.tif", grid, "mask", io=io)
+    assert not os.listdir(tmp_path)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -10,17 +10,32 @@ from osgeo import gdal, ogr, osr
 from . import raster_io
 from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 
-gdal.UseExceptions()
-ogr.UseExceptions()
-osr.UseExceptions()
-
+#: Errors a failed write can raise (whichever exception mode the host process chose).
+WRITE_ERRORS = (RuntimeError, OSError)
 _RESAMPLING = {"nearest": "NEAREST", "average": "AVERAGE"}
 _GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
 
 
+def _ok(result: Any, action: str) -> Any:
+    """Raise RuntimeError for a failed GDAL call whether or not GDAL exceptions are on.
+
+    QGIS and other plugins share one GDAL: this module never changes its exception mode.
+    """
+    if result is None or (isinstance(result, int) and not isinstance(result, bool) and result != 0):
+        raise RuntimeError(f"{action} failed: {gdal.GetLastErrorMsg() or 'unknown GDAL error'}")
+    return result
+
+
 def _srs(crs_wkt: str) -> osr.SpatialReference:
     srs = osr.SpatialReference()
-    srs.ImportFromWkt(crs_wkt)
+    _ok(srs.ImportFromWkt(crs_wkt), "reading the CRS")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _srs_from_proj4(definition: str) -> osr.SpatialReference:
+    srs = osr.SpatialReference()
+    _ok(srs.ImportFromProj4(definition), "reading the CRS")
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     return srs
 
@@ -30,10 +45,10 @@ class GdalFile(RasterFile):
 
     def __init__(self, path: Path) -> None:
         try:
-            self._ds = gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY)
+            self._ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), "opening")
         except RuntimeError as exc:
-            raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
-        if self._ds is None or self._ds.RasterCount == 0:
+            raise raster_io.not_a_raster(path, str(exc).split(": ")[-1]) from exc
+        if self._ds.RasterCount == 0:
             raise raster_io.not_a_raster(path, "no raster bands")
         ds = self._ds
         self.path = path
@@ -45,8 +60,9 @@ class GdalFile(RasterFile):
                                         ds.GetGeoTransform(), ds.GetGCPCount())
 
     def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
-        return self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
-                                    buf_type=gdal.GDT_Float32).reshape(len(bands), row1 - row0, col1 - col0)
+        data = _ok(self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
+                                        buf_type=gdal.GDT_Float32), f"reading {self.path}")
+        return data.reshape(len(bands), row1 - row0, col1 - col0)
 
     def close(self) -> None:
         self._ds = None
@@ -75,8 +91,9 @@ class GdalGeoTiff(GeoTiffWriter):
                  colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> None:
         options = {**raster_io.GTIFF_OPTIONS, "PREDICTOR": raster_io.PREDICTOR[dtype]}
         self._grid = grid
-        self._ds = gdal.GetDriverByName("GTiff").Create(
-            str(path), grid.width, grid.height, 1, _GDAL_TYPES[dtype], [f"{k}={v}" for k, v in options.items()])
+        self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
+            str(path), grid.width, grid.height, 1, _GDAL_TYPES[dtype], [f"{k}={v}" for k, v in options.items()]),
+            f"creating {path}")
         self._ds.SetGeoTransform(grid.transform)
         self._ds.SetProjection(grid.crs_wkt)
         self.band = self._ds.GetRasterBand(1)
@@ -90,12 +107,12 @@ class GdalGeoTiff(GeoTiffWriter):
             self.band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
 
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
-        self.band.WriteArray(array, xoff=col_off, yoff=row_off)
+        _ok(self.band.WriteArray(array, xoff=col_off, yoff=row_off), "writing")
 
     def finish(self, resampling: str) -> None:
         factors = raster_io.overview_factors(self._grid)
         if factors:
-            self._ds.BuildOverviews(_RESAMPLING[resampling], factors)
+            _ok(self._ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
         self.close()
 
     def close(self) -> None:
@@ -116,8 +133,8 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
         writer = GdalGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
                              band.GetDescription())
         try:
-            valid = gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT))
-            gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 4)
+            valid = _ok(gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)), "opening the mask")
+            _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 4), "sieving")
             valid = None
             writer.finish("nearest")
         except BaseException:
@@ -133,29 +150,25 @@ def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
     try:
         grid = mask.grid
         srs = _srs(grid.crs_wkt)
-        wgs84 = osr.SpatialReference()
-        wgs84.ImportFromEPSG(4326)
-        wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        wgs84 = _srs_from_proj4("+proj=longlat +datum=WGS84 +no_defs")
         lon, lat, _ = osr.CoordinateTransformation(srs, wgs84).TransformPoint(*raster_io.grid_centre(grid))
-        equal_area = osr.SpatialReference()
-        equal_area.ImportFromProj4(raster_io.equal_area_proj4(lon, lat))
-        equal_area.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        to_equal_area = osr.CoordinateTransformation(srs, equal_area)
+        to_equal_area = osr.CoordinateTransformation(srs, _srs_from_proj4(raster_io.equal_area_proj4(lon, lat)))
 
-        water = gdal.Open(raster_io.lut_vrt(mask_path, grid, raster_io.WATER_LUT))
+        water = _ok(gdal.Open(raster_io.lut_vrt(mask_path, grid, raster_io.WATER_LUT)), "opening the mask")
         water_band = water.GetRasterBand(1)
-        out = ogr.GetDriverByName("GPKG").CreateDataSource(str(gpkg_path), [f"VERSION={raster_io.GPKG_VERSION}"])
-        layer = out.CreateLayer(raster_io.WATER_LAYER, srs, ogr.wkbPolygon)
-        layer.CreateField(ogr.FieldDefn(raster_io.AREA_FIELD, ogr.OFTReal))
+        out = _ok(ogr.GetDriverByName("GPKG").CreateDataSource(
+            str(gpkg_path), [f"VERSION={raster_io.GPKG_VERSION}"]), f"creating {gpkg_path}")
+        layer = _ok(out.CreateLayer(raster_io.WATER_LAYER, srs, ogr.wkbPolygon), "creating the layer")
+        _ok(layer.CreateField(ogr.FieldDefn(raster_io.AREA_FIELD, ogr.OFTReal)), "creating the area field")
         area_index = layer.GetLayerDefn().GetFieldIndex(raster_io.AREA_FIELD)
-        layer.StartTransaction()
-        gdal.Polygonize(water_band, water_band, layer, -1, [])
+        _ok(layer.StartTransaction(), "writing")
+        _ok(gdal.Polygonize(water_band, water_band, layer, -1, []), "polygonizing")
         for feature in layer:
             geom = feature.GetGeometryRef().Clone()
-            geom.Transform(to_equal_area)
+            _ok(geom.Transform(to_equal_area), "computing areas")
             feature.SetField(area_index, geom.GetArea())
-            layer.SetFeature(feature)
-        layer.CommitTransaction()
+            _ok(layer.SetFeature(feature), "writing")
+        _ok(layer.CommitTransaction(), "writing")
         count = layer.GetFeatureCount()
         layer = out = water_band = water = None
         return count

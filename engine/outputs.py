@@ -43,18 +43,29 @@ class OutputWriter:
         self.kind = kind
         self._dtype, self._nodata, colours, description, self._resampling = KINDS[kind]
         self._tmp = raster_io.temporary_beside(self.path)
+        module = raster_io.backend(io)
+        self._errors = module.WRITE_ERRORS
         try:
-            self._writer = raster_io.backend(io).create_geotiff(
-                self._tmp, grid, self._dtype, self._nodata, colours, description)
+            self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, description)
+        except self._errors as exc:
+            raster_io.discard(self._tmp)
+            raise self._write_error(exc) from exc
         except BaseException:
             raster_io.discard(self._tmp)
             raise
+
+    def _write_error(self, exc: BaseException) -> FloodSarError:
+        return FloodSarError(f"{self.path}: could not write the output ({exc}); "
+                             "check free disk space and permissions.")
 
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
         """Write a [h, w] block at a pixel offset (probability NaN is stored as nodata)."""
         if self.kind == "probability":
             array = np.where(np.isnan(array), self._nodata, array)
-        self._writer.write(row_off, col_off, np.asarray(array, dtype=self._dtype))
+        try:
+            self._writer.write(row_off, col_off, np.asarray(array, dtype=self._dtype))
+        except self._errors as exc:
+            raise self._write_error(exc) from exc
 
     def __enter__(self) -> "OutputWriter":
         return self
@@ -67,9 +78,8 @@ class OutputWriter:
                 os.replace(self._tmp, self.path)
             else:
                 self._writer.close()
-        except OSError as error:
-            raise FloodSarError(f"{self.path}: could not finish writing ({error}); "
-                                "check free disk space and permissions.") from error
+        except self._errors as error:
+            raise self._write_error(error) from error
         finally:
             raster_io.discard(self._tmp)
 

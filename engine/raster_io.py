@@ -126,8 +126,6 @@ def check_exists(path: Path) -> None:
     """Refuse a missing input with a clear message."""
     if not path.exists():
         raise FloodSarError(f"{path}: file not found; check the path.")
-    if path.is_dir() and not path.suffix:
-        raise FloodSarError(f"{path}: is a folder, not a raster file; pass the raster file itself.")
 
 
 def not_a_raster(path: Path, reason: str = "") -> FloodSarError:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import struct
+import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -9,9 +10,10 @@ import numpy as np
 import rasterio
 import rasterio.features
 import rasterio.warp
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError, RasterioIOError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from . import raster_io
@@ -19,12 +21,18 @@ from .errors import FloodSarError
 from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 
 
+#: Errors a failed write can raise.
+WRITE_ERRORS = (RasterioError, CPLE_BaseError, OSError)
+
+
 class RasterioFile(RasterFile):
     """An input raster opened with rasterio."""
 
     def __init__(self, path: Path) -> None:
         try:
-            self._ds = rasterio.open(path)
+            with warnings.catch_warnings():  # a missing CRS gets FloodSAR's own message below
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._ds = rasterio.open(path)
         except RasterioIOError as exc:
             raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
         try:

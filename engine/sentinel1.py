@@ -111,8 +111,11 @@ class Sentinel1Source:
             f"{names}: cannot tell whether the values are dB or linear power ({negative:.0%} negative, "
             f"median {median:.3g}); pass --units db or --units linear.")
 
-    def describe(self) -> str:
-        """A multi-line summary: files, bands, units, size, CRS, pixel size and warnings."""
+    def describe(self, native_m: float | None = None) -> str:
+        """A multi-line summary: files, bands, units, size, CRS, pixel size and warnings.
+
+        With ``native_m`` (the model's pixel size) it also warns about a far-off resolution.
+        """
         size = self.grid.pixel_size_m
         crs_name = self.grid.crs_wkt.split('"')[1] if '"' in self.grid.crs_wkt else self.grid.crs_wkt[:60]
         lines = [f"Files: {', '.join(str(p) for p in self.paths)}",
@@ -123,7 +126,8 @@ class Sentinel1Source:
                  f"Size: {self.grid.width} x {self.grid.height} pixels",
                  f"CRS: {crs_name}",
                  f"Pixel size: {'unknown' if size is None else f'about {size:.1f} m'}"]
-        lines += [f"Warning: {w}" for w in self.warnings]
+        resolution = raster_io.resolution_warning(self.grid, native_m) if native_m else None
+        lines += [f"Warning: {w}" for w in [*self.warnings, resolution] if w]
         return "\n".join(lines)
 
     def close(self) -> None:

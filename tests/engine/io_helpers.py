@@ -65,3 +65,12 @@ def unwritable_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "readonly"
     folder.mkdir(mode=0o500)
     return folder
+
+
+@pytest.fixture(params=["exceptions on", "exceptions off"])
+def gdal_exception_mode(request):
+    """Run under both GDAL exception modes: QGIS and other plugins choose theirs, not FloodSAR."""
+    previous = gdal.GetUseExceptions()
+    (gdal.UseExceptions if request.param == "exceptions on" else gdal.DontUseExceptions)()
+    yield request.param
+    (gdal.UseExceptions if previous else gdal.DontUseExceptions)()

@@ -14,7 +14,7 @@ from floodsar.engine.postprocess import apply_minimum_mapping_unit, minimum_pixe
 from floodsar.engine.raster_io import RasterGrid, open_raster
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import UTM_TRANSFORM, read_band  # noqa: E402
+from io_helpers import UTM_TRANSFORM, gdal_exception_mode, read_band  # noqa: E402,F401
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
@@ -62,7 +62,7 @@ def test_minimum_pixels():
 
 
 @pytest.mark.parametrize("io", BACKENDS)
-def test_minimum_mapping_unit(io, tmp_path, synthetic_mask):
+def test_minimum_mapping_unit(io, tmp_path, synthetic_mask, gdal_exception_mode):
     path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     apply_minimum_mapping_unit(path, 500, io=io)  # 5 pixels of 10 m
     result = read_band(path)
@@ -84,7 +84,7 @@ def test_tiny_minimum_mapping_unit_changes_nothing(tmp_path, synthetic_mask):
 
 
 @pytest.mark.parametrize("io", BACKENDS)
-def test_water_polygons_with_true_areas(io, tmp_path, synthetic_mask):
+def test_water_polygons_with_true_areas(io, tmp_path, synthetic_mask, gdal_exception_mode):
     mask_path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     gpkg = tmp_path / "water.gpkg"
     assert write_water_polygons(mask_path, gpkg, io=io) == 4  # polygons are 4-connected

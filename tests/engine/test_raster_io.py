@@ -12,7 +12,7 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.raster_io import RasterGrid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import UTM_TRANSFORM, unwritable_folder, write_geotiff  # noqa: E402
+from io_helpers import UTM_TRANSFORM, gdal_exception_mode, unwritable_folder, write_geotiff  # noqa: E402,F401
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
@@ -100,7 +100,7 @@ def test_backends_agree_on_grid_and_values(real_data):
 
 
 @pytest.mark.parametrize("io", BACKENDS)
-def test_bad_inputs_give_one_clear_error(io, tmp_path):
+def test_bad_inputs_give_one_clear_error(io, tmp_path, gdal_exception_mode):
     with pytest.raises(FloodSarError, match="file not found"):
         raster_io.open_raster(tmp_path / "missing.tif", io)
     text = tmp_path / "notes.tif"

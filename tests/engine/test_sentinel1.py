@@ -183,3 +183,5 @@ def test_describe_says_what_the_engine_will_do(real_data):
     for expected in ("awc00_vv.tif", "VV: awc00_vv.tif band 1", "VH: awc00_vh.tif band 1", "Units: dB (detected",
                      "Size: 512 x 512 pixels", "UTM zone 20S", "Pixel size: about 10.0 m"):
         assert expected in text
+    assert "Warning" not in text and "Warning" not in source.describe(native_m=10)
+    assert "Warning: The pixel size is about 10.0 m but the model expects 30 m" in source.describe(native_m=30)

@@ -1,0 +1,117 @@
+"""Inference backends: ONNX Runtime (default) and PyTorch (``torch.export`` programs, ``.pt2``).
+
+Both take a float32 [N, C, H, W] batch and return the float32 [N, 1, H, W] water
+probability. They expose the model file's raw metadata map; :mod:`.models` validates it.
+torch is imported only when the PyTorch backend is asked for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import FloodSarError
+from .metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME
+
+DEVICES = ("auto", "cpu", "cuda")
+BACKENDS = ("onnx", "torch")
+#: ONNX Runtime providers in order of preference, and the devices they run on.
+PROVIDER_DEVICES = {"TensorrtExecutionProvider": "cuda", "CUDAExecutionProvider": "cuda",
+                    "CPUExecutionProvider": "cpu"}
+#: Name of the metadata file inside a ``.pt2`` archive (``torch.export.save(extra_files=...)``).
+TORCH_METADATA_FILE = "floodsar.json"
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise FloodSarError(f"unknown device {device!r}; use --device auto, cpu or cuda.")
+
+
+def select_providers(device: str, available: Sequence[str]) -> list[str]:
+    """ONNX Runtime providers for ``device`` from those available, best first (TensorRT, CUDA, CPU)."""
+    check_device(device)
+    chosen = [p for p in PROVIDER_DEVICES if p in available and device in ("auto", PROVIDER_DEVICES[p])]
+    if device == "cuda" and not chosen:
+        raise FloodSarError(
+            "--device cuda: this ONNX Runtime has no CUDA provider (available: "
+            f"{', '.join(available)}); install onnxruntime-gpu with a matching CUDA, or use --device cpu.")
+    if not chosen:
+        raise FloodSarError(f"ONNX Runtime offers no usable provider (available: {', '.join(available)}); "
+                            "reinstall onnxruntime.")
+    return chosen
+
+
+class OnnxBackend:
+    """An ONNX Runtime session on the best available provider for the device."""
+
+    def __init__(self, path: Path, device: str = "auto") -> None:
+        import onnxruntime as ort
+
+        providers = select_providers(device, ort.get_available_providers())
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
+        try:
+            self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for corrupt or unsupported files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FloodSarError(f"{path}: not a usable ONNX model ({reason}); "
+                                "check the file is complete or export it again.") from exc
+        self.path = path
+        self.providers = self.session.get_providers()
+        self.device = "cpu" if self.providers[0] == "CPUExecutionProvider" else "cuda"
+        if device == "cuda" and self.device != "cuda":
+            raise FloodSarError(f"{path}: --device cuda was asked for but ONNX Runtime could only start "
+                                f"{self.providers[0]} (check the CUDA and cuDNN installation); "
+                                "or use --device cpu.")
+        self.description = f"onnxruntime {ort.__version__} {self.providers[0]} ({self.device})"
+        self.metadata_map: Mapping[str, str] = self.session.get_modelmeta().custom_metadata_map
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = [o.name for o in self.session.get_outputs()]
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+            raise FloodSarError(f"{path}: the model must take '{INPUT_NAME}' and give '{OUTPUT_NAME}' "
+                                f"(it takes {sorted(inputs)} and gives {outputs}); export it with FloodSAR.")
+        self.input_shape = inputs[INPUT_NAME]
+
+    def input_channels(self) -> int | None:
+        """The model's fixed channel count, or None when it is symbolic."""
+        channels = self.input_shape[1] if len(self.input_shape) == 4 else None
+        return channels if isinstance(channels, int) else None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+
+
+class TorchBackend:
+    """A ``torch.export`` program (``.pt2``) on CPU or CUDA."""
+
+    def __init__(self, path: Path, device: str = "auto") -> None:
+        import torch
+
+        check_device(device)
+        if device == "cuda" and not torch.cuda.is_available():
+            raise FloodSarError("--device cuda: PyTorch sees no CUDA GPU (torch "
+                                f"{torch.__version__}); install a CUDA build of torch, or use --device cpu.")
+        self.device = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+        extra = {TORCH_METADATA_FILE: ""}
+        try:
+            program = torch.export.load(str(path), extra_files=extra)
+        except Exception as exc:  # torch raises many types for a bad archive
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FloodSarError(f"{path}: not a usable torch.export model ({reason}); "
+                                "export it again with torch.export.save.") from exc
+        self._torch = torch
+        self.path = path
+        self.module = program.module().to(self.device)
+        self.description = f"torch {torch.__version__} ({self.device})"
+        text = extra[TORCH_METADATA_FILE]
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+        self.metadata_map = {METADATA_KEY: text} if text else {}
+
+    def input_channels(self) -> int | None:
+        return None
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        with self._torch.no_grad():
+            output = self.module(self._torch.from_numpy(batch).to(self.device))
+        return output.float().cpu().numpy()

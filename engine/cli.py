@@ -1,0 +1,151 @@
+"""The ``floodsar`` command: ``floodsar predict`` and ``floodsar info``.
+
+Exit codes: 0 success, 1 a problem with the input, model or output (one line
+``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 130 Ctrl-C
+(no output left). Subcommands register themselves through :data:`SUBCOMMANDS`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, List, Optional, Sequence
+
+from .backends import BACKENDS, DEVICES
+from .errors import FloodSarError
+from .pipeline import METHODS, PredictionRequest, predict
+from .sentinel1 import UNITS_CHOICES
+
+EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def _add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="one raster with VV and VH bands, or two rasters: VV then VH")
+    parser.add_argument("--vv-band", type=int, metavar="N", help="band number of VV (default: from band names)")
+    parser.add_argument("--vh-band", type=int, metavar="N", help="band number of VH (default: from band names)")
+    parser.add_argument("--units", choices=UNITS_CHOICES, default="auto",
+                        help="backscatter units of the input (default: detected from the values)")
+
+
+def _progress_bar(description: str) -> tuple[Callable[[float], None], Callable[[], None]]:
+    """A tqdm bar on stderr (hidden when stderr is not a terminal): (update(percent), close)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=100.0, desc=description, unit="%", file=sys.stderr, disable=None,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")
+
+    def update(percent: float) -> None:
+        bar.update(percent - bar.n)
+
+    return update, bar.close
+
+
+def _predict(args: argparse.Namespace) -> int:
+    if len(args.inputs) > 2:
+        raise FloodSarError(f"got {len(args.inputs)} input files; pass one file with VV and VH bands, "
+                            "or two files: VV first, then VH.")
+    request = PredictionRequest(
+        inputs=args.inputs, output=args.output, method=args.method, model=args.model, backend=args.backend,
+        device=args.device, tile=args.tile, overlap=args.overlap, batch=args.batch,
+        probabilities=args.probabilities, vector=args.vector, min_area_m2=args.min_area,
+        vv_band=args.vv_band, vh_band=args.vh_band, units=args.units)
+    update, close = _progress_bar("Mapping water")
+    try:
+        result = predict(request, progress=update)
+    finally:
+        close()
+    for warning in result.warnings:
+        print(f"floodsar: warning: {warning}", file=sys.stderr)
+    share = result.water_area_km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0
+    lines = [f"Water mask: {result.output}"]
+    lines += [f"Water probability: {result.probabilities}"] if result.probabilities else []
+    if result.vector:
+        lines.append(f"Water polygons: {result.vector} ({result.polygons} polygons)")
+    lines += [f"Water area: {result.water_area_km2:.3f} km2 ({share:.1%} of the valid area)",
+              f"Valid area: {result.valid_area_km2:.3f} km2",
+              f"Time: {result.seconds:.1f} s",
+              f"Backend: {result.backend}"]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _add_predict(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict", help="map water in a Sentinel-1 raster",
+        description="Map open water in a Sentinel-1 raster (VV and VH, dB or linear) into a GeoTIFF mask: "
+                    "0 dry, 1 water, 255 nodata.")
+    _add_input_options(parser)
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="water mask GeoTIFF to write")
+    parser.add_argument("--method", choices=METHODS, default="model",
+                        help="segmentation model (default) or the Otsu threshold baseline on VH")
+    parser.add_argument("--model", metavar="PATH", help="FloodSAR model file (.onnx, or .pt2 with "
+                        "--backend torch; default: the bundled model)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to run the model (default: a GPU when available)")
+    parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")
+    parser.add_argument("--overlap", type=int, metavar="N",
+                        help="context pixels on each side of a tile (default: the model's)")
+    parser.add_argument("--batch", type=int, metavar="N", help="tiles per batch (default 1 on CPU, 4 on GPU)")
+    parser.add_argument("--probabilities", metavar="P.tif", help="also write the water probability (0..1)")
+    parser.add_argument("--vector", metavar="OUT.gpkg", help="also write water polygons with their area in m2")
+    parser.add_argument("--min-area", type=float, default=0.0, metavar="M2",
+                        help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
+    parser.set_defaults(func=_predict)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .models import load_model
+    from .sentinel1 import open_sentinel1
+
+    if len(args.inputs) > 2:
+        raise FloodSarError(f"got {len(args.inputs)} input files; pass one file with VV and VH bands, "
+                            "or two files: VV first, then VH.")
+    model = load_model(args.model, device="cpu") if args.model else None
+    with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units) as source:
+        native = model.metadata.resolution_m if model else 10.0
+        print(source.describe(native_m=native))
+    if model is not None:
+        meta = model.metadata
+        print(f"Model: {meta.name} ({model.path}), bands {', '.join(meta.bands)}, {meta.resolution_m:g} m pixels, "
+              f"tile {meta.tile_size} px, overlap {meta.overlap} px")
+    return EXIT_OK
+
+
+def _add_info(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "info", help="show what the engine will do with a raster",
+        description="Show the bands, units, size, CRS and pixel size the engine finds in a Sentinel-1 raster, "
+                    "and any warnings.")
+    _add_input_options(parser)
+    parser.add_argument("--model", metavar="PATH", help="also check this model file and its pixel size")
+    parser.set_defaults(func=_info)
+
+
+#: Functions adding one subcommand each (set ``func`` to a handler returning the exit code).
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict, _add_info]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floodsar", description="Map flood water in Sentinel-1 SAR rasters.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FloodSarError as exc:
+        print(f"floodsar: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("floodsar: interrupted; no output was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""Finding and loading FloodSAR models: the bundled default, a user's file, its metadata.
+
+A model is refused, before any inference, when the file is missing or corrupt, has no
+valid FloodSAR metadata, or wants bands the engine cannot give it (it reads VV and VH).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from .backends import BACKENDS, OnnxBackend, TorchBackend
+from .errors import FloodSarError
+from .metadata import ModelMetadata, metadata_from_map
+from .sentinel1 import POLARISATIONS
+
+#: The model shipped with FloodSAR (relative to the package root, whatever the folder is called).
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "floodsar_s1.onnx"
+#: File suffix of each backend's model files.
+SUFFIXES = {"onnx": ".onnx", "torch": ".pt2"}
+
+
+def resolve_model_path(model: str | Path | None, backend: str = "onnx") -> Path:
+    """The model file to load: ``model``, or the bundled default; for torch, the ``.pt2`` twin.
+
+    The training export writes ``<name>.pt2`` next to ``<name>.onnx``, so either path
+    works with either backend when both files exist.
+    """
+    if backend not in BACKENDS:
+        raise FloodSarError(f"unknown backend {backend!r}; use --backend onnx or torch.")
+    if model is None:
+        if not DEFAULT_MODEL.is_file():
+            raise FloodSarError(
+                f"no bundled model found at {DEFAULT_MODEL}; pass a FloodSAR model with --model PATH, "
+                "or use the classical baseline with --method otsu.")
+        model = DEFAULT_MODEL
+    path = Path(model)
+    if not path.exists():
+        raise FloodSarError(f"{path}: model file not found; check the --model path.")
+    wanted = SUFFIXES[backend]
+    if path.suffix.lower() == wanted:
+        return path
+    twin = path.with_suffix(wanted)
+    if path.suffix.lower() in SUFFIXES.values() and twin.is_file():
+        return twin
+    other = "onnx" if backend == "torch" else "torch"
+    raise FloodSarError(
+        f"{path}: the {backend} backend needs a {wanted} model file and there is no {twin.name} beside it; "
+        f"pass a {wanted} file, or use --backend {other} for a {SUFFIXES[other]} file.")
+
+
+ModelBackend = Union[OnnxBackend, TorchBackend]
+
+
+@dataclass
+class Model:
+    """A loaded model: its file, validated metadata and the backend running it."""
+
+    path: Path
+    metadata: ModelMetadata
+    backend: ModelBackend
+
+    @property
+    def band_indices(self) -> list[int]:
+        """Indices into the engine's (VV, VH) stack, in the model's band order."""
+        return [POLARISATIONS.index(band) for band in self.metadata.bands]
+
+    @property
+    def description(self) -> str:
+        return f"{self.metadata.name} ({self.path.name}) on {self.backend.description}"
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Water probability float32 [N, H, W] for a normalised float32 [N, C, H, W] batch."""
+        try:
+            output = self.backend.run(batch)
+        except Exception as exc:  # the runtimes raise their own types for shape or kernel failures
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FloodSarError(f"{self.path}: the model failed on a batch of shape {list(batch.shape)} "
+                                f"({reason}); check that it was exported with dynamic batch, height and width.") \
+                from exc
+        expected = (batch.shape[0], 1, *batch.shape[2:])
+        if output.shape != expected:
+            raise FloodSarError(f"{self.path}: the model returned shape {list(output.shape)} for an input of "
+                                f"shape {list(batch.shape)}, expected {list(expected)}; export it with FloodSAR.")
+        return output[:, 0].astype(np.float32, copy=False)
+
+
+def load_model(model: str | Path | None = None, backend: str = "onnx", device: str = "auto") -> Model:
+    """Load and validate a model file (None = the bundled model); FloodSarError on any problem."""
+    path = resolve_model_path(model, backend)
+    runner = OnnxBackend(path, device) if backend == "onnx" else TorchBackend(path, device)
+    metadata = metadata_from_map(runner.metadata_map, path)
+    unknown = [band for band in metadata.bands if band not in POLARISATIONS]
+    if unknown:
+        raise FloodSarError(f"{path}: the model wants bands {list(metadata.bands)}, but FloodSAR can only give it "
+                            f"{' and '.join(POLARISATIONS)}; use a Sentinel-1 VV/VH model.")
+    channels = runner.input_channels()
+    if channels is not None and channels != len(metadata.bands):
+        raise FloodSarError(f"{path}: the model takes {channels} input bands but its metadata lists "
+                            f"{len(metadata.bands)} ({', '.join(metadata.bands)}); export it again with FloodSAR.")
+    return Model(path, metadata, runner)

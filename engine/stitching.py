@@ -1,0 +1,65 @@
+"""Stitching tile predictions into full-width strips by centre-crop.
+
+Each tile keeps only its core (see :mod:`.tiling`): the ``overlap`` pixels on every
+side are context for the model and are dropped. Because the cores partition the
+raster, there is no blending and no seam as long as the overlap covers the model's
+receptive field: a pixel gets exactly the value the model gives it with ``overlap``
+pixels of real context around it. (Weighted blending would hide seams of a model
+whose receptive field is larger than the overlap, but also change values of models
+for which centre-crop is exact; centre-crop is simpler and exact.)
+
+Finished rows are handed back in chunks whose height is a multiple of the output's
+block height, so a tiled GeoTIFF receives whole blocks; memory holds at most one
+chunk plus one tile row of full-width strips, never the whole raster.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .tiling import Tile
+
+
+def crop_core(tile: Tile, values: np.ndarray) -> np.ndarray:
+    """The core of a tile's [..., H, W] prediction (the part this tile contributes)."""
+    row, col = tile.core_offset
+    return values[..., row:row + tile.core.height, col:col + tile.core.width]
+
+
+class StripAssembler:
+    """Collects tile cores (in plan order) into full-width rows; yields finished row chunks."""
+
+    def __init__(self, width: int, block_rows: int, dtype: type = np.float32) -> None:
+        self.width = width
+        self.block_rows = block_rows
+        self.dtype = dtype
+        self._strip: np.ndarray | None = None
+        self._pending: list[np.ndarray] = []
+        self._pending_row = 0  # first raster row held in _pending (a multiple of block_rows)
+
+    def add(self, tile: Tile, core: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Place a tile's core; return the (row, rows) chunks that are now complete."""
+        if self._strip is None:
+            self._strip = np.empty((tile.core.height, self.width), dtype=self.dtype)
+        self._strip[:, tile.core.col:tile.core.col + tile.core.width] = core
+        if tile.last_in_row:
+            self._pending.append(self._strip)
+            self._strip = None
+            return self._emit(final=False)
+        return []
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        """Return every remaining row (call once all tiles were added)."""
+        if self._strip is not None:
+            raise RuntimeError("a tile row was left incomplete")
+        return self._emit(final=True)
+
+    def _emit(self, final: bool) -> list[tuple[int, np.ndarray]]:
+        held = sum(len(strip) for strip in self._pending)
+        ready = held if final else held // self.block_rows * self.block_rows
+        if not ready:
+            return []
+        rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        self._pending = [rows[ready:]] if ready < held else []
+        chunk = (self._pending_row, rows[:ready])
+        self._pending_row += ready
+        return [chunk]

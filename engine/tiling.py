@@ -1,0 +1,110 @@
+"""Sliding-window arithmetic: which windows to read, and which part of each one to keep.
+
+A raster of ``height`` x ``width`` pixels is cut into *cores* that partition it: every
+pixel lies in exactly one core. Each core is read with ``overlap`` extra pixels of
+context on every side (a *read window*, possibly reaching outside the raster, where the
+reader fills nodata). All read windows of one plan have the same shape, a multiple of
+the model's stride, so tiles can be batched. Pure integer arithmetic: no I/O, no numpy.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+from .errors import FloodSarError
+
+
+@dataclass(frozen=True)
+class Window:
+    """A pixel window: top-left (row, col) and size; may reach outside the raster."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One model input: the window to read and the core (inside the raster) it contributes."""
+
+    read: Window
+    core: Window
+    last_in_row: bool
+
+    @property
+    def core_offset(self) -> tuple[int, int]:
+        """Where the core starts inside the read window (rows, cols)."""
+        return self.core.row - self.read.row, self.core.col - self.read.col
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``value``."""
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Tiles covering a raster; iterate it for the tiles in row-major order."""
+
+    height: int
+    width: int
+    tile_height: int
+    tile_width: int
+    overlap: int
+
+    @property
+    def step_rows(self) -> int:
+        return self.tile_height - 2 * self.overlap
+
+    @property
+    def step_cols(self) -> int:
+        return self.tile_width - 2 * self.overlap
+
+    @property
+    def rows(self) -> int:
+        """Number of tile rows."""
+        return math.ceil(self.height / self.step_rows)
+
+    @property
+    def cols(self) -> int:
+        """Number of tile columns."""
+        return math.ceil(self.width / self.step_cols)
+
+    def __len__(self) -> int:
+        return self.rows * self.cols
+
+    def __iter__(self) -> Iterator[Tile]:
+        for i in range(self.rows):
+            core_row = i * self.step_rows
+            core_height = min(self.step_rows, self.height - core_row)
+            for j in range(self.cols):
+                core_col = j * self.step_cols
+                core_width = min(self.step_cols, self.width - core_col)
+                yield Tile(read=Window(core_row - self.overlap, core_col - self.overlap,
+                                       self.tile_height, self.tile_width),
+                           core=Window(core_row, core_col, core_height, core_width),
+                           last_in_row=j == self.cols - 1)
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1) -> TilePlan:
+    """Plan tiles of ``tile`` x ``tile`` pixels with ``overlap`` context pixels on each side.
+
+    A raster smaller than one tile gets one smaller tile (its size plus the overlap on both
+    sides, rounded up to ``stride``), so a 1-pixel raster does not cost a full tile.
+    FloodSarError when the numbers cannot work (tile not a multiple of stride, overlap too large).
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"raster size must be positive, not {height} x {width}")
+    if stride < 1:
+        raise ValueError(f"stride must be positive, not {stride}")
+    if tile < 1 or tile % stride:
+        raise FloodSarError(f"tile size {tile} is not a positive multiple of the model's stride {stride}; "
+                            f"use --tile {max(stride, round_up(max(tile, 1), stride))}.")
+    if overlap < 0 or 2 * overlap >= tile:
+        raise FloodSarError(f"overlap {overlap} must be at least 0 and less than half the tile size {tile}; "
+                            f"use a smaller --overlap or a larger --tile.")
+    tile_height = min(tile, round_up(height + 2 * overlap, stride))
+    tile_width = min(tile, round_up(width + 2 * overlap, stride))
+    return TilePlan(height, width, tile_height, tile_width, overlap)

@@ -18,13 +18,12 @@ from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingConte
                        QgsRasterLayer)
 from qgis.PyQt.QtGui import QIcon
 
+from ..engine.backends import BACKENDS, DEVICES
 from ..engine.errors import FloodSarError
 from ..engine.pipeline import PredictionRequest, predict
+from ..engine.sentinel1 import UNITS_CHOICES as UNITS
 from .layers import StylePostProcessor, icon, layer_path
 
-DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("onnx", "torch")
-UNITS = ("auto", "db", "linear")
 
 
 def layer_file(layer: QgsRasterLayer | None, parameter: str) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..engine.backends import PROVIDER_DEVICES
+
 
 @dataclass(frozen=True)
 class Dependency:
@@ -86,10 +88,6 @@ def pip_command(python: Path, target: Path, requirements: Sequence[str], numpy_v
             "--upgrade", "--target", str(target), "--constraint", str(constraints_file), *requirements]
 
 
-GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "ROCMExecutionProvider",
-                 "DmlExecutionProvider", "CoreMLExecutionProvider")
-
-
 @dataclass(frozen=True)
 class GpuStatus:
     """Whether a GPU can run the model, and a one-line explanation for the panel."""
@@ -99,7 +97,7 @@ class GpuStatus:
 
 
 def gpu_status() -> GpuStatus:
-    """What ONNX Runtime in this Python can run on (importing it only if installed)."""
+    """What ONNX Runtime in this Python can run the model on (the engine's providers; imported only if installed)."""
     if importlib.util.find_spec("onnxruntime") is None:
         return GpuStatus(False, "ONNX Runtime is not installed: only the Otsu baseline can run "
                                 "(Plugins > FloodSAR > Install dependencies).")
@@ -107,7 +105,7 @@ def gpu_status() -> GpuStatus:
 
     providers = onnxruntime.get_available_providers()
     names = ", ".join(p.replace("ExecutionProvider", "") for p in providers)
-    gpus = [p for p in providers if p in GPU_PROVIDERS]
+    gpus = [p for p in providers if PROVIDER_DEVICES.get(p) == "cuda"]
     if gpus:
         return GpuStatus(True, f"ONNX Runtime {onnxruntime.__version__} can use: {names}.")
     return GpuStatus(False, f"ONNX Runtime {onnxruntime.__version__} can use: {names} (no GPU provider; "

@@ -17,9 +17,9 @@ from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
                                  QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
+from ..engine.backends import DEVICES
 from ..engine.errors import FloodSarError
 from ..engine.sentinel1 import open_sentinel1
-from .algorithms import DEVICES
 from .dependencies import gpu_status
 from .layers import add_result_layers, layer_path
 
@@ -162,7 +162,9 @@ class FloodSarDock(QgsDockWidget):
             self.input_info.setText("The layer is not a raster file; save it as a GeoTIFF first.")
             return
         try:
-            description = open_sentinel1(paths, io="gdal").describe()
+            with open_sentinel1(paths, io="gdal") as source:
+                description = "\n".join(line for line in source.describe().splitlines()
+                                        if not line.startswith("Files:"))
         except FloodSarError as exc:
             description = f"<span style='color:#b00020'>{exc}</span>"
         self.input_info.setText(description)
@@ -221,7 +223,11 @@ class FloodSarDock(QgsDockWidget):
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
         self.feedback = ErrorCollectingFeedback()
-        self.task = QgsProcessingAlgRunnerTask(algorithm, self.parameters(), self.context, self.feedback)
+        task = QgsProcessingAlgRunnerTask(algorithm, self.parameters(), self.context, self.feedback)
+        if self.feedback.errors:  # the algorithm refused the inputs while preparing (main thread)
+            self.show_error(self.feedback.errors[-1])
+            return
+        self.task = task
         self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
         self.task.executed.connect(self.finished)
         self.set_running(True)
@@ -244,7 +250,7 @@ class FloodSarDock(QgsDockWidget):
             self.message_bar.pushMessage("FloodSAR", "Cancelled; no output was written.", Qgis.Info, 5)
         elif not successful:
             self.show_error(self.feedback.errors[-1] if self.feedback.errors else
-                            "The run failed; see the Log Messages panel (Processing).")
+                            "The run failed; see the Log Messages panel (Processing tab).")
         else:
             self.progress.setValue(100)
             add_result_layers(results, self.layer_name)
@@ -253,4 +259,8 @@ class FloodSarDock(QgsDockWidget):
                 f"mapped in {results['SECONDS']:.1f} s ({results['BACKEND']}).", Qgis.Success, 10)
 
     def show_error(self, message: str) -> None:
-        self.message_bar.pushMessage("FloodSAR", message.strip().splitlines()[-1], Qgis.Critical, 0)
+        """One clear line in the message bar; a Python traceback is reduced to its last line."""
+        lines = message.strip().splitlines() or ["The run failed."]
+        if len(lines) > 1:
+            message = f"Unexpected error: {lines[-1]} (details: Log Messages panel, Processing tab)."
+        self.message_bar.pushMessage("FloodSAR", message, Qgis.Critical, 0)

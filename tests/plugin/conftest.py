@@ -17,6 +17,9 @@ from qgis.gui import QgsMapCanvas, QgsMessageBar  # noqa: E402
 from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget  # noqa: E402
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
+# the tests import plugin_test_helpers.py from this folder (pytest runs with --import-mode=importlib)
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.append(str(Path(__file__).parent))
 _APP: QgsApplication | None = None
 
 
@@ -69,6 +72,7 @@ class DesktopIface:
 
     def addDockWidget(self, area, dock) -> None:  # noqa: N802
         self.window.addDockWidget(area, dock)
+        dock.show()  # as QgisApp::addDockWidget does
 
     def removeDockWidget(self, dock) -> None:  # noqa: N802
         self.window.removeDockWidget(dock)

@@ -76,3 +76,38 @@ def test_gpu_status_reflects_onnxruntime_providers():
     status = gpu_status()
     assert status.available == ("CUDAExecutionProvider" in onnxruntime.get_available_providers())
     assert "CPU" in status.description
+
+
+def test_install_task_targets_the_profile_folder_with_qgis_python_and_numpy(qapp, tmp_path):
+    from qgis.core import QgsApplication
+    from qgis.gui import QgsMessageBar
+
+    from floodsar.plugin.installer import PipInstallTask, plugin_dependency_folder
+
+    folder = plugin_dependency_folder()
+    assert folder.parent == Path(QgsApplication.qgisSettingsDirPath()) / "python" / "floodsar_dependencies"
+    task = PipInstallTask(DEPENDENCIES[:1], QgsMessageBar())
+    assert task.command[0] == str(python_executable())
+    assert task.command[task.command.index("--target") + 1] == str(folder)
+    constraints = Path(task.command[task.command.index("--constraint") + 1])
+    assert constraints.read_text().strip() == f"numpy=={np.__version__}"
+    assert task.command[-1] == "onnxruntime"
+
+
+def test_missing_required_dependency_is_explained_with_an_install_button(iface, monkeypatch):
+    import floodsar
+    from floodsar.plugin import floodsar_plugin
+    from qgis.core import Qgis
+    from qgis.PyQt.QtWidgets import QPushButton
+
+    absent = Dependency("floodsar_no_such_runtime", "floodsar-no-such-runtime", "runs the flood model", True)
+    monkeypatch.setattr(floodsar_plugin, "missing", lambda: [absent])
+    plugin = floodsar.classFactory(iface)
+    plugin.initGui()
+    try:
+        [warning] = iface.messages(Qgis.Warning)
+        assert "floodsar_no_such_runtime" in warning and "Otsu" in warning
+        [item] = iface.bar.items()
+        assert [b.text() for b in item.findChildren(QPushButton) if b.text() == "Install…"] == ["Install…"]
+    finally:
+        plugin.unload()

@@ -1,0 +1,129 @@
+"""The plugin in a real QGIS window: loading, the dock driving runs, cancel and bad inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
+
+from plugin_test_helpers import dark_water_expected, read, write_without_crs
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def add_layer(path: Path, name: str) -> QgsRasterLayer:
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def choose_method(dock, key: str) -> None:
+    dock.method_combo.setCurrentIndex(dock.method_combo.findData(key))
+
+
+def run_and_wait(dock, qtbot) -> None:
+    qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.task is None and dock.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+
+
+def test_plugin_loads_and_unloads_through_class_factory(iface):
+    import floodsar
+
+    plugin = floodsar.classFactory(iface)
+    plugin.initGui()
+    registry = QgsApplication.processingRegistry()
+    assert registry.algorithmById("floodsar:map_flood_extent") is not None
+    assert registry.algorithmById("floodsar:otsu_water") is not None
+    assert plugin.dock.parent() is iface.mainWindow() and plugin.dock.isVisible()
+    assert iface.mainWindow().dockWidgetArea(plugin.dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert [a.text() for a in iface.toolbar.actions()] == ["FloodSAR flood mapping"]
+    assert iface.messages(Qgis.Warning) == []  # onnxruntime is installed: no dependency warning
+    plugin.unload()
+    assert registry.providerById("floodsar") is None
+    assert iface.toolbar.actions() == [] and plugin.dock is None
+
+
+def test_dock_shows_detected_bands_and_devices(plugin, spain_chip):
+    layer = add_layer(spain_chip, "Spain")
+    dock = plugin.dock
+    dock.layer_combo.setLayer(layer)
+    assert "VV" in dock.input_info.text() and "VH" in dock.input_info.text()
+    assert [dock.device_combo.itemData(i) for i in range(dock.device_combo.count())] == ["auto", "cpu", "cuda"]
+    assert "CPU" in dock.device_info.text()
+    choose_method(dock, "otsu")
+    assert not dock.model_file.isEnabled() and not dock.device_combo.isEnabled()
+
+
+def test_dock_maps_a_real_chip_and_adds_a_styled_layer(plugin, iface, qtbot, spain_chip, dark_water_model,
+                                                        tmp_path):
+    layer = add_layer(spain_chip, "Spain")
+    dock = plugin.dock
+    dock.layer_combo.setLayer(layer)
+    choose_method(dock, "model")
+    dock.model_file.setFilePath(str(dark_water_model))
+    dock.output_file.setFilePath(str(tmp_path / "spain_mask.tif"))
+    dock.probability_check.setChecked(True)
+    dock.polygons_check.setChecked(True)
+    run_and_wait(dock, qtbot)
+
+    project = QgsProject.instance()
+    [mask_layer] = project.mapLayersByName("Spain flood water")
+    assert Path(mask_layer.source()) == tmp_path / "spain_mask.tif"
+    assert mask_layer.renderer().type() == "paletted"
+    expected_mask, _ = dark_water_expected(spain_chip)
+    assert np.mean(read(mask_layer.source()) != expected_mask) < 1e-3
+    assert len(project.mapLayersByName("Spain water probability")) == 1
+    [polygons] = project.mapLayersByName("Spain flood polygons")
+    assert polygons.featureCount() > 0
+    [message] = iface.messages(Qgis.Success)
+    assert "km²" in message and " s " in message
+    assert dock.progress.value() == 100 and dock.run_button.isEnabled()
+
+
+def test_dock_runs_otsu_into_a_temporary_file(plugin, qtbot, real_data):
+    chips = real_data / "sen1floods11"
+    dock = plugin.dock
+    dock.layer_combo.setLayer(add_layer(chips / "S1Hand" / "India_900498_S1Hand.tif", "India"))
+    choose_method(dock, "otsu")
+    run_and_wait(dock, qtbot)
+    [mask_layer] = QgsProject.instance().mapLayersByName("India flood water")
+    mask = read(mask_layer.source())
+    label = read(chips / "LabelHand" / "India_900498_LabelHand.tif")
+    valid = label >= 0
+    iou = np.sum((mask == 1) & (label == 1) & valid) / np.sum(((mask == 1) | (label == 1)) & valid)
+    assert iou > 0.6  # Otsu on this hand-labelled flood chip: IoU 0.73
+
+
+def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip, dark_water_model, tmp_path):
+    dock = plugin.dock
+    dock.layer_combo.setLayer(add_layer(spain_chip, "Spain"))
+    dock.model_file.setFilePath(str(dark_water_model))
+    dock.tile_spin.setValue(48)  # many small tiles: the run lasts long enough to be cancelled mid-way
+    dock.overlap_spin.setValue(16)
+    dock.batch_spin.setValue(1)
+    dock.output_file.setFilePath(str(tmp_path / "cancelled.tif"))
+    dock.progress.valueChanged.connect(lambda value: value > 0 and dock.cancel())
+    run_and_wait(dock, qtbot)
+    assert QgsProject.instance().mapLayersByName("Spain flood water") == []
+    assert any("Cancelled" in m for m in iface.messages(Qgis.Info))
+    assert not (tmp_path / "cancelled.tif").exists()
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+
+
+@pytest.mark.parametrize("case", ["one_band_label", "no_crs", "all_nodata"])
+def test_bad_input_gives_a_message_and_no_layer(plugin, iface, qtbot, real_data, tmp_path, case):
+    chips = real_data / "sen1floods11"
+    source = {"one_band_label": chips / "LabelHand" / "Spain_7370579_LabelHand.tif",
+              "no_crs": write_without_crs(chips / "S1Hand" / "Spain_7370579_S1Hand.tif", tmp_path / "nocrs.tif"),
+              "all_nodata": chips / "S1Hand" / "Paraguay_34417_S1Hand.tif"}[case]
+    dock = plugin.dock
+    dock.layer_combo.setLayer(add_layer(source, "Bad"))
+    choose_method(dock, "otsu")
+    run_and_wait(dock, qtbot)
+    [message] = iface.messages(Qgis.Critical)
+    assert source.name in message and "Traceback" not in message
+    assert QgsProject.instance().mapLayersByName("Bad flood water") == []
+    assert [layer.name() for layer in QgsProject.instance().mapLayers().values()] == ["Bad"]

@@ -1,0 +1,118 @@
+"""The floodsar Processing provider in real QGIS: processing.run and qgis_process."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
+
+from floodsar.engine.pipeline import PredictionRequest, predict
+from floodsar.plugin.dock import ErrorCollectingFeedback
+from plugin_test_helpers import dark_water_expected, read, write_without_crs
+
+
+@pytest.fixture
+def processing_plugin(qapp):
+    """The plugin as qgis_process loads it: classFactory(None) + initProcessing()."""
+    import floodsar
+
+    plugin = floodsar.classFactory(None)
+    plugin.initProcessing()
+    import processing
+
+    yield processing
+    plugin.unload()
+    assert QgsApplication.processingRegistry().providerById("floodsar") is None
+
+
+def test_provider_lists_both_algorithms_with_typed_parameters(processing_plugin):
+    provider = QgsApplication.processingRegistry().providerById("floodsar")
+    assert sorted(alg.id() for alg in provider.algorithms()) == ["floodsar:map_flood_extent", "floodsar:otsu_water"]
+    model = QgsApplication.processingRegistry().algorithmById("floodsar:map_flood_extent")
+    types = {p.name(): p.type() for p in model.parameterDefinitions()}
+    assert types["INPUT"] == "raster" and types["MODEL"] == "file" and types["DEVICE"] == "enum"
+    assert types["OUTPUT"] == "rasterDestination" and types["VECTOR"] == "vectorDestination"
+    assert {"WATER_AREA_KM2", "VALID_AREA_KM2", "SECONDS"} <= {o.name() for o in model.outputDefinitions()}
+    assert model.flags() & model.FlagSupportsBatch and model.flags() & model.FlagCanCancel
+
+
+def test_otsu_water_matches_the_engine(processing_plugin, spain_chip, tmp_path):
+    out = tmp_path / "otsu.tif"
+    results = processing_plugin.run("floodsar:otsu_water", {
+        "INPUT": str(spain_chip), "OUTPUT": str(out), "VECTOR": str(tmp_path / "otsu.gpkg")})
+    assert results["OUTPUT"] == str(out) and Path(results["VECTOR"]).is_file()
+    direct = predict(PredictionRequest(inputs=[spain_chip], output=tmp_path / "direct.tif", method="otsu",
+                                       io="gdal"), None, None)
+    mask = read(out)
+    np.testing.assert_array_equal(mask, read(direct.output))
+    assert results["WATER_AREA_KM2"] == pytest.approx(direct.water_area_km2)
+    assert set(np.unique(mask)) == {0, 1}  # the chip has no nodata pixel
+    assert 0.01 < np.mean(mask == 1) < 0.5
+
+
+def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chip, dark_water_model, tmp_path):
+    results = processing_plugin.run("floodsar:map_flood_extent", {
+        "INPUT": str(spain_chip), "MODEL": str(dark_water_model), "DEVICE": 1,
+        "OUTPUT": str(tmp_path / "mask.tif"), "PROBABILITIES": str(tmp_path / "probability.tif")})
+    expected_mask, expected_probability = dark_water_expected(spain_chip)
+    mask = read(results["OUTPUT"])
+    assert np.mean(mask != expected_mask) < 1e-3  # only pixels right at p = 0.5 may differ
+    assert 0.01 < np.mean(mask == 1) < 0.9
+    probability = read(results["PROBABILITIES"])
+    valid = expected_mask != 255
+    np.testing.assert_allclose(probability[valid], expected_probability[valid], atol=1e-3)
+    assert results["WATER_AREA_KM2"] > 0 and "CPU" in results["BACKEND"]
+
+
+def test_cancelled_run_writes_nothing(processing_plugin, spain_chip, dark_water_model, tmp_path):
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    with pytest.raises(QgsProcessingException, match="(?i)cancel"):
+        processing_plugin.run("floodsar:map_flood_extent", {
+            "INPUT": str(spain_chip), "MODEL": str(dark_water_model), "OUTPUT": str(tmp_path / "mask.tif")},
+            feedback=feedback)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["one_band_label", "no_crs", "all_nodata"])
+def test_bad_inputs_raise_a_clear_message_and_write_nothing(processing_plugin, real_data, tmp_path, case):
+    chips = real_data / "sen1floods11"
+    source = {"one_band_label": chips / "LabelHand" / "Spain_7370579_LabelHand.tif",
+              "no_crs": write_without_crs(chips / "S1Hand" / "Spain_7370579_S1Hand.tif", tmp_path / "nocrs.tif"),
+              "all_nodata": chips / "S1Hand" / "Paraguay_34417_S1Hand.tif"}[case]
+    out = tmp_path / "out" / "mask.tif"
+    out.parent.mkdir()
+    feedback = ErrorCollectingFeedback()
+    with pytest.raises(QgsProcessingException) as error:
+        processing_plugin.run("floodsar:otsu_water", {"INPUT": str(source), "OUTPUT": str(out)}, feedback=feedback)
+    # errors found while preparing go to the feedback (the toolbox log); later ones are raised
+    [message] = [text for text in (str(error.value), *feedback.errors) if source.name in text]
+    assert "Traceback" not in message and len(message.splitlines()) == 1
+    assert list(out.parent.iterdir()) == []
+
+
+def test_qgis_process_runs_otsu_water(repo_root, spain_chip, tmp_path):
+    executable = shutil.which("qgis_process.bin") or shutil.which("qgis_process")  # Debian's wrapper adds a bad flag
+    if executable is None:
+        pytest.skip("qgis_process is not installed")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "floodsar").symlink_to(repo_root, target_is_directory=True)
+    env = dict(os.environ, QGIS_PLUGINPATH=str(plugins), HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
+               QT_QPA_PLATFORM="offscreen")
+    enabled = subprocess.run([executable, "plugins", "enable", "floodsar"], env=env, capture_output=True, text=True)
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    out = tmp_path / "qgis_process_mask.tif"
+    done = subprocess.run([executable, "--json", "run", "floodsar:otsu_water", "--",
+                           f"INPUT={spain_chip}", f"OUTPUT={out}"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout[done.stdout.index("{"):])["results"]
+    assert results["OUTPUT"] == str(out) and results["WATER_AREA_KM2"] > 0
+    direct = predict(PredictionRequest(inputs=[spain_chip], output=tmp_path / "direct.tif", method="otsu",
+                                       io="gdal"), None, None)
+    np.testing.assert_array_equal(read(out), read(direct.output))

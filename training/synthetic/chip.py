@@ -27,5 +27,5 @@ def make_chip(rng: np.random.Generator, size: int, event: str | None = None) -> 
     s1 = sar.backscatter(scene, rng)
     opacity, shadow = optical.clouds(rng, (size, size))
     s2 = optical.reflectance(scene, rng, (opacity, shadow))
-    label = labels.hand_label(scene, opacity, shadow, s2)
+    label = labels.hand_label(scene, opacity, shadow, s2, rng)
     return Chip(event, s1, s2, label, scene.permanent.astype(np.int16), scene.scenario)

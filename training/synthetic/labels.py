@@ -17,10 +17,12 @@ from .terrain import Scene
 __all__ = ["hand_label", "ndwi_label", "otsu_label"]
 
 
-def hand_label(scene: Scene, opacity: np.ndarray, shadow: np.ndarray, s2: np.ndarray) -> np.ndarray:
+def hand_label(scene: Scene, opacity: np.ndarray, shadow: np.ndarray, s2: np.ndarray,
+               rng: np.random.Generator) -> np.ndarray:
     """Int16 1/0/-1 hand-quality label of a scene, hidden (-1) where S2 shows no ground."""
     truth = (scene.water | scene.flooded_vegetation).astype(np.float32)
-    label = (ndimage.gaussian_filter(truth, 1.0) > 0.5).astype(np.int16)
+    generous = rng.uniform(0.3, 0.7)
+    label = (ndimage.gaussian_filter(truth, 1.5) > generous).astype(np.int16)  # labeller's edge bias
     hidden = (opacity > 0.5) | (shadow > 0.6) | (s2 == 0).any(axis=0)
     label[hidden] = -1
     return label

@@ -17,16 +17,16 @@ from .terrain import BARE, CROP, FOREST, GRASS, PIXEL_M, ROAD, SAND, SHRUB, URBA
 SIGMA0: dict[int, tuple[float, float, float]] = {
     CROP: (-10.0, -17.0, 1.0),
     GRASS: (-11.0, -18.0, 0.8),
-    FOREST: (-7.5, -13.5, 0.7),
+    FOREST: (-8.0, -14.0, 0.7),
     SHRUB: (-9.5, -16.0, 0.9),
     BARE: (-13.5, -21.5, 1.2),  # smooth dry soil: a dark look-alike
     SAND: (-19.0, -27.0, 1.5),  # dry sand: a very dark look-alike
-    URBAN: (-3.0, -10.0, 3.5),  # double bounce; heavy-tailed
+    URBAN: (-5.0, -12.0, 3.0),  # double bounce; heavy-tailed
     ROAD: (-17.0, -24.0, 1.0),  # tarmac, airstrips
 }
 CALM_WATER = (-21.5, -28.0)
 FLOODED_VEGETATION = (-13.0, -21.0)
-PSF_SIGMA = 0.6  # pixels: sensor impulse response at 10 m
+PSF_SIGMA = 0.9  # pixels: GRDH impulse response (~20 m) on the 10 m grid
 SPECKLE_SIGMA = 0.8  # pixels: correlation of speckle after GRD multilooking and resampling
 
 
@@ -56,8 +56,8 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     """Float32 [2, H, W] sigma0 in dB (VV, VH); NaN where the chip lies outside the swath."""
     shape = scene.cover.shape
     incidence = rng.uniform(31.0, 45.0)
-    calibration = rng.normal(0.0, 1.0)  # event / processing differences between chips
-    band_offset = rng.normal(0.0, 0.6, 2)
+    calibration = rng.normal(0.0, 0.5)  # event / processing differences between chips
+    band_offset = rng.normal(0.0, 0.4, 2)
     mean = np.empty((2,) + shape, np.float32)
     texture = fractal_noise(rng, shape, beta=2.2)
 
@@ -68,7 +68,7 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
         sel = scene.cover == code
         if not sel.any():
             continue
-        shift = rng.normal(0.0, 1.0)  # this chip's version of the class (moisture, crop stage)
+        shift = rng.normal(0.0, 0.5)  # this chip's version of the class (moisture, crop stage)
         local = spread * texture[sel]
         if code == URBAN:
             local = spread * np.abs(texture[sel]) ** 1.5  # bright scatterers, heavy tail
@@ -82,7 +82,7 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     water_vh = CALM_WATER[1] + rng.normal(0, 1.5) - 0.25 * (incidence - 38.0)
     roughness = scene.wind[scene.water] * (1.0 + 0.5 * fractal_noise(rng, shape, 2.5)[scene.water])
     mean[0][scene.water] = water_vv + np.clip(roughness, 0, 1.5) * rng.uniform(6.0, 13.0)
-    mean[1][scene.water] = water_vh + np.clip(roughness, 0, 1.5) * rng.uniform(1.5, 5.0)
+    mean[1][scene.water] = water_vh + np.clip(roughness, 0, 1.5) * rng.uniform(0.5, 4.0)
     fv = scene.flooded_vegetation
     mean[0][fv] = FLOODED_VEGETATION[0] + rng.normal(0, 1.5) + 1.5 * texture[fv]
     mean[1][fv] = FLOODED_VEGETATION[1] + rng.normal(0, 1.5) + 1.5 * texture[fv]
@@ -93,12 +93,13 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     mean[1] += calibration + band_offset[1]
 
     nesz = 10 ** (rng.uniform(-25.0, -22.0) / 10), 10 ** (rng.uniform(-29.0, -25.0) / 10)
-    looks = rng.uniform(4.5, 7.5)
+    looks_vv = rng.uniform(4.5, 7.5)
+    looks = (looks_vv, looks_vv * rng.uniform(0.55, 0.9))  # VH is noisier
     out = np.empty_like(mean)
     for b in range(2):
         power = ndimage.gaussian_filter(10 ** (mean[b] / 10), PSF_SIGMA)
         power[shadow] = 0.0
-        power = power * _correlated_speckle(rng, shape, looks)
+        power = power * _correlated_speckle(rng, shape, looks[b])
         # thermal noise that survives noise removal: zero-mean, scaled like the noise floor
         power += nesz[b] * (_correlated_speckle(rng, shape, 2.0) - 1.0) * 0.6 + nesz[b] * 0.2
         out[b] = 10 * np.log10(np.maximum(power, 10 ** -4.5))

@@ -1,0 +1,72 @@
+"""Tiling arithmetic: cores partition the raster, read windows give the overlap, shapes fit the stride."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from floodsar.engine.errors import FloodSarError
+from floodsar.engine.tiling import plan_tiles, round_up
+
+SIZES = [1, 2, 7, 16, 47, 48, 63, 64, 65, 100, 129, 512, 513]
+
+
+def coverage(height: int, width: int, tile: int, overlap: int, stride: int) -> np.ndarray:
+    counts = np.zeros((height, width), dtype=int)
+    for t in plan_tiles(height, width, tile, overlap, stride):
+        counts[t.core.row:t.core.row + t.core.height, t.core.col:t.core.col + t.core.width] += 1
+    return counts
+
+
+@pytest.mark.parametrize("tile,overlap,stride", [(64, 8, 16), (48, 0, 16), (32, 15, 32), (16, 7, 1), (2, 0, 1)])
+def test_cores_cover_every_pixel_exactly_once(tile, overlap, stride):
+    for height, width in itertools.product(SIZES, SIZES):
+        assert (coverage(height, width, tile, overlap, stride) == 1).all(), (height, width)
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (1, 700), (130, 5), (512, 512), (513, 100), (1000, 1001)])
+def test_read_windows_hold_the_core_with_overlap_context_and_fit_the_stride(height, width):
+    tile, overlap, stride = 128, 16, 16
+    plan = plan_tiles(height, width, tile, overlap, stride)
+    shapes = set()
+    for t in plan:
+        read, core = t.read, t.core
+        shapes.add((read.height, read.width))
+        assert read.height % stride == 0 and read.width % stride == 0
+        assert read.height <= tile and read.width <= tile
+        row, col = t.core_offset
+        assert row == col == overlap  # full context on every side, inside or outside the raster
+        assert core.row + core.height + overlap <= read.row + read.height
+        assert core.col + core.width + overlap <= read.col + read.width
+        assert 0 <= core.row and core.row + core.height <= height and 0 <= core.col and core.col + core.width <= width
+    assert len(shapes) == 1  # one shape per plan: tiles can be batched
+
+
+def test_small_raster_gets_one_small_tile_rounded_to_the_stride():
+    plan = plan_tiles(1, 1, 512, 64, 16)
+    assert len(plan) == 1 and (plan.tile_height, plan.tile_width) == (144, 144)  # 1 + 2 * 64 -> 144
+    (only,) = plan
+    assert only.read.row == only.read.col == -64 and only.core.height == only.core.width == 1
+    plan = plan_tiles(300, 40, 512, 0, 16)
+    assert len(plan) == 1 and (plan.tile_height, plan.tile_width) == (304, 48)
+
+
+def test_tile_counts_and_row_ends():
+    plan = plan_tiles(1000, 700, 256, 32, 16)  # step 192
+    assert (plan.rows, plan.cols, len(plan)) == (6, 4, 24)
+    tiles = list(plan)
+    assert [t.last_in_row for t in tiles[:4]] == [False, False, False, True]
+    assert [t.core.row for t in tiles[::4]] == [0, 192, 384, 576, 768, 960]
+    assert tiles[-1].core.height == 40 and tiles[-1].core.width == 700 - 3 * 192
+
+
+@pytest.mark.parametrize("tile,overlap,stride,message", [
+    (500, 0, 16, "--tile 512"), (0, 0, 1, "multiple"), (64, 32, 16, "overlap"), (64, -1, 16, "overlap")])
+def test_impossible_settings_give_a_clear_error(tile, overlap, stride, message):
+    with pytest.raises(FloodSarError, match=message):
+        plan_tiles(100, 100, tile, overlap, stride)
+
+
+def test_round_up():
+    assert [round_up(v, 16) for v in (1, 16, 17, 32)] == [16, 16, 32, 32]

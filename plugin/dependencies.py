@@ -103,8 +103,8 @@ def gpu_status() -> GpuStatus:
                                 "(Plugins > FloodSAR > Install dependencies).")
     import onnxruntime
 
-    providers = onnxruntime.get_available_providers()
-    names = ", ".join(p.replace("ExecutionProvider", "") for p in providers)
+    providers = [p for p in onnxruntime.get_available_providers() if p in PROVIDER_DEVICES]
+    names = ", ".join(p.replace("ExecutionProvider", "") for p in providers) or "nothing FloodSAR uses"
     gpus = [p for p in providers if PROVIDER_DEVICES.get(p) == "cuda"]
     if gpus:
         return GpuStatus(True, f"ONNX Runtime {onnxruntime.__version__} can use: {names}.")

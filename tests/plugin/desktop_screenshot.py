@@ -80,7 +80,7 @@ def start():
         return
     window = iface.mainWindow()
     window.setGeometry(0, 0, *SIZE)
-    layer = QgsRasterLayer(SAMPLE, "Spain_7370579 Sentinel-1 (VV, dB)", "gdal")
+    layer = QgsRasterLayer(SAMPLE, "Spain_7370579 S1", "gdal")
     gray = QgsSingleBandGrayRenderer(layer.dataProvider(), 1)
     contrast = QgsContrastEnhancement(layer.dataProvider().dataType(1))
     contrast.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsProject
 
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
@@ -53,6 +53,20 @@ def test_otsu_water_matches_the_engine(processing_plugin, spain_chip, tmp_path):
     assert results["WATER_AREA_KM2"] == pytest.approx(direct.water_area_km2)
     assert set(np.unique(mask)) == {0, 1}  # the chip has no nodata pixel
     assert 0.01 < np.mean(mask == 1) < 0.5
+
+
+def test_toolbox_style_is_applied_to_loaded_results(processing_plugin, spain_chip, tmp_path):
+    results = processing_plugin.runAndLoadResults("floodsar:otsu_water", {
+        "INPUT": str(spain_chip), "OUTPUT": str(tmp_path / "loaded.tif"), "VECTOR": str(tmp_path / "loaded.gpkg")})
+    try:
+        loaded = {Path(layer.source().split("|")[0]): layer for layer in QgsProject.instance().mapLayers().values()}
+        mask = loaded[Path(results["OUTPUT"])]
+        assert mask.renderer().type() == "paletted"
+        assert {c.value: c.color.alpha() for c in mask.renderer().classes()} == {0: 0, 1: 255}
+        polygons = loaded[Path(results["VECTOR"])]
+        assert polygons.renderer().symbol().color().alpha() < 255  # see-through fill, outlined
+    finally:
+        QgsProject.instance().removeAllMapLayers()
 
 
 def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chip, dark_water_model, tmp_path):

@@ -63,19 +63,21 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
+        # Options with defaults are optional, so models and qgis_process calls need only name the inputs.
         self.addParameter(QgsProcessingParameterRasterLayer(
             "INPUT", "Sentinel-1 layer (VV + VH bands, or the VV layer)"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "VH", "VH layer (only when VV and VH are separate files)", optional=True))
         self.add_method_parameters()
         self._advanced(QgsProcessingParameterNumber(
-            "VV_BAND", "VV band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, False, 0))
+            "VV_BAND", "VV band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, True, 0))
         self._advanced(QgsProcessingParameterNumber(
-            "VH_BAND", "VH band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, False, 0))
-        self._advanced(QgsProcessingParameterEnum("UNITS", "Backscatter units", list(UNITS), defaultValue=0))
+            "VH_BAND", "VH band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, True, 0))
+        self._advanced(QgsProcessingParameterEnum("UNITS", "Backscatter units", list(UNITS), defaultValue=0,
+                                                  optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "MIN_AREA_M2", "Minimum water patch area (m², 0 = keep all)", QgsProcessingParameterNumber.Double,
-            0.0, False, 0.0))
+            0.0, True, 0.0))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT", "Water mask (1 water, 0 dry, 255 nodata)"))
         self.add_method_outputs()
@@ -175,13 +177,14 @@ class MapFloodExtent(FloodSarAlgorithm):
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", "Model file (empty = bundled FloodSAR model)", QgsProcessingParameterFile.File,
             fileFilter="FloodSAR models (*.onnx *.pt)", optional=True))
-        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0))
-        self._advanced(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0, optional=True))
+        self._advanced(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0,
+                                                  optional=True))
         for key, label in (("TILE", "Tile size in pixels (0 = model default)"),
                            ("OVERLAP", "Tile overlap in pixels (0 = model default)"),
                            ("BATCH", "Tiles per batch (0 = default)")):
             self._advanced(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
-                                                        0, False, 0))
+                                                        0, True, 0))
 
     def add_method_outputs(self) -> None:
         self.addParameter(QgsProcessingParameterRasterDestination(

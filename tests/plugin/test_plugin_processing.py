@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsProject
+from qgis.core import (QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsProcessingModelAlgorithm,
+                       QgsProcessingModelChildAlgorithm, QgsProcessingModelChildParameterSource,
+                       QgsProcessingModelOutput, QgsProcessingModelParameter, QgsProcessingParameterRasterLayer,
+                       QgsProject)
 
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
@@ -67,6 +70,26 @@ def test_toolbox_style_is_applied_to_loaded_results(processing_plugin, spain_chi
         assert polygons.renderer().symbol().color().alpha() < 255  # see-through fill, outlined
     finally:
         QgsProject.instance().removeAllMapLayers()
+
+
+def test_algorithm_works_inside_a_graphical_model(processing_plugin, spain_chip, dark_water_model, tmp_path):
+    model = QgsProcessingModelAlgorithm("flood_model", "tests")
+    model.addModelParameter(QgsProcessingParameterRasterLayer("S1", "Sentinel-1"), QgsProcessingModelParameter("S1"))
+    child = QgsProcessingModelChildAlgorithm("floodsar:map_flood_extent")
+    child.setChildId("flood")
+    child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("S1")])
+    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromStaticValue(str(dark_water_model))])
+    output = QgsProcessingModelOutput("mask", "Flood mask")
+    output.setChildId("flood")
+    output.setChildOutputName("OUTPUT")
+    child.setModelOutputs({"mask": output})
+    model.addChildAlgorithm(child)
+    valid, issues = model.validate()
+    assert valid, issues
+    results = processing_plugin.run(model, {"S1": str(spain_chip), "flood:mask": str(tmp_path / "model.tif")})
+    assert results["flood:mask"] == str(tmp_path / "model.tif")
+    expected_mask, _ = dark_water_expected(spain_chip)
+    assert np.mean(read(tmp_path / "model.tif") != expected_mask) < 1e-3
 
 
 def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chip, dark_water_model, tmp_path):

@@ -1,0 +1,194 @@
+"""The pipeline end to end on real chips with small real ONNX / torch.export models."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from osgeo import gdal
+
+from floodsar.engine.errors import CancelledError, FloodSarError
+from floodsar.engine.metadata import ModelMetadata
+from floodsar.engine.pipeline import PredictionRequest, predict
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from io_helpers import read_band, unwritable_folder, write_geotiff  # noqa: E402
+
+
+def read_all(path) -> np.ndarray:
+    return gdal.Open(str(path)).ReadAsArray()
+
+
+def expected_pointwise(chip: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, probability) the pointwise test model must give, computed directly from the chip."""
+    stack = read_all(chip).astype(np.float32)
+    vh = stack[1]
+    valid = np.isfinite(stack).all(0) & (stack != 0).any(0)
+    meta = ModelMetadata(name="x", architecture="x")
+    x = (np.clip(vh, *meta.clip_db) - meta.mean[1]) / meta.std[1]
+    probability = 1 / (1 + np.exp(4.0 * (x + 0.5)))
+    mask = np.where(valid, probability >= 0.5, 255).astype(np.uint8)
+    return mask, np.where(valid, probability, -1)
+
+
+def spain_with_holes(chips, folder: Path) -> Path:
+    """The Spain chip with a NaN block across tile borders and an unflagged zero border (nodata both)."""
+    data = read_all(chips["spain"]).astype(np.float32)
+    data[:, 100:200, 150:300] = np.nan
+    data[:, :, :20] = 0.0
+    source = gdal.Open(str(chips["spain"]))
+    return write_geotiff(folder / "spain_holes.tif", data, epsg=4326, transform=source.GetGeoTransform())
+
+
+def test_two_band_chip_gives_the_models_mask_with_nodata_and_same_grid(chips, pointwise_model, tmp_path):
+    chip = spain_with_holes(chips, tmp_path)
+    result = predict(PredictionRequest([chip], tmp_path / "mask.tif", model=pointwise_model,
+                                       probabilities=tmp_path / "p.tif"))
+    mask, probability = expected_pointwise(chip)
+    got = read_band(result.output)
+    assert np.mean(got != mask) < 1e-4  # only pixels right at p = 0.5 may differ
+    assert np.array_equal(got == 255, mask == 255) and (mask == 255).any()  # NaN -> 255
+    np.testing.assert_allclose(read_band(result.probabilities), probability, atol=1e-5)
+    source, out = gdal.Open(str(chip)), gdal.Open(str(result.output))
+    assert out.GetGeoTransform() == source.GetGeoTransform()
+    assert out.GetSpatialRef().IsSame(source.GetSpatialRef())
+    assert (out.RasterXSize, out.RasterYSize) == (512, 512)
+    pixel_km2 = result.valid_area_km2 / np.count_nonzero(got != 255)
+    assert result.water_area_km2 == pytest.approx(np.count_nonzero(got == 1) * pixel_km2)
+    assert 0.5 < result.valid_area_km2 / (512 * 512 * 1e-4) < 1.5  # ~10 m pixels
+    assert "CPUExecutionProvider" in result.backend and result.warnings == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.tif", "p.tif", "spain_holes.tif"]  # no temporaries
+
+
+def test_separate_vv_vh_files_stitch_seamlessly(chips, conv_model, tmp_path):
+    """Tiled 3x3-conv result == the model run on the whole 512 x 512 chip at once."""
+    vv, vh = chips["jja10_vv"], chips["jja10_vh"]
+    result = predict(PredictionRequest([vv, vh], tmp_path / "mask.tif", model=conv_model, tile=128, overlap=8,
+                                       probabilities=tmp_path / "p.tif"))
+    meta = ModelMetadata(name="x", architecture="x")
+    stack = np.stack([read_all(vv), read_all(vh)]).astype(np.float32)
+    valid = np.isfinite(stack).all(0) & (stack != 0).any(0)
+    x = meta.normalise(stack)
+    x[:, ~valid] = 0
+    session = ort.InferenceSession(str(conv_model), providers=["CPUExecutionProvider"])
+    whole = session.run(None, {"input": x[None]})[0][0, 0]
+    np.testing.assert_allclose(read_band(result.probabilities), np.where(valid, whole, -1), atol=1e-5)
+    assert result.water_area_km2 > 0
+
+
+def test_both_backends_and_batch_sizes_give_the_same_mask(chips, conv_model, tmp_path):
+    masks = []
+    for i, (backend, batch) in enumerate((("onnx", 1), ("onnx", 3), ("torch", 2))):
+        result = predict(PredictionRequest([chips["spain"]], tmp_path / f"m{i}.tif", model=conv_model,
+                                           backend=backend, batch=batch, device="cpu"))
+        masks.append(read_band(result.output))
+        assert backend in result.backend.lower() or backend == "onnx"
+    assert np.array_equal(masks[0], masks[1])
+    assert np.mean(masks[0] != masks[2]) < 1e-4 and np.array_equal(masks[0] == 255, masks[2] == 255)
+
+
+@pytest.mark.parametrize("calls_before_cancel", [0, 3])
+def test_cancel_leaves_no_output(chips, pointwise_model, tmp_path, calls_before_cancel):
+    calls = []
+
+    def is_cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > calls_before_cancel
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CancelledError):
+        predict(PredictionRequest([chips["spain"]], out / "mask.tif", model=pointwise_model,
+                                  probabilities=out / "p.tif", vector=out / "w.gpkg"), is_cancelled=is_cancelled)
+    assert list(out.iterdir()) == []
+
+
+def test_progress_rises_to_100(chips, pointwise_model, tmp_path):
+    seen = []
+    predict(PredictionRequest([chips["spain"]], tmp_path / "m.tif", model=pointwise_model), progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 100 and len(seen) == 36  # 6 x 6 tiles: 128 px, step 96
+
+
+@pytest.mark.parametrize("method", ["model", "otsu"])
+def test_all_nodata_input_is_refused_and_writes_nothing(chips, pointwise_model, tmp_path, method):
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(FloodSarError, match="Paraguay_34417_S1Hand.tif: contains no valid pixel"):
+        predict(PredictionRequest([chips["paraguay_nan"]], out / "mask.tif", method=method,
+                                  model=pointwise_model if method == "model" else None))
+    assert list(out.iterdir()) == []
+
+
+def test_otsu_method_on_wet_and_dry_chips(chips, tmp_path):
+    wet = predict(PredictionRequest([chips["jja10_vv"], chips["jja10_vh"]], tmp_path / "wet.tif", method="otsu"))
+    label = read_band(chips["jja10_label"])
+    mask = read_band(wet.output)
+    both = (label != 255) & (mask != 255)
+    iou = ((mask == 1) & (label == 1) & both).sum() / (((mask == 1) | (label == 1)) & both).sum()
+    assert iou > 0.5 and wet.warnings == [] and -25 < wet.threshold_db < -17
+    dry = predict(PredictionRequest([chips["ghana_dry"]], tmp_path / "dry.tif", method="otsu"))
+    assert dry.water_area_km2 < 0.01 * dry.valid_area_km2 and "bimodal" in dry.warnings[0]
+
+
+def test_vector_and_minimum_mapping_unit(chips, tmp_path):
+    plain = predict(PredictionRequest([chips["spain"]], tmp_path / "plain.tif", method="otsu",
+                                      vector=tmp_path / "plain.gpkg"))
+    sieved = predict(PredictionRequest([chips["spain"]], tmp_path / "sieved.tif", method="otsu",
+                                       vector=tmp_path / "sieved.gpkg", min_area_m2=5000))
+    assert plain.vector.is_file() and 0 < sieved.polygons < plain.polygons
+    mask = read_band(sieved.output)
+    pixel_km2 = sieved.valid_area_km2 / np.count_nonzero(mask != 255)
+    assert sieved.water_area_km2 == pytest.approx(np.count_nonzero(mask == 1) * pixel_km2)  # recounted
+
+
+def test_linear_power_input_gives_the_same_mask_as_db(chips, pointwise_model, tmp_path):
+    db = read_all(chips["spain"]).astype(np.float32)
+    source = gdal.Open(str(chips["spain"]))
+    linear = write_geotiff(tmp_path / "linear.tif", (10 ** (db / 10)).astype(np.float32), epsg=4326,
+                           transform=source.GetGeoTransform(), descriptions=("VV", "VH"))
+    a = predict(PredictionRequest([chips["spain"]], tmp_path / "a.tif", model=pointwise_model))
+    b = predict(PredictionRequest([linear], tmp_path / "b.tif", model=pointwise_model))
+    assert np.mean(read_band(a.output) != read_band(b.output)) < 1e-4
+
+
+def test_coarse_pixels_are_warned_about(tmp_path, pointwise_model):
+    rng = np.random.default_rng(0)
+    data = rng.normal(-15, 3, size=(2, 40, 50)).astype(np.float32)
+    path = write_geotiff(tmp_path / "coarse.tif", data, transform=(500000.0, 40.0, 0.0, 4000000.0, 0.0, -40.0))
+    result = predict(PredictionRequest([path], tmp_path / "m.tif", model=pointwise_model))
+    assert any("pixel size is about 40.0 m" in w for w in result.warnings)
+    assert read_band(result.output).shape == (40, 50)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"method": "sam"}, "unknown method"),
+    ({"backend": "tf"}, "unknown backend"),
+    ({"tile": 100}, "multiple of the model's stride 16"),
+    ({"overlap": 64}, "less than half the tile size"),
+    ({"batch": 0}, "--batch must be"),
+    ({"min_area_m2": -1}, "--min-area"),
+    ({"output": "mask.png"}, "must end in .tif"),
+    ({"vector": "water.shp"}, "must end in .gpkg"),
+    ({"method": "otsu", "probabilities": "p.tif"}, "--probabilities needs --method model"),
+    ({"probabilities": "mask.tif"}, "must be different files"),
+])
+def test_bad_requests_are_refused_before_any_output(chips, pointwise_model, tmp_path, change, message):
+    fields = dict(inputs=[chips["spain"]], output="mask.tif", model=pointwise_model)
+    fields.update(change)
+    for key in ("output", "vector", "probabilities"):
+        if isinstance(fields.get(key), str):
+            fields[key] = tmp_path / fields[key]
+    with pytest.raises(FloodSarError, match=message):
+        predict(PredictionRequest(**fields))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_must_not_overwrite_the_input_or_go_to_an_unwritable_folder(chips, pointwise_model, tmp_path):
+    copy = write_geotiff(tmp_path / "in.tif", read_all(chips["spain"]).astype(np.float32), epsg=4326,
+                         transform=gdal.Open(str(chips["spain"])).GetGeoTransform())
+    with pytest.raises(FloodSarError, match="would overwrite the input"):
+        predict(PredictionRequest([copy], copy, model=pointwise_model))
+    with pytest.raises(FloodSarError, match="cannot write to the folder"):
+        predict(PredictionRequest([copy], unwritable_folder(tmp_path) / "m.tif", model=pointwise_model))

@@ -135,6 +135,10 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
             result = predict(self.request, progress=feedback.setProgress, is_cancelled=feedback.isCanceled)
         except FloodSarError as exc:
             raise QgsProcessingException(str(exc)) from exc
+        except ImportError as exc:  # onnxruntime (or torch) is not installed for QGIS's Python
+            raise QgsProcessingException(
+                f"This run needs the Python package '{exc.name}', which QGIS's Python does not have; install it "
+                "with Plugins > FloodSAR > Install Python dependencies… (the Otsu baseline needs none).") from exc
         for warning in result.warnings:
             feedback.pushWarning(warning)
         feedback.pushInfo(f"Water: {result.water_area_km2:.3f} km² of {result.valid_area_km2:.3f} km² mapped "

@@ -133,7 +133,7 @@ def test_bad_inputs_raise_a_clear_message_and_write_nothing(processing_plugin, r
     assert list(out.parent.iterdir()) == []
 
 
-def test_qgis_process_runs_otsu_water(repo_root, spain_chip, tmp_path):
+def test_qgis_process_runs_otsu_water(repo_root, spain_chip, dark_water_model, tmp_path):
     executable = shutil.which("qgis_process.bin") or shutil.which("qgis_process")  # Debian's wrapper adds a bad flag
     if executable is None:
         pytest.skip("qgis_process is not installed")
@@ -153,3 +153,14 @@ def test_qgis_process_runs_otsu_water(repo_root, spain_chip, tmp_path):
     direct = predict(PredictionRequest(inputs=[spain_chip], output=tmp_path / "direct.tif", method="otsu",
                                        io="gdal"), None, None)
     np.testing.assert_array_equal(read(out), read(direct.output))
+
+    # Debian's Python (QGIS's own) has no onnxruntime: the model run explains how to install it
+    if subprocess.run(["/usr/bin/python3", "-c", "import onnxruntime"], capture_output=True).returncode == 0:
+        return
+    model_out = tmp_path / "model_mask.tif"
+    failed = subprocess.run([executable, "run", "floodsar:map_flood_extent", "--", f"INPUT={spain_chip}",
+                             f"MODEL={dark_water_model}", f"OUTPUT={model_out}"], env=env, capture_output=True,
+                            text=True)
+    assert failed.returncode != 0 and not model_out.exists()
+    assert "'onnxruntime'" in failed.stdout + failed.stderr
+    assert "Install Python dependencies" in failed.stdout + failed.stderr

@@ -1,0 +1,125 @@
+"""The floodsar command: summaries, info, one-line errors for every bad input, Ctrl-C."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from floodsar.engine.cli import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from io_helpers import unwritable_folder, write_geotiff  # noqa: E402
+
+CONSOLE_SCRIPT = Path(sys.executable).parent / "floodsar"
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_predict_prints_a_summary(capsys, chips, pointwise_model, tmp_path):
+    out = tmp_path / "mask.tif"
+    code, stdout, stderr = run_cli(capsys, "predict", chips["jja10_vv"], chips["jja10_vh"], "-o", out,
+                                   "--model", pointwise_model, "--vector", tmp_path / "w.gpkg", "--batch", "2")
+    assert code == 0 and out.is_file() and (tmp_path / "w.gpkg").is_file()
+    assert f"Water mask: {out}" in stdout and "Water polygons:" in stdout
+    assert "Water area:" in stdout and "km2" in stdout and "Valid area: 26.214 km2" in stdout
+    assert "Backend: pointwise (pointwise.onnx) on onnxruntime" in stdout and "CPUExecutionProvider" in stdout
+    assert "Time:" in stdout and stderr == ""
+
+
+def test_predict_otsu_warns_on_a_dry_scene(capsys, chips, tmp_path):
+    code, stdout, stderr = run_cli(capsys, "predict", chips["ghana_dry"], "-o", tmp_path / "m.tif", "--method", "otsu")
+    assert code == 0 and "Otsu threshold -24.00 dB" in stdout
+    assert stderr.startswith("floodsar: warning: No part of the scene shows clearly bimodal")
+
+
+def test_info_describes_the_input(capsys, chips, pointwise_model):
+    code, stdout, _ = run_cli(capsys, "info", chips["spain"], "--model", pointwise_model)
+    assert code == 0
+    for text in ("VV: Spain_7370579_S1Hand.tif band 1", "VH: Spain_7370579_S1Hand.tif band 2", "Units: dB",
+                 "Size: 512 x 512 pixels", "CRS: WGS 84", "Pixel size: about", "Model: pointwise"):
+        assert text in stdout
+
+
+def bad_inputs(chips, bad_models, pointwise_model, tmp_path) -> dict[str, tuple[list, str]]:
+    """Each case: (command-line arguments after 'predict', text the message must name)."""
+    text = tmp_path / "notes.tif"
+    text.write_text("not a raster\n")
+    nocrs = write_geotiff(tmp_path / "nocrs.tif", gdal.Open(str(chips["spain"])).ReadAsArray(), epsg=None)
+    out = tmp_path / "out" / "mask.tif"
+    model = ["--model", pointwise_model]
+    return {
+        "missing file": ([tmp_path / "missing.tif", "-o", out, *model], "missing.tif"),
+        "not a raster": ([text, "-o", out, *model], "notes.tif"),
+        "wrong band count": ([chips["spain_label"], "-o", out, *model], "Spain_7370579_LabelHand.tif"),
+        "VV only": ([chips["vv_only"], "-o", out, *model], "VV-only"),
+        "no CRS": ([nocrs, "-o", out, *model], "nocrs.tif"),
+        "unwritable output": ([chips["spain"], "-o", unwritable_folder(tmp_path) / "m.tif", *model], "m.tif"),
+        "missing output folder": ([chips["spain"], "-o", tmp_path / "nowhere" / "m.tif", *model], "nowhere"),
+        "corrupt model": ([chips["spain"], "-o", out, "--model", bad_models["corrupt"]], "corrupt.onnx"),
+        "model without metadata": ([chips["spain"], "-o", out, "--model", bad_models["no_metadata"]],
+                                   "no_metadata.onnx"),
+        "all nodata": ([chips["paraguay_nan"], "-o", out, *model], "Paraguay_34417_S1Hand.tif"),
+        "three inputs": ([chips["spain"], chips["spain"], chips["spain"], "-o", out, *model], "3 input files"),
+        "bad band option": ([chips["spain"], "-o", out, "--vv-band", "5", *model], "--vv-band 5"),
+        "torch without pt2": ([chips["spain"], "-o", out, "--backend", "torch", *model], "pointwise.pt2"),
+    }
+
+
+CASES = ["missing file", "not a raster", "wrong band count", "VV only", "no CRS", "unwritable output",
+         "missing output folder", "corrupt model", "model without metadata", "all nodata", "three inputs",
+         "bad band option", "torch without pt2"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_gives_one_clear_line_and_no_output(capsys, chips, bad_models, pointwise_model, tmp_path, case):
+    (tmp_path / "out").mkdir()
+    argv, named = bad_inputs(chips, bad_models, pointwise_model, tmp_path)[case]
+    code, stdout, stderr = run_cli(capsys, "predict", *argv)
+    assert code == 1 and stdout == ""
+    assert stderr.count("\n") == 1 and stderr.startswith("floodsar: error: ") and named in stderr
+    assert "Traceback" not in stderr
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_malformed_command_line_exits_2(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "in.tif"])  # no -o
+    assert done.value.code == 2 and "-o/--output" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the floodsar console script is not installed")
+def test_console_script_reports_errors_in_one_line(chips, tmp_path):
+    done = subprocess.run([str(CONSOLE_SCRIPT), "predict", str(chips["vv_only"]), "-o", str(tmp_path / "m.tif"),
+                           "--method", "otsu"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [done.stderr.strip()] and "VV-only" in done.stderr
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the floodsar console script is not installed")
+def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
+    rng = np.random.default_rng(0)
+    big = write_geotiff(tmp_path / "big.tif", rng.normal(-15, 4, size=(2, 3000, 3000)).astype(np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(big), "-o", str(out / "m.tif"),
+                                "--model", str(pointwise_model), "--tile", "32", "--overlap", "0",
+                                "--probabilities", str(out / "p.tif")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(out.iterdir()) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # wait until the temporary outputs exist: the run is under way
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr
+    assert list(out.iterdir()) == []

@@ -180,7 +180,7 @@ class MapFloodExtent(FloodSarAlgorithm):
     def add_method_parameters(self) -> None:
         self.addParameter(QgsProcessingParameterFile(
             "MODEL", "Model file (empty = bundled FloodSAR model)", QgsProcessingParameterFile.File,
-            fileFilter="FloodSAR models (*.onnx *.pt)", optional=True))
+            fileFilter="FloodSAR models (*.onnx *.pt2)", optional=True))
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0, optional=True))
         self._advanced(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0,
                                                   optional=True))

@@ -19,6 +19,7 @@ from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, Q
 
 from ..engine.backends import DEVICES
 from ..engine.errors import FloodSarError
+from ..engine.models import DEFAULT_MODEL
 from ..engine.sentinel1 import open_sentinel1
 from .dependencies import gpu_status
 from .layers import add_result_layers, layer_path
@@ -79,7 +80,10 @@ class FloodSarDock(QgsDockWidget):
             self.method_combo.addItem(label, key)
         self.model_file = QgsFileWidget()
         self.model_file.setFilter("FloodSAR ONNX model (*.onnx)")
-        self.model_file.lineEdit().setPlaceholderText("Bundled FloodSAR model")
+        self.model_file.lineEdit().setPlaceholderText(
+            "Bundled FloodSAR model" if DEFAULT_MODEL.is_file() else "Choose a FloodSAR .onnx model")
+        if not DEFAULT_MODEL.is_file():  # nothing to run the model method with until the user picks a file
+            self.method_combo.setCurrentIndex(self.method_combo.findData("otsu"))
         self.device_combo = QComboBox()
         self.device_info = QLabel()
         self.device_info.setWordWrap(True)

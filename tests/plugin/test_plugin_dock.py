@@ -100,6 +100,7 @@ def test_dock_runs_otsu_into_a_temporary_file(plugin, qtbot, real_data):
 def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip, dark_water_model, tmp_path):
     dock = plugin.dock
     dock.layer_combo.setLayer(add_layer(spain_chip, "Spain"))
+    choose_method(dock, "model")
     dock.model_file.setFilePath(str(dark_water_model))
     dock.tile_spin.setValue(48)  # many small tiles: the run lasts long enough to be cancelled mid-way
     dock.overlap_spin.setValue(16)

@@ -8,6 +8,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..engine.otsu import otsu_water
+from ..engine.raster_io import NODATA
+
 # Band positions in a Sen1Floods11 S2 chip (B1, B2, B3, B4, B5, B6, B7, B8, B8A, B9, B10, B11, B12).
 B2, B3, B8, B10 = 1, 2, 7, 10
 
@@ -44,21 +47,11 @@ def ndwi_label(s2: np.ndarray, threshold: float = NDWI_THRESHOLD,
 
 
 def otsu_label(s1: np.ndarray) -> np.ndarray:
-    """Int16 1/0/-1 water label by Otsu's threshold on VH (band 2 of a [2, H, W] dB chip); -1 where NaN.
+    """Int16 1/0/-1 water label by the engine's Otsu threshold on VH (band 2 of a [2, H, W] dB chip).
 
-    Sen1Floods11's S1OtsuLabel* layers threshold VH the same way.
+    Sen1Floods11's S1OtsuLabel* layers threshold VH the same way; -1 where VH is NaN.
     """
-    vh = s1[1]
-    valid = np.isfinite(vh)
-    label = np.full(vh.shape, -1, np.int16)
-    if valid.sum() < 2 or np.ptp(vh[valid]) == 0:
-        label[valid] = 0
-        return label
-    label[valid] = (vh[valid] < _otsu_threshold(vh[valid])).astype(np.int16)
+    mask, _ = otsu_water(s1[1], np.isfinite(s1[1]))
+    label = mask.astype(np.int16)
+    label[mask == NODATA] = -1
     return label
-
-
-def _otsu_threshold(values: np.ndarray) -> float:
-    # TODO(engine/otsu.py): switch to the engine's Otsu once engine/otsu.py lands.
-    from skimage.filters import threshold_otsu
-    return float(threshold_otsu(values, nbins=256))

@@ -81,7 +81,7 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     water_vv = CALM_WATER[0] + rng.normal(0, 1.5) - 0.35 * (incidence - 38.0)
     water_vh = CALM_WATER[1] + rng.normal(0, 1.5) - 0.25 * (incidence - 38.0)
     roughness = scene.wind[scene.water] * (1.0 + 0.5 * fractal_noise(rng, shape, 2.5)[scene.water])
-    mean[0][scene.water] = water_vv + np.clip(roughness, 0, 1.5) * rng.uniform(6.0, 13.0)
+    mean[0][scene.water] = water_vv + np.clip(roughness, 0, 1.5) * rng.uniform(7.0, 13.0)
     mean[1][scene.water] = water_vh + np.clip(roughness, 0, 1.5) * rng.uniform(0.5, 4.0)
     fv = scene.flooded_vegetation
     mean[0][fv] = FLOODED_VEGETATION[0] + rng.normal(0, 1.5) + 1.5 * texture[fv]

@@ -110,8 +110,9 @@ def _channels(rng: np.random.Generator, size: int, scenario: str) -> np.ndarray:
     widths = [rng.choice([rng.uniform(3, 10), rng.uniform(10, 45)])] + [rng.uniform(1.5, 4) for _ in range(n_streams)]
     for width in widths:
         line = _centreline(rng, size, amplitude=rng.uniform(5, 60))
-        if line.any():
-            rivers |= ndimage.distance_transform_edt(~line) <= width / 2
+        if line.any():  # width varies along the river: bars, bends, backwaters
+            wobble = 1 + 0.35 * fractal_noise(rng, (size, size), beta=3.5)
+            rivers |= ndimage.distance_transform_edt(~line) <= width / 2 * wobble
     return rivers
 
 
@@ -135,12 +136,12 @@ def _parcels(rng: np.random.Generator, size: int) -> np.ndarray:
     return (row * 7919 + col).astype(np.int32)
 
 
-def _blob(rng: np.random.Generator, size: int, radius: float) -> np.ndarray:
+def _blob(rng: np.random.Generator, size: int, radius: float, roughness: float = 0.35) -> np.ndarray:
     """An irregular blob (town, lake) of roughly ``radius`` pixels at a random place."""
     cy, cx = rng.uniform(0, size, 2)
     yy, xx = np.mgrid[0:size, 0:size]
     r = np.hypot(yy - cy, xx - cx) / radius
-    return r + 0.35 * fractal_noise(rng, (size, size), beta=2.6) < 1.0
+    return r + roughness * fractal_noise(rng, (size, size), beta=2.6) < 1.0
 
 
 def _roads(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -183,7 +184,7 @@ def make_scene(rng: np.random.Generator, size: int, event: str, scenario: str | 
     permanent = rivers.copy()
     if scenario == "lakes" or (scenario != "dry" and rng.random() < 0.15):
         for _ in range(rng.integers(1, 4)):
-            permanent |= _blob(rng, size, rng.uniform(0.03, 0.25) * size)
+            permanent |= _blob(rng, size, rng.uniform(0.03, 0.25) * size, roughness=0.6)
     water = permanent.copy()
     if flood_fraction > 0:
         level = np.quantile(hand[~permanent] if (~permanent).any() else hand, flood_fraction)
@@ -209,6 +210,6 @@ def make_scene(rng: np.random.Generator, size: int, event: str, scenario: str | 
 
     wind = np.zeros((size, size), np.float32)
     if rng.random() < biome.windy:
-        wind = np.clip(0.5 + 0.5 * fractal_noise(rng, (size, size), beta=3.5) + rng.uniform(-0.1, 0.7), 0, 1)
+        wind = np.clip(0.5 + 0.5 * fractal_noise(rng, (size, size), beta=3.5) + rng.uniform(0.0, 0.9), 0, 1)
     return Scene(event, dem.astype(np.float32), cover, water, permanent, flooded_vegetation,
                  wind.astype(np.float32), _parcels(rng, size), scenario)

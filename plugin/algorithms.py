@@ -25,7 +25,6 @@ from ..engine.sentinel1 import UNITS_CHOICES as UNITS
 from .layers import StylePostProcessor, icon, layer_path
 
 
-
 def layer_file(layer: QgsRasterLayer | None, parameter: str) -> str:
     """The GeoTIFF (or other GDAL file) behind ``layer``; QgsProcessingException if it cannot be used."""
     if layer is None:

@@ -6,7 +6,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -14,12 +13,13 @@ qgis_core = pytest.importorskip("qgis.core", reason="needs Debian's QGIS Python 
 
 from qgis.core import Qgis, QgsApplication, QgsProject  # noqa: E402
 from qgis.gui import QgsMapCanvas, QgsMessageBar  # noqa: E402
-from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QToolBar, QVBoxLayout, QWidget  # noqa: E402
+from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QVBoxLayout, QWidget  # noqa: E402
 
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
 # the tests import plugin_test_helpers.py from this folder (pytest runs with --import-mode=importlib)
 if str(Path(__file__).parent) not in sys.path:
     sys.path.append(str(Path(__file__).parent))
+from plugin_test_helpers import engine_test_models  # noqa: E402
 _APP: QgsApplication | None = None
 
 
@@ -125,32 +125,8 @@ def spain_chip(real_data: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def dark_water_model(tmp_path_factory) -> Path:
-    """A tiny real ONNX model: water probability = sigmoid(-4 * (normalised VV + 1)), i.e. dark VV is water."""
-    from onnx import TensorProto, helper, save
-
-    from floodsar.engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, write_onnx_metadata
-
-    def const(name: str, values, dtype=TensorProto.FLOAT):
-        array = np.asarray(values)
-        return helper.make_tensor(name, dtype, array.shape, array.flatten().tolist())
-
-    nodes = [
-        helper.make_node("Slice", [INPUT_NAME, "start", "end", "axis"], ["vv"]),
-        helper.make_node("Add", ["vv", "one"], ["shifted"]),
-        helper.make_node("Mul", ["shifted", "minus_four"], ["logit"]),
-        helper.make_node("Sigmoid", ["logit"], [OUTPUT_NAME]),
-    ]
-    graph = helper.make_graph(
-        nodes, "dark_water",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 2, "H", "W"])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        initializer=[const("start", [0], TensorProto.INT64), const("end", [1], TensorProto.INT64),
-                     const("axis", [1], TensorProto.INT64), const("one", 1.0), const("minus_four", -4.0)])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    write_onnx_metadata(model, ModelMetadata(name="dark-water-test", architecture="threshold",
-                                             tile_size=256, overlap=32))
-    path = tmp_path_factory.mktemp("models") / "dark_water.onnx"
-    save(model, str(path))
-    return path
+def water_model(tmp_path_factory) -> Path:
+    """A tiny real ONNX model (the engine tests' "pointwise" one): dark VH is water, pixel by pixel."""
+    models = engine_test_models()
+    model = models.onnx_model("pointwise", models.model_metadata(name="plugin-test-pointwise"))
+    return models.save_onnx(model, tmp_path_factory.mktemp("models") / "pointwise.onnx")

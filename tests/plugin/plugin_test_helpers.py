@@ -1,7 +1,10 @@
 """Small helpers shared by the plugin tests (imported as a sibling module)."""
 from __future__ import annotations
 
+import importlib.util
+from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from osgeo import gdal
@@ -14,12 +17,23 @@ def read(path: Path | str, band: int = 1) -> np.ndarray:
     return dataset.GetRasterBand(band).ReadAsArray()
 
 
-def dark_water_expected(chip: Path) -> tuple[np.ndarray, np.ndarray]:
-    """What the conftest's dark-water model must give: (mask with 255 nodata, probability)."""
-    vv, vh = read(chip, 1).astype(np.float64), read(chip, 2).astype(np.float64)
-    normalised = (np.clip(vv, -40, 10) + 10.5) / 4.5
-    probability = 1.0 / (1.0 + np.exp(4.0 * (normalised + 1.0)))
-    mask = np.where(np.isnan(vv) | np.isnan(vh), 255, probability > 0.5).astype(np.uint8)
+@lru_cache(maxsize=None)
+def engine_test_models() -> ModuleType:
+    """The engine tests' small ONNX model builders (tests/engine/conftest.py), loaded as a plain module."""
+    path = Path(__file__).resolve().parents[1] / "engine" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("floodsar_engine_test_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def water_model_expected(chip: Path) -> tuple[np.ndarray, np.ndarray]:
+    """What the conftest's ``water_model`` must give on ``chip``: (mask with 255 nodata, probability)."""
+    models = engine_test_models()
+    db = np.stack([read(chip, 1), read(chip, 2)]).astype(np.float32)
+    normalised_vh = models.model_metadata().normalise(db)[1].astype(np.float64)
+    probability = 1.0 / (1.0 + np.exp(-models.SLOPE * (normalised_vh + models.OFFSET)))
+    mask = np.where(np.isnan(db).any(axis=0), 255, probability >= 0.5).astype(np.uint8)
     return mask, probability
 
 

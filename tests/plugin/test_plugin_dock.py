@@ -8,7 +8,7 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
-from plugin_test_helpers import dark_water_expected, read, write_without_crs
+from plugin_test_helpers import water_model_expected, read, write_without_crs
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -57,13 +57,13 @@ def test_dock_shows_detected_bands_and_devices(plugin, spain_chip):
     assert not dock.model_file.isEnabled() and not dock.device_combo.isEnabled()
 
 
-def test_dock_maps_a_real_chip_and_adds_a_styled_layer(plugin, iface, qtbot, spain_chip, dark_water_model,
+def test_dock_maps_a_real_chip_and_adds_a_styled_layer(plugin, iface, qtbot, spain_chip, water_model,
                                                         tmp_path):
     layer = add_layer(spain_chip, "Spain")
     dock = plugin.dock
     dock.layer_combo.setLayer(layer)
     choose_method(dock, "model")
-    dock.model_file.setFilePath(str(dark_water_model))
+    dock.model_file.setFilePath(str(water_model))
     dock.output_file.setFilePath(str(tmp_path / "spain_mask.tif"))
     dock.probability_check.setChecked(True)
     dock.polygons_check.setChecked(True)
@@ -73,7 +73,7 @@ def test_dock_maps_a_real_chip_and_adds_a_styled_layer(plugin, iface, qtbot, spa
     [mask_layer] = project.mapLayersByName("Spain flood water")
     assert Path(mask_layer.source()) == tmp_path / "spain_mask.tif"
     assert mask_layer.renderer().type() == "paletted"
-    expected_mask, _ = dark_water_expected(spain_chip)
+    expected_mask, _ = water_model_expected(spain_chip)
     assert np.mean(read(mask_layer.source()) != expected_mask) < 1e-3
     assert len(project.mapLayersByName("Spain water probability")) == 1
     [polygons] = project.mapLayersByName("Spain flood polygons")
@@ -97,11 +97,11 @@ def test_dock_runs_otsu_into_a_temporary_file(plugin, qtbot, real_data):
     assert iou > 0.6  # Otsu on this hand-labelled flood chip: IoU 0.73
 
 
-def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip, dark_water_model, tmp_path):
+def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip, water_model, tmp_path):
     dock = plugin.dock
     dock.layer_combo.setLayer(add_layer(spain_chip, "Spain"))
     choose_method(dock, "model")
-    dock.model_file.setFilePath(str(dark_water_model))
+    dock.model_file.setFilePath(str(water_model))
     dock.tile_spin.setValue(48)  # many small tiles: the run lasts long enough to be cancelled mid-way
     dock.overlap_spin.setValue(16)
     dock.batch_spin.setValue(1)

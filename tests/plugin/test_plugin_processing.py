@@ -16,7 +16,7 @@ from qgis.core import (QgsApplication, QgsProcessingException, QgsProcessingFeed
 
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
-from plugin_test_helpers import dark_water_expected, read, write_without_crs
+from plugin_test_helpers import water_model_expected, read, write_without_crs
 
 
 @pytest.fixture
@@ -72,13 +72,13 @@ def test_toolbox_style_is_applied_to_loaded_results(processing_plugin, spain_chi
         QgsProject.instance().removeAllMapLayers()
 
 
-def test_algorithm_works_inside_a_graphical_model(processing_plugin, spain_chip, dark_water_model, tmp_path):
+def test_algorithm_works_inside_a_graphical_model(processing_plugin, spain_chip, water_model, tmp_path):
     model = QgsProcessingModelAlgorithm("flood_model", "tests")
     model.addModelParameter(QgsProcessingParameterRasterLayer("S1", "Sentinel-1"), QgsProcessingModelParameter("S1"))
     child = QgsProcessingModelChildAlgorithm("floodsar:map_flood_extent")
     child.setChildId("flood")
     child.addParameterSources("INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("S1")])
-    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromStaticValue(str(dark_water_model))])
+    child.addParameterSources("MODEL", [QgsProcessingModelChildParameterSource.fromStaticValue(str(water_model))])
     output = QgsProcessingModelOutput("mask", "Flood mask")
     output.setChildId("flood")
     output.setChildOutputName("OUTPUT")
@@ -88,15 +88,15 @@ def test_algorithm_works_inside_a_graphical_model(processing_plugin, spain_chip,
     assert valid, issues
     results = processing_plugin.run(model, {"S1": str(spain_chip), "flood:mask": str(tmp_path / "model.tif")})
     assert results["flood:mask"] == str(tmp_path / "model.tif")
-    expected_mask, _ = dark_water_expected(spain_chip)
+    expected_mask, _ = water_model_expected(spain_chip)
     assert np.mean(read(tmp_path / "model.tif") != expected_mask) < 1e-3
 
 
-def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chip, dark_water_model, tmp_path):
+def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chip, water_model, tmp_path):
     results = processing_plugin.run("floodsar:map_flood_extent", {
-        "INPUT": str(spain_chip), "MODEL": str(dark_water_model), "DEVICE": 1,
+        "INPUT": str(spain_chip), "MODEL": str(water_model), "DEVICE": 1,
         "OUTPUT": str(tmp_path / "mask.tif"), "PROBABILITIES": str(tmp_path / "probability.tif")})
-    expected_mask, expected_probability = dark_water_expected(spain_chip)
+    expected_mask, expected_probability = water_model_expected(spain_chip)
     mask = read(results["OUTPUT"])
     assert np.mean(mask != expected_mask) < 1e-3  # only pixels right at p = 0.5 may differ
     assert 0.01 < np.mean(mask == 1) < 0.9
@@ -106,12 +106,12 @@ def test_map_flood_extent_runs_the_given_onnx_model(processing_plugin, spain_chi
     assert results["WATER_AREA_KM2"] > 0 and "CPU" in results["BACKEND"]
 
 
-def test_cancelled_run_writes_nothing(processing_plugin, spain_chip, dark_water_model, tmp_path):
+def test_cancelled_run_writes_nothing(processing_plugin, spain_chip, water_model, tmp_path):
     feedback = QgsProcessingFeedback()
     feedback.cancel()
     with pytest.raises(QgsProcessingException, match="(?i)cancel"):
         processing_plugin.run("floodsar:map_flood_extent", {
-            "INPUT": str(spain_chip), "MODEL": str(dark_water_model), "OUTPUT": str(tmp_path / "mask.tif")},
+            "INPUT": str(spain_chip), "MODEL": str(water_model), "OUTPUT": str(tmp_path / "mask.tif")},
             feedback=feedback)
     assert list(tmp_path.iterdir()) == []
 
@@ -133,7 +133,7 @@ def test_bad_inputs_raise_a_clear_message_and_write_nothing(processing_plugin, r
     assert list(out.parent.iterdir()) == []
 
 
-def test_qgis_process_runs_otsu_water(repo_root, spain_chip, dark_water_model, tmp_path):
+def test_qgis_process_runs_otsu_water(repo_root, spain_chip, water_model, tmp_path):
     executable = shutil.which("qgis_process.bin") or shutil.which("qgis_process")  # Debian's wrapper adds a bad flag
     if executable is None:
         pytest.skip("qgis_process is not installed")
@@ -159,7 +159,7 @@ def test_qgis_process_runs_otsu_water(repo_root, spain_chip, dark_water_model, t
         return
     model_out = tmp_path / "model_mask.tif"
     failed = subprocess.run([executable, "run", "floodsar:map_flood_extent", "--", f"INPUT={spain_chip}",
-                             f"MODEL={dark_water_model}", f"OUTPUT={model_out}"], env=env, capture_output=True,
+                             f"MODEL={water_model}", f"OUTPUT={model_out}"], env=env, capture_output=True,
                             text=True)
     assert failed.returncode != 0 and not model_out.exists()
     assert "'onnxruntime'" in failed.stdout + failed.stderr

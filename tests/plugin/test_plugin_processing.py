@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from qgis.core import (QgsApplication, QgsProcessingException, QgsProcessingFeed
 
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
+from floodsar.plugin.package import build
 from plugin_test_helpers import water_model_expected, read, write_without_crs
 
 
@@ -133,13 +135,12 @@ def test_bad_inputs_raise_a_clear_message_and_write_nothing(processing_plugin, r
     assert list(out.parent.iterdir()) == []
 
 
-def test_qgis_process_runs_otsu_water(repo_root, spain_chip, water_model, tmp_path):
+def test_qgis_process_runs_otsu_water_from_the_plugin_zip(spain_chip, water_model, tmp_path):
     executable = shutil.which("qgis_process.bin") or shutil.which("qgis_process")  # Debian's wrapper adds a bad flag
     if executable is None:
         pytest.skip("qgis_process is not installed")
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "floodsar").symlink_to(repo_root, target_is_directory=True)
+    plugins = tmp_path / "plugins"  # installed as users do: the release zip unpacked into a plugin folder
+    zipfile.ZipFile(build(tmp_path / "dist")).extractall(plugins)
     env = dict(os.environ, QGIS_PLUGINPATH=str(plugins), HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
                QT_QPA_PLATFORM="offscreen")
     enabled = subprocess.run([executable, "plugins", "enable", "floodsar"], env=env, capture_output=True, text=True)

@@ -65,7 +65,11 @@ def pseudo_dir(config: RunConfig, folder: str) -> Path:
 
 
 def resolve_teacher(config: RunConfig, overrides: dict, progress: bool) -> Path:
-    """The teacher checkpoint of a student config; a teacher config is trained (or resumed) first."""
+    """The teacher checkpoint of a student config.
+
+    A teacher config (.toml) is trained first, or resumed, or reused when finished: in its own
+    ``run.out``, or in ``<out>/teacher`` when the student's output folder was overridden (--out).
+    """
     teacher = Path(config.distill.teacher)
     if teacher.suffix == ".toml":
         out = overrides.get("out")  # a student moved elsewhere keeps its teacher beside it
@@ -109,7 +113,8 @@ def _batches(dataset: Dataset, config: RunConfig, epoch: int) -> Iterator[dict]:
     """Endless shuffled batches (the shuffle order depends only on seed and epoch, so resuming repeats it)."""
     generator = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
     loader = DataLoader(dataset, batch_size=min(config.optim.batch_size, len(dataset)), shuffle=True,
-                        drop_last=True, num_workers=config.data.workers, generator=generator)
+                        drop_last=True, num_workers=config.data.workers, generator=generator,
+                        pin_memory=torch.cuda.is_available())
     while True:
         yield from loader
 
@@ -147,7 +152,6 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True, overri
     out = config.out_dir
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
-    seed_everything(config.seed)
     if config.distill is not None:
         from .pseudo_label import label_folder
 
@@ -163,7 +167,11 @@ def train(config: RunConfig, resume: bool = False, progress: bool = True, overri
         raise FloodSarError(f"{root}: the {config.data.valid_split} split is empty; it is needed to pick the "
                             "best checkpoint.")
 
-    model_config = ModelConfig(**config.model, in_channels=config.in_channels)
+    try:
+        model_config = ModelConfig(**config.model, in_channels=config.in_channels)
+    except (TypeError, ValueError) as exc:
+        raise FloodSarError(f"{config.source}: [model] {exc}; fix the section.") from exc
+    seed_everything(config.seed)  # the initial weights depend on the seed only
     model = build_model(model_config)
     optim = config.optim
     steps = optim.steps_per_epoch or len(sources[0][0]) // min(optim.batch_size, len(sources[0][0]))

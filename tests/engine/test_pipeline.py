@@ -192,3 +192,40 @@ def test_output_must_not_overwrite_the_input_or_go_to_an_unwritable_folder(chips
         predict(PredictionRequest([copy], copy, model=pointwise_model))
     with pytest.raises(FloodSarError, match="cannot write to the folder"):
         predict(PredictionRequest([copy], unwritable_folder(tmp_path) / "m.tif", model=pointwise_model))
+
+
+def mosaic_vrt(chip: Path, path: Path, copies: int) -> Path:
+    """A VRT repeating a 512 px chip copies x copies times (a large raster without a large file)."""
+    source = gdal.Open(str(chip))
+    sources = "".join(
+        f'<SimpleSource><SourceFilename relativeToVRT="0">{chip}</SourceFilename><SourceBand>{{band}}</SourceBand>'
+        f'<SrcRect xOff="0" yOff="0" xSize="512" ySize="512"/>'
+        f'<DstRect xOff="{j * 512}" yOff="{i * 512}" xSize="512" ySize="512"/></SimpleSource>'
+        for i in range(copies) for j in range(copies))
+    size = 512 * copies
+    bands = "".join(f'<VRTRasterBand dataType="Float32" band="{b}">{sources.format(band=b)}</VRTRasterBand>'
+                    for b in (1, 2))
+    srs = source.GetProjection().replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    transform = ", ".join(repr(v) for v in source.GetGeoTransform())
+    path.write_text(f'<VRTDataset rasterXSize="{size}" rasterYSize="{size}"><SRS>{srs}</SRS>'
+                    f"<GeoTransform>{transform}</GeoTransform>{bands}</VRTDataset>")
+    return path
+
+
+@pytest.mark.slow
+def test_memory_is_bounded_on_a_20480_px_raster(chips, tmp_path):
+    """419 Mpx through the model path in a child process: peak resident memory well under 2 GB."""
+    import resource
+    import subprocess
+
+    from conftest import model_metadata, onnx_model, save_onnx
+
+    model = save_onnx(onnx_model("conv3x3", model_metadata(tile_size=512, overlap=16)), tmp_path / "conv.onnx")
+    big = mosaic_vrt(chips["spain"], tmp_path / "big.vrt", 40)
+    done = subprocess.run([sys.executable, "-m", "floodsar.engine.cli", "predict", str(big),
+                           "-o", str(tmp_path / "big_mask.tif"), "--model", str(model), "--batch", "2"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < 1000, f"peak resident memory {peak_mb:.0f} MB"
+    assert gdal.Open(str(tmp_path / "big_mask.tif")).RasterXSize == 20480

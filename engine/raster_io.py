@@ -264,14 +264,6 @@ def grid_centre(grid: RasterGrid) -> tuple[float, float]:
             y0 + ry * grid.width / 2 + dy * grid.height / 2)
 
 
-def polygon_area(rings: Sequence[np.ndarray]) -> float:
-    """Planar area of a polygon given as [exterior, *holes] coordinate arrays [n, 2]."""
-    def ring_area(xy: np.ndarray) -> float:
-        x, y = xy[:, 0], xy[:, 1]
-        return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2
-    return ring_area(rings[0]) - sum(ring_area(hole) for hole in rings[1:])
-
-
 WATER_LAYER = "water"
 AREA_FIELD = "area_m2"
 #: GeoPackage 1.2 opens without warnings in the GDAL of QGIS 3.22 and later.

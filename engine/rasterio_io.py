@@ -1,13 +1,15 @@
 """Raster I/O with rasterio (command line and training); see :mod:`.raster_io` for the interface."""
 from __future__ import annotations
 
+import os
 import struct
 import warnings
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import rasterio
+import rasterio.env
 import rasterio.features
 import rasterio.warp
 from rasterio._err import CPLE_BaseError
@@ -20,6 +22,12 @@ from . import raster_io
 from .errors import FloodSarError
 from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 
+
+#: GDAL's block cache defaults to 5% of RAM and would grow with the raster: cap it
+#: (rasterio bundles its own GDAL, so this leaves QGIS's osgeo.gdal alone).
+CACHE_MAX_MB = 256
+if "GDAL_CACHEMAX" not in os.environ:
+    rasterio.env.set_gdal_config("GDAL_CACHEMAX", CACHE_MAX_MB * 1024 * 1024)  # bytes
 
 #: Errors a failed write can raise.
 WRITE_ERRORS = (RasterioError, CPLE_BaseError, OSError)
@@ -125,46 +133,55 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
             raise
 
 
-def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 10000) -> int:
+def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000) -> int:
     """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count."""
     import pyogrio.raw
 
     with RasterioFile(mask_path) as mask, \
             rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, raster_io.WATER_LUT)) as water:
-        grid = mask.grid
-        lon, lat = rasterio.warp.transform(CRS.from_wkt(grid.crs_wkt), CRS.from_epsg(4326),
-                                           *([v] for v in raster_io.grid_centre(grid)))
+        grid, crs = mask.grid, mask._ds.crs
+        lon, lat = rasterio.warp.transform(crs, CRS.from_epsg(4326), *([v] for v in raster_io.grid_centre(grid)))
         equal_area = CRS.from_proj4(raster_io.equal_area_proj4(lon[0], lat[0]))
         shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1), connectivity=4,
                                           transform=rasterio.Affine.from_gdal(*grid.transform))
         count = 0
-        geoms: list[bytes] = []
-        areas: list[float] = []
+        polygons: list[list[np.ndarray]] = []
 
         def flush() -> None:
-            pyogrio.raw.write(gpkg_path, np.array(geoms, dtype=object),
-                              [np.array(areas, dtype="float64")], fields=[raster_io.AREA_FIELD],
-                              layer=raster_io.WATER_LAYER, driver="GPKG", geometry_type="Polygon",
-                              crs=grid.crs_wkt, append=count > len(geoms),
-                              dataset_options={"VERSION": raster_io.GPKG_VERSION})
-            geoms.clear()
-            areas.clear()
+            areas = _areas(polygons, crs, equal_area) if polygons else np.zeros(0)
+            pyogrio.raw.write(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
+                              [areas], fields=[raster_io.AREA_FIELD], layer=raster_io.WATER_LAYER,
+                              driver="GPKG", geometry_type="Polygon", crs=grid.crs_wkt,
+                              append=count > len(polygons), dataset_options={"VERSION": raster_io.GPKG_VERSION})
+            polygons.clear()
 
         for geom, _ in shapes:
-            projected = rasterio.warp.transform_geom(mask._ds.crs, equal_area, geom)
-            areas.append(raster_io.polygon_area([np.asarray(r) for r in projected["coordinates"]]))
-            geoms.append(_polygon_wkb(geom["coordinates"]))
+            polygons.append([np.asarray(ring, dtype="<f8") for ring in geom["coordinates"]])
             count += 1
-            if len(geoms) == batch:
+            if len(polygons) == batch:
                 flush()
-        if geoms or count == 0:
+        if polygons or count == 0:
             flush()
     return count
 
 
-def _polygon_wkb(rings: Iterable[Sequence[Sequence[float]]]) -> bytes:
-    """ISO WKB (little endian) for a GeoJSON polygon's coordinate rings."""
-    rings = [np.asarray(r, dtype="<f8") for r in rings]
+def _areas(polygons: list[list[np.ndarray]], src: CRS, equal_area: CRS) -> np.ndarray:
+    """Areas of polygons (lists of closed rings, exterior first) after projecting to ``equal_area``."""
+    rings = [ring for polygon in polygons for ring in polygon]
+    lengths = np.array([len(ring) for ring in rings])
+    xy = np.concatenate(rings)
+    x, y = (np.asarray(v) for v in rasterio.warp.transform(src, equal_area, xy[:, 0], xy[:, 1]))
+    cross = np.append(x[:-1] * y[1:] - x[1:] * y[:-1], 0.0)  # shoelace terms
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    cross[starts[1:] - 1] = 0.0  # a ring's last point and the next ring's first are not an edge
+    ring_areas = np.abs(np.add.reduceat(cross, starts)) / 2
+    holes_negative = np.concatenate([[1.0] + [-1.0] * (len(polygon) - 1) for polygon in polygons])
+    owner = np.repeat(np.arange(len(polygons)), [len(polygon) for polygon in polygons])
+    return np.bincount(owner, weights=holes_negative * ring_areas, minlength=len(polygons))
+
+
+def _polygon_wkb(rings: list[np.ndarray]) -> bytes:
+    """ISO WKB (little endian) for a polygon's coordinate rings."""
     parts = [struct.pack("<BII", 1, 3, len(rings))]
     for ring in rings:
         parts.append(struct.pack("<I", len(ring)))

@@ -136,3 +136,14 @@ def test_both_backends_agree_on_a_real_chip(tmp_path, real_data):
     # Geographic CRS: the total must match the water pixel count times the ground pixel area.
     assert sum(areas_a) == pytest.approx((sieved == 1).sum() * grid.pixel_size_m ** 2, rel=5e-3)
     assert min(areas_a) >= 2000 * 0.99  # no polygon below the minimum mapping unit
+
+
+def test_polygons_written_in_batches_match_one_batch(tmp_path, real_data):
+    from floodsar.engine import rasterio_io
+    with open_raster(real_data / SPAIN, "rasterio") as raster:
+        grid = raster.grid
+        vh = raster.read_window([2], 0, 0, grid.height, grid.width)[0]
+    mask_path = write_mask(tmp_path / "m.tif", grid, np.where(np.isnan(vh), 255, vh < -20).astype(np.uint8))
+    whole = rasterio_io.polygonize_water(mask_path, tmp_path / "whole.gpkg")
+    assert rasterio_io.polygonize_water(mask_path, tmp_path / "batches.gpkg", batch=7) == whole > 14
+    assert read_polygons(tmp_path / "batches.gpkg")[:2] == read_polygons(tmp_path / "whole.gpkg")[:2]

@@ -27,7 +27,7 @@ def test_paper_numbers() -> None:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("seed_chips")
-    generate(root, hand=6, weak=0, additional=0, size=64, seed=2, progress=False)
+    generate(root, hand=6, weak=0, additional=0, size=64, seed=1, progress=False)  # its test chip has water
     return root
 
 

@@ -1,10 +1,12 @@
 """Post-processing of a finished water mask: minimum mapping unit and water polygons."""
 from __future__ import annotations
 
+import importlib.util
 import math
 from pathlib import Path
 
 from . import raster_io
+from .errors import FloodSarError
 
 
 def minimum_pixels(grid: raster_io.RasterGrid, min_area_m2: float) -> int:
@@ -39,6 +41,14 @@ def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str =
     (pixels touching only at a corner are separate polygons), so every polygon is valid.
     """
     mask_path, gpkg_path = Path(mask_path), Path(gpkg_path)
+    check_vector_support(io)
     raster_io.check_exists(mask_path)
     with raster_io.atomic_output(gpkg_path) as tmp:
         return raster_io.backend(io).polygonize_water(mask_path, tmp)
+
+
+def check_vector_support(io: str = "auto") -> None:
+    """Refuse up front (call it before inference) when polygons cannot be written."""
+    if raster_io.resolve_io(io) == "rasterio" and importlib.util.find_spec("pyogrio") is None:
+        raise FloodSarError("writing water polygons needs the pyogrio package; install it "
+                            "(pip install pyogrio) or leave out the vector output.")

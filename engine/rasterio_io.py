@@ -19,7 +19,6 @@ from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError, Ra
 from rasterio.windows import Window
 
 from . import raster_io
-from .errors import FloodSarError
 from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 
 

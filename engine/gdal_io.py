@@ -49,7 +49,7 @@ class GdalFile(RasterFile):
         except RuntimeError as exc:
             raise raster_io.not_a_raster(path, str(exc).split(": ")[-1]) from exc
         if self._ds.RasterCount == 0:
-            raise raster_io.not_a_raster(path, "no raster bands")
+            raise raster_io.not_a_raster(path, raster_io.NO_BANDS)
         ds = self._ds
         self.path = path
         self.count = ds.RasterCount

@@ -128,6 +128,9 @@ def check_exists(path: Path) -> None:
         raise FloodSarError(f"{path}: file not found; check the path.")
 
 
+NO_BANDS = "it has no raster bands; if it holds subdatasets, pass one of them"
+
+
 def not_a_raster(path: Path, reason: str = "") -> FloodSarError:
     """The error for a file no GDAL driver can read as a raster."""
     detail = f" ({reason.strip().rstrip('.')})" if reason.strip() else ""

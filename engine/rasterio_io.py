@@ -43,6 +43,8 @@ class RasterioFile(RasterFile):
         except RasterioIOError as exc:
             raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
         try:
+            if self._ds.count == 0:
+                raise raster_io.not_a_raster(path, raster_io.NO_BANDS)
             self.path = path
             self.count = self._ds.count
             self.descriptions = tuple(d or "" for d in self._ds.descriptions)

@@ -125,10 +125,18 @@ class Sentinel1Source:
                  f"({self.units_reason})",
                  f"Size: {self.grid.width} x {self.grid.height} pixels",
                  f"CRS: {crs_name}",
-                 f"Pixel size: {'unknown' if size is None else f'about {size:.1f} m'}"]
+                 f"Pixel size: {'unknown' if size is None else f'about {size:.1f} m'}",
+                 f"Nodata: {self._nodata_rule()}"]
         resolution = raster_io.resolution_warning(self.grid, native_m) if native_m else None
         lines += [f"Warning: {w}" for w in [*self.warnings, resolution] if w]
         return "\n".join(lines)
+
+    def _nodata_rule(self) -> str:
+        flagged = sorted({f"{self._files[i].nodata[band - 1]:g}" for i, band in self._bands
+                          if self._files[i].nodata[band - 1] is not None})
+        rule = "NaN, +-inf, pixels 0 in both bands"
+        rule += ", values <= 0 (linear power)" if self.units == "linear" else ""
+        return rule + (f", flagged value {' / '.join(flagged)}" if flagged else "")
 
     def close(self) -> None:
         for raster in self._files:

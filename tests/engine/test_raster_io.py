@@ -107,6 +107,10 @@ def test_bad_inputs_give_one_clear_error(io, tmp_path, gdal_exception_mode):
     text.write_text("not a raster at all\n")
     with pytest.raises(FloodSarError, match="not a raster GDAL can read"):
         raster_io.open_raster(text, io)
+    empty = tmp_path / "empty.vrt"
+    empty.write_text('<VRTDataset rasterXSize="8" rasterYSize="8"></VRTDataset>')
+    with pytest.raises(FloodSarError, match="empty.vrt: not a raster GDAL can read"):
+        raster_io.open_raster(empty, io)
     no_crs = write_geotiff(tmp_path / "nocrs.tif", np.ones((2, 8, 8), np.float32), epsg=None)
     with pytest.raises(FloodSarError, match="no coordinate reference system.*gdal_edit"):
         raster_io.open_raster(no_crs, io)

@@ -181,7 +181,25 @@ def test_describe_says_what_the_engine_will_do(real_data):
     with open_sentinel1([real_data / DRIVENDATA.format("vv"), real_data / DRIVENDATA.format("vh")]) as source:
         text = source.describe()
     for expected in ("awc00_vv.tif", "VV: awc00_vv.tif band 1", "VH: awc00_vh.tif band 1", "Units: dB (detected",
-                     "Size: 512 x 512 pixels", "UTM zone 20S", "Pixel size: about 10.0 m"):
+                     "Size: 512 x 512 pixels", "UTM zone 20S", "Pixel size: about 10.0 m",
+                     "Nodata: NaN, +-inf, pixels 0 in both bands, flagged value 0"):
         assert expected in text
     assert "Warning" not in text and "Warning" not in source.describe(native_m=10)
     assert "Warning: The pixel size is about 10.0 m but the model expects 30 m" in source.describe(native_m=30)
+
+
+def test_units_detection_reads_a_bounded_sample_of_a_large_raster(tmp_path, real_data):
+    """A 40,960 x 40,960 px mosaic (a VRT of the Spain chip): detection samples, never reads it all."""
+    chip, n = real_data / S1HAND.format("Spain_7370579"), 80
+    bands = "".join(
+        f'<VRTRasterBand dataType="Float32" band="{b}"><Description>{d}</Description>' + "".join(
+            f'<SimpleSource><SourceFilename>{chip}</SourceFilename><SourceBand>{b}</SourceBand>'
+            f'<SrcRect xOff="0" yOff="0" xSize="512" ySize="512"/><DstRect xOff="{512 * i}" yOff="{512 * j}" xSize="512" ySize="512"/></SimpleSource>'
+            for i in range(n) for j in range(n)) + "</VRTRasterBand>" for b, d in ((1, "VV"), (2, "VH")))
+    vrt = tmp_path / "mosaic.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="{512 * n}" rasterYSize="{512 * n}"><SRS>EPSG:32630</SRS>'
+                   f'<GeoTransform>400000, 10, 0, 4500000, 0, -10</GeoTransform>{bands}</VRTDataset>')
+    with open_sentinel1([vrt]) as source:
+        assert source.units == "db" and source.grid.width == 40960
+        sample = source._sample()
+    assert 0 < sample.size <= 2 * 8 * 8 * 64 * 64

@@ -132,8 +132,8 @@ class Sentinel1Source:
         return "\n".join(lines)
 
     def _nodata_rule(self) -> str:
-        flagged = sorted({f"{self._files[i].nodata[band - 1]:g}" for i, band in self._bands
-                          if self._files[i].nodata[band - 1] is not None})
+        values = {self._files[i].nodata[band - 1] for i, band in self._bands}
+        flagged = sorted(f"{v:g}" for v in values if v is not None and np.isfinite(v))
         rule = "NaN, +-inf, pixels 0 in both bands"
         rule += ", values <= 0 (linear power)" if self.units == "linear" else ""
         return rule + (f", flagged value {' / '.join(flagged)}" if flagged else "")

@@ -72,6 +72,7 @@ def test_vv_only_scene_is_refused_clearly(real_data):
 def test_all_nan_chip_reads_as_all_invalid(real_data):
     with open_sentinel1([real_data / S1HAND.format("Paraguay_34417")]) as source:
         assert source.units == "db" and "No valid pixels" in source.describe()
+        assert "Nodata: NaN, +-inf, pixels 0 in both bands\n" in source.describe()  # NaN flag: no extra value
         _, valid = source.read_db(0, 0, 512, 512)
     assert not valid.any()
 

@@ -75,3 +75,34 @@ def test_command_line_reports_bad_data_in_one_line(tmp_path: Path, capsys: pytes
     assert main(["--data", str(tmp_path), "--otsu"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "split file not found" in err and "Traceback" not in err
+
+
+def test_onnx_model_through_the_engine_scores_like_its_checkpoint(tmp_path: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from floodsar.training.datasets import S1_NORMALISATION
+    from floodsar.training.evaluate import checkpoint_predictor, onnx_predictor
+    from floodsar.training.export import export_onnx
+    from floodsar.training.model import ModelConfig, build_model, save_checkpoint
+    from floodsar.training.synthetic.generate import generate
+
+    generate(tmp_path / "data", hand=8, weak=0, additional=0, size=64, seed=1, progress=False)
+    torch.manual_seed(0)
+    config = ModelConfig(encoder="xception_tiny", in_channels=2)
+    model = build_model(config).eval()
+    dataset = Sen1Floods11Hand(tmp_path / "data", "valid")
+    with torch.no_grad():  # large margins (few pixels near the threshold), water on about half the pixels
+        model.classifier.weight.mul_(50)
+        logits = model(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))
+        model.classifier.bias[1] -= (logits[:, 1] - logits[:, 0]).median()
+    metadata = dataclasses.replace(S1_NORMALISATION, name="test", architecture="deeplabv3plus-xception_tiny")
+    save_checkpoint(tmp_path / "model.pt", model, config, metadata)
+    export_onnx(model, metadata, tmp_path / "model.onnx")
+    by_torch = evaluate(checkpoint_predictor(tmp_path / "model.pt", "cpu")[0], dataset).total
+    by_onnx = evaluate(onnx_predictor(tmp_path / "model.onnx", "cpu"), dataset).total
+    pixels = by_torch.tp + by_torch.fp + by_torch.fn + by_torch.tn
+    assert 0 < by_torch.tp + by_torch.fp < pixels  # the model says water somewhere, not everywhere
+    assert by_onnx.tp + by_onnx.fp + by_onnx.fn + by_onnx.tn == pixels
+    assert abs(by_onnx.tp - by_torch.tp) + abs(by_onnx.fp - by_torch.fp) <= pixels // 1000

@@ -174,11 +174,11 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-def _verified(path: Path, difference: float, ok: bool, what: str) -> None:
-    """Remove ``path`` and raise when a parity check failed."""
+def _verified(path: Path, value: float, ok: bool, what: str) -> None:
+    """Remove ``path`` and raise when its parity check (``value``) failed."""
     if not ok:
         path.unlink(missing_ok=True)
-        raise FloodSarError(f"{path}: {what} ({difference:.3g}); the file was removed. Check the model for "
+        raise FloodSarError(f"{path}: {what} ({value:.3g}); the file was removed. Check the model for "
                             "operations the exporter does not support.")
 
 
@@ -191,8 +191,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not checkpoint.get("metadata"):
             raise FloodSarError(f"{args.checkpoint}: the checkpoint has no FloodSAR metadata (only S1 models the "
                                 "engine can run carry it, not teachers); export a Sentinel-1 student.")
-        metadata = ModelMetadata.from_json(checkpoint["metadata"])
         try:
+            metadata = ModelMetadata.from_json(checkpoint["metadata"])
             _check_model(model, metadata)
         except ValueError as exc:
             raise FloodSarError(f"{args.checkpoint}: {exc}; retrain or fix the checkpoint.") from exc

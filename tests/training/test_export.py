@@ -175,6 +175,15 @@ def test_command_line_refuses_a_teacher_checkpoint(tmp_path: Path, capsys: pytes
     assert not out.exists() and not out.with_suffix(".pt2").exists()
 
 
+def test_command_line_refuses_bad_metadata_in_a_checkpoint(model: DeepLabV3Plus, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    three_bands = dataclasses.replace(METADATA, bands=("VV", "VH", "VV"), mean=(0, 0, 0), std=(1, 1, 1))
+    save_checkpoint(tmp_path / "best.pt", model, model.config, metadata=three_bands)
+    assert main(["--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
+    assert "best.pt: the model takes 2 input channels but the metadata lists 3 bands" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
 def test_command_line_reports_a_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "none.pt: checkpoint not found" in capsys.readouterr().err

@@ -21,8 +21,10 @@ def tiny(**changes) -> DeepLabV3Plus:
     return build_model(ModelConfig(encoder="xception_tiny", **changes))
 
 
-@pytest.mark.parametrize("channels, batch, height, width", [(2, 1, 64, 64), (15, 3, 48, 80), (1, 2, 32, 112)])
+@pytest.mark.parametrize("channels, batch, height, width",
+                         [(2, 1, 64, 64), (15, 3, 48, 80), (1, 2, 32, 112), (2, 1, 50, 70)])
 def test_logits_have_the_input_size(channels: int, batch: int, height: int, width: int) -> None:
+    """Sides that are not multiples of 16 (last case) still give logits of the input size."""
     model = tiny(in_channels=channels).eval()
     with torch.no_grad():
         logits = model(torch.randn(batch, channels, height, width))

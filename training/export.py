@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -81,7 +82,8 @@ def export_onnx(model: nn.Module, metadata: ModelMetadata, path: str | Path, *, 
     path = Path(path)
     wrapper = WaterProbability(model, torch.float16 if fp16 else torch.float32)
     axes = {0: "batch", 2: "height", 3: "width"}
-    with atomic_output(path) as tmp, torch.no_grad():
+    with atomic_output(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is our deliberate choice
         torch.onnx.export(wrapper, (_example(metadata),), str(tmp), dynamo=False, opset_version=OPSET,
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)

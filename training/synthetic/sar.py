@@ -78,11 +78,12 @@ def backscatter(scene: Scene, rng: np.random.Generator) -> np.ndarray:
     land_trend = -0.12 * (incidence - 38.0)
     mean += land_trend
 
-    water_vv = CALM_WATER[0] + rng.normal(0, 1.5) - 0.35 * (incidence - 38.0)
-    water_vh = CALM_WATER[1] + rng.normal(0, 1.5) - 0.25 * (incidence - 38.0)
+    breeze = rng.uniform(-1.5, 7.0)  # light wind ripples raise VV far more than VH
+    water_vv = CALM_WATER[0] + breeze - 0.35 * (incidence - 38.0)
+    water_vh = CALM_WATER[1] + 0.2 * breeze + rng.normal(0, 1.2) - 0.25 * (incidence - 38.0)
     roughness = scene.wind[scene.water] * (1.0 + 0.5 * fractal_noise(rng, shape, 2.5)[scene.water])
-    mean[0][scene.water] = water_vv + np.clip(roughness, 0, 1.5) * rng.uniform(7.0, 13.0)
-    mean[1][scene.water] = water_vh + np.clip(roughness, 0, 1.5) * rng.uniform(0.5, 4.0)
+    mean[0][scene.water] = water_vv + np.clip(roughness, 0, 1.2) * rng.uniform(5.0, 10.0)
+    mean[1][scene.water] = water_vh + np.clip(roughness, 0, 1.2) * rng.uniform(1.0, 5.0)
     fv = scene.flooded_vegetation
     mean[0][fv] = FLOODED_VEGETATION[0] + rng.normal(0, 1.5) + 1.5 * texture[fv]
     mean[1][fv] = FLOODED_VEGETATION[1] + rng.normal(0, 1.5) + 1.5 * texture[fv]

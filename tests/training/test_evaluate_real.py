@@ -1,0 +1,50 @@
+"""The real-chip evaluation: chip discovery, Otsu rows, the bundled model's scores, bad folders."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from floodsar.engine.models import DEFAULT_MODEL
+from floodsar.training.evaluate_real import chip_otsu, engine_method, find_chips, main, markdown, run
+
+DRY_CHIPS = {"Ghana_53713", "awc00"}
+
+
+def test_finds_both_datasets_with_their_layouts(real_data: Path) -> None:
+    chips = {chip.name: chip for chip in find_chips(real_data)}
+    assert {"Spain_7370579", "India_900498", "Ghana_53713", "awc00", "jja10", "pxs10", "qxb32"} <= set(chips)
+    assert len(chips["Spain_7370579"].inputs) == 1
+    assert [p.name for p in chips["jja10"].inputs] == ["jja10_vv.tif", "jja10_vh.tif"]
+
+
+def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
+    methods = {"engine Otsu": engine_method("otsu"), "per-chip Otsu": chip_otsu}
+    results, skipped = run(methods, find_chips(real_data), progress=False)
+    assert any(s.startswith("Paraguay_34417") for s in skipped)  # S1 all NaN
+    assert any(s.startswith("Ghana_83483") for s in skipped)  # label all -1
+    false_water = {name: {r.chip.name: r.false_water for r in rows if r.chip.name in DRY_CHIPS}
+                   for name, rows in results.items()}
+    # the bimodality check keeps dry land dry; a plain threshold always finds "water"
+    assert max(false_water["engine Otsu"].values()) < 0.01
+    assert min(false_water["per-chip Otsu"].values()) > 0.2
+    table = markdown(results, skipped)
+    assert "| engine Otsu |" in table and "| Spain_7370579 | Sen1Floods11 |" in table
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no bundled model in resources/models")
+def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path) -> None:
+    scores = tmp_path / "scores.json"
+    assert main(["--real", str(real_data), "--json", str(scores)]) == 0
+    result = json.loads(scores.read_text())
+    model, otsu = result["FloodSAR model"], result["engine Otsu (bimodal tiles)"]
+    assert model["total"]["iou"] > otsu["total"]["iou"]
+    for name in DRY_CHIPS:
+        assert model["chips"][name]["false_water"] < 0.01
+
+
+def test_folder_without_chips_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--real", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--real" in err and "\n" not in err

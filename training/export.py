@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
+import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -161,6 +163,24 @@ def sample_tile(path: Path, metadata: ModelMetadata) -> np.ndarray:
     return np.ascontiguousarray(tile[:, :, :height, :width])
 
 
+def apply_card(metadata: ModelMetadata, card: Mapping[str, Any]) -> ModelMetadata:
+    """``metadata`` with a model card: ``training_data`` and ``licence`` replace, other keys join provenance."""
+    fields = {key: str(card[key]) for key in ("training_data", "licence") if key in card}
+    extra = {key: value for key, value in card.items() if key not in fields}
+    return dataclasses.replace(metadata, **fields, provenance={**metadata.provenance, **extra})
+
+
+def read_card(path: Path) -> dict:
+    """A model card JSON object; FloodSarError naming the file when it is not one."""
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FloodSarError(f"{path}: cannot read the model card ({exc}); pass a JSON object file.") from exc
+    if not isinstance(card, dict):
+        raise FloodSarError(f"{path}: a model card must be a JSON object, not {type(card).__name__}.")
+    return card
+
+
 def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m floodsar.training.export",
                                      description="Export a FloodSAR training checkpoint for the engine "
@@ -170,6 +190,8 @@ def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument("--fp16", action="store_true", help="also write <name>_fp16.onnx (for GPUs)")
     parser.add_argument("--sample", type=Path, default=SAMPLE_TILE,
                         help="Sentinel-1 VV/VH GeoTIFF for the parity checks (default: the bundled sample chip)")
+    parser.add_argument("--card", type=Path, help="model card JSON stored in the metadata (training_data, "
+                                                   "licence; other keys join the provenance)")
     args = parser.parse_args(argv)
     if args.out.suffix.lower() != ".onnx":
         parser.error(f"--out must end in .onnx, not {args.out.name!r}")
@@ -196,6 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             metadata = ModelMetadata.from_json(checkpoint["metadata"])
             _check_model(model, metadata)
+            if args.card:
+                metadata = apply_card(metadata, read_card(args.card))
         except ValueError as exc:
             raise FloodSarError(f"{args.checkpoint}: {exc}; retrain or fix the checkpoint.") from exc
         sample = sample_tile(args.sample, metadata)

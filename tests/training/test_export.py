@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -189,3 +190,26 @@ def test_command_line_reports_a_missing_checkpoint(tmp_path: Path, capsys: pytes
     assert "none.pt: checkpoint not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.pt2")])
+
+
+def test_command_line_stores_a_model_card_in_both_files(model: DeepLabV3Plus, tmp_path: Path) -> None:
+    checkpoint, out, card = tmp_path / "best.pt", tmp_path / "m.onnx", tmp_path / "card.json"
+    save_checkpoint(checkpoint, model, model.config, metadata=METADATA, epoch=3)
+    card.write_text(json.dumps({"training_data": "generated chips", "licence": "CC BY 4.0",
+                                "failure_modes": ["mountain shadow"], "seed": 0}))
+    assert main(["--checkpoint", str(checkpoint), "--out", str(out), "--card", str(card)]) == 0
+    for backend in ("onnx", "torch"):
+        meta = load_engine_model(out, backend, "cpu").metadata
+        assert (meta.training_data, meta.licence) == ("generated chips", "CC BY 4.0")
+        assert meta.provenance["failure_modes"] == ["mountain shadow"] and meta.provenance["seed"] == 0
+        assert meta.provenance["test"] is True  # the training provenance is kept
+
+
+def test_command_line_refuses_a_card_that_is_not_an_object(model: DeepLabV3Plus, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    save_checkpoint(tmp_path / "best.pt", model, model.config, metadata=METADATA, epoch=3)
+    (tmp_path / "card.json").write_text("[1, 2]")
+    assert main(["--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx"),
+                 "--card", str(tmp_path / "card.json")]) == 1
+    assert "card.json: a model card must be a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()

@@ -1,4 +1,4 @@
-"""The ``floodsar`` command: ``floodsar predict`` and ``floodsar info``.
+"""The ``floodsar`` command: ``floodsar predict``, ``floodsar info`` and ``floodsar benchmark``.
 
 Exit codes: 0 success, 1 a problem with the input, model or output (one line
 ``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 130 Ctrl-C
@@ -11,6 +11,7 @@ import sys
 from typing import Callable, List, Optional, Sequence
 
 from .backends import BACKENDS, DEVICES
+from .benchmark import add_subcommand as _add_benchmark
 from .errors import FloodSarError
 from .pipeline import METHODS, PredictionRequest, predict
 from .sentinel1 import UNITS_CHOICES
@@ -123,7 +124,7 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: Functions adding one subcommand each (set ``func`` to a handler returning the exit code).
-SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict, _add_info]
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict, _add_info, _add_benchmark]
 
 
 def build_parser() -> argparse.ArgumentParser:

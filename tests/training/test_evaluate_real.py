@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from floodsar.engine.models import DEFAULT_MODEL
 from floodsar.training.evaluate_real import chip_otsu, engine_method, find_chips, main, markdown, run
 
 DRY_CHIPS = {"Ghana_53713", "awc00"}
@@ -33,7 +32,6 @@ def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
     assert "| engine Otsu |" in table and "| Spain_7370579 | Sen1Floods11 |" in table
 
 
-@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="no bundled model in resources/models")
 def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path) -> None:
     scores = tmp_path / "scores.json"
     assert main(["--real", str(real_data), "--json", str(scores)]) == 0

@@ -51,14 +51,15 @@ def test_otsu_label_marks_dark_vh_as_water_and_nan_as_unknown():
 
 
 def test_weak_labels_on_generated_chips_mostly_right_but_not_perfect():
+    """NDWI labels are good, Otsu labels (fooled by wind, shadow, dark soil) noticeably worse; neither perfect."""
     rng = np.random.default_rng(5)
-    agree, total, errors = 0, 0, 0
+    agree = {"ndwi": [0, 0], "otsu": [0, 0]}
     for _ in range(8):
         chip = make_chip(rng, 96)
-        for weak in (weak_labels.ndwi_label(chip.s2), weak_labels.otsu_label(chip.s1)):
+        for kind, weak in (("ndwi", weak_labels.ndwi_label(chip.s2)), ("otsu", weak_labels.otsu_label(chip.s1))):
             both = (weak >= 0) & (chip.label >= 0)
-            agree += int((weak[both] == chip.label[both]).sum())
-            errors += int((weak[both] != chip.label[both]).sum())
-            total += int(both.sum())
-    assert agree / total > 0.8
-    assert errors > 0
+            agree[kind][0] += int((weak[both] == chip.label[both]).sum())
+            agree[kind][1] += int(both.sum())
+    ndwi, otsu = (same / total for same, total in agree.values())
+    assert 0.9 < ndwi < 1.0
+    assert 0.65 < otsu < ndwi

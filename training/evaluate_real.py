@@ -30,7 +30,7 @@ import numpy as np
 
 from ..engine import raster_io
 from ..engine.errors import FloodSarError
-from ..engine.models import DEFAULT_MODEL
+from ..engine.models import DEFAULT_MODEL, load_model
 from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
@@ -78,13 +78,19 @@ def find_chips(real: Path) -> list[RealChip]:
 Method = Callable[[RealChip, Path], np.ndarray]
 
 
+def backend_of(model: Path) -> str:
+    """The engine backend that runs a model file: PyTorch for a ``.pt2`` program, else ONNX Runtime."""
+    return "torch" if model.suffix.lower() == ".pt2" else "onnx"
+
+
 def engine_method(method: str, model: Optional[Path] = None) -> Method:
     """The engine's pipeline with ``--method method``: the mask it writes, read back."""
+    backend = backend_of(model) if model else "onnx"
 
     def run(chip: RealChip, workdir: Path) -> np.ndarray:
         output = workdir / f"{chip.name}_{method}.tif"
         predict(PredictionRequest(inputs=list(chip.inputs), output=output, method=method, model=model,
-                                  device="cpu"))
+                                  backend=backend, device="cpu"))
         with raster_io.open_raster(output, "rasterio") as raster:
             return raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
 
@@ -189,6 +195,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--json", type=Path, help="also write all scores to this JSON file")
     args = parser.parse_args(argv)
     try:
+        load_model(args.model, backend_of(args.model), "cpu")  # a bad model fails here, not chip by chip
         methods = {"FloodSAR model": engine_method("model", args.model),
                    "engine Otsu (bimodal tiles)": engine_method("otsu"),
                    "per-chip Otsu (paper baseline)": chip_otsu}

@@ -42,6 +42,24 @@ def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path)
         assert model["chips"][name]["false_water"] < 0.01
 
 
+def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path, repo_root: Path,
+                                                                 tmp_path: Path) -> None:
+    chips = [c for c in find_chips(real_data) if c.name in ("India_900498", "jja10")]
+    models = repo_root / "resources" / "models"
+    results, _ = run({"onnx": engine_method("model", models / "floodsar_s1.onnx"),
+                      "torch": engine_method("model", models / "floodsar_s1.pt2")}, chips, progress=False)
+    for onnx, torch in zip(results["onnx"], results["torch"]):
+        assert abs(onnx.scores.iou - torch.scores.iou) < 0.005
+
+
+def test_corrupt_model_is_one_clear_line(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    model = tmp_path / "broken.onnx"
+    model.write_bytes(b"not a model")
+    assert main(["--real", str(real_data), "--model", str(model)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "broken.onnx" in err and "\n" not in err
+
+
 def test_folder_without_chips_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--real", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()

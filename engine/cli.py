@@ -110,6 +110,10 @@ def _info(args: argparse.Namespace) -> int:
         meta = model.metadata
         print(f"Model: {meta.name} ({model.path}), bands {', '.join(meta.bands)}, {meta.resolution_m:g} m pixels, "
               f"tile {meta.tile_size} px, overlap {meta.overlap} px")
+        lines = [f"Trained on: {meta.training_data}" if meta.training_data else "",
+                 f"Licence: {meta.licence}" if meta.licence else ""]
+        lines += [f"Known failure mode: {mode}" for mode in meta.provenance.get("failure_modes", [])]
+        print("\n".join(line for line in lines if line))
     return EXIT_OK
 
 

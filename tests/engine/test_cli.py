@@ -50,6 +50,14 @@ def test_info_describes_the_input(capsys, chips, pointwise_model):
         assert text in stdout
 
 
+def test_info_shows_the_bundled_model_card(capsys, chips, repo_root):
+    code, stdout, _ = run_cli(capsys, "info", chips["spain"], "--model",
+                              repo_root / "resources" / "models" / "floodsar_s1.onnx")
+    assert code == 0
+    assert "Model: floodsar-bundled" in stdout and "Trained on: Generated chips only" in stdout
+    assert "Licence: GPL-2.0-or-later" in stdout and "Known failure mode: Mountain shadow" in stdout
+
+
 def bad_inputs(chips, bad_models, pointwise_model, tmp_path) -> dict[str, tuple[list, str]]:
     """Each case: (command-line arguments after 'predict', text the message must name)."""
     text = tmp_path / "notes.tif"

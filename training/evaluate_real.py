@@ -30,7 +30,7 @@ import numpy as np
 
 from ..engine import raster_io
 from ..engine.errors import FloodSarError
-from ..engine.models import DEFAULT_MODEL, load_model
+from ..engine.models import DEFAULT_MODEL, SUFFIXES, load_model
 from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
@@ -79,8 +79,8 @@ Method = Callable[[RealChip, Path], np.ndarray]
 
 
 def backend_of(model: Path) -> str:
-    """The engine backend that runs a model file: PyTorch for a ``.pt2`` program, else ONNX Runtime."""
-    return "torch" if model.suffix.lower() == ".pt2" else "onnx"
+    """The engine backend that runs a model file (by its suffix; ONNX Runtime unless it is a ``.pt2``)."""
+    return next((backend for backend, suffix in SUFFIXES.items() if suffix == model.suffix.lower()), "onnx")
 
 
 def engine_method(method: str, model: Optional[Path] = None) -> Method:

@@ -42,8 +42,7 @@ def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path)
         assert model["chips"][name]["false_water"] < 0.01
 
 
-def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path, repo_root: Path,
-                                                                 tmp_path: Path) -> None:
+def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path, repo_root: Path) -> None:
     chips = [c for c in find_chips(real_data) if c.name in ("India_900498", "jja10")]
     models = repo_root / "resources" / "models"
     results, _ = run({"onnx": engine_method("model", models / "floodsar_s1.onnx"),

@@ -7,11 +7,11 @@ Exit codes: 0 success, 1 a problem with the input, model or output (one line
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from typing import Callable, List, Optional, Sequence
 
 from .backends import BACKENDS, DEVICES
-from .benchmark import add_subcommand as _add_benchmark
 from .errors import FloodSarError
 from .pipeline import METHODS, PredictionRequest, predict
 from .sentinel1 import UNITS_CHOICES
@@ -125,6 +125,17 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(parser)
     parser.add_argument("--model", metavar="PATH", help="also check this model file and its pixel size")
     parser.set_defaults(func=_info)
+
+
+def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
+    """``floodsar benchmark``, where its package is installed (the plugin zip leaves it out).
+
+    Only its options are imported here; the measuring code loads when the command runs.
+    """
+    if importlib.util.find_spec(f"{__package__}.benchmark") is not None:
+        from .benchmark.command import add_subcommand
+
+        add_subcommand(subparsers)
 
 
 #: Functions adding one subcommand each (set ``func`` to a handler returning the exit code).

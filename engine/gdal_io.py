@@ -87,42 +87,54 @@ def same_crs(wkt_a: str, wkt_b: str) -> bool:
 
 
 class GdalGeoTiff(GeoTiffWriter):
-    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float,
-                 colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> None:
-        options = {**raster_io.GTIFF_OPTIONS, "PREDICTOR": raster_io.PREDICTOR[dtype]}
+    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
+                 colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
+                 options: dict[str, str] | None = None) -> None:
+        options = raster_io.creation_options(dtype, options)
         self._grid = grid
         self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
-            str(path), grid.width, grid.height, 1, _GDAL_TYPES[dtype], [f"{k}={v}" for k, v in options.items()]),
-            f"creating {path}")
+            str(path), grid.width, grid.height, len(descriptions), _GDAL_TYPES[dtype],
+            [f"{k}={v}" for k, v in options.items()]), f"creating {path}")
         self._ds.SetGeoTransform(grid.transform)
         self._ds.SetProjection(grid.crs_wkt)
-        self.band = self._ds.GetRasterBand(1)
-        self.band.SetNoDataValue(nodata)
-        self.band.SetDescription(description)
+        self.bands = [self._ds.GetRasterBand(i + 1) for i in range(len(descriptions))]
+        for band, description in zip(self.bands, descriptions):
+            if nodata is not None:
+                band.SetNoDataValue(nodata)
+            band.SetDescription(description)
         if colours:
             table = gdal.ColorTable()
             for value, rgba in colours.items():
                 table.SetColorEntry(value, rgba)
-            self.band.SetRasterColorTable(table)
-            self.band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+            self.bands[0].SetRasterColorTable(table)
+            self.bands[0].SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
 
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
-        _ok(self.band.WriteArray(array, xoff=col_off, yoff=row_off), "writing")
+        for band, plane in zip(self.bands, array.reshape(-1, *array.shape[-2:])):
+            _ok(band.WriteArray(plane, xoff=col_off, yoff=row_off), "writing")
 
-    def finish(self, resampling: str) -> None:
+    def finish(self, resampling: str | None) -> None:
         factors = raster_io.overview_factors(self._grid)
-        if factors:
+        if factors and resampling is not None:
             _ok(self._ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
         self.close()
 
     def close(self) -> None:
-        self.band = None
+        self.bands = []
         self._ds = None
 
 
-def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float,
-                   colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> GdalGeoTiff:
-    return GdalGeoTiff(path, grid, dtype, nodata, colours, description)
+def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
+                   colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
+                   options: dict[str, str] | None = None) -> GdalGeoTiff:
+    return GdalGeoTiff(path, grid, dtype, nodata, colours, descriptions, options)
+
+
+def crs_wkt(definition: str) -> str:
+    """WKT of a CRS given as 'EPSG:n', PROJ or WKT."""
+    srs = osr.SpatialReference()
+    _ok(srs.SetFromUserInput(definition), f"reading the CRS {definition}")
+    return srs.ExportToWkt()
 
 
 def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
@@ -131,10 +143,10 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     try:
         band = mask._ds.GetRasterBand(1)
         writer = GdalGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
-                             band.GetDescription())
+                             [band.GetDescription()])
         try:
             valid = _ok(gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)), "opening the mask")
-            _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.band, min_pixels, 4), "sieving")
+            _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.bands[0], min_pixels, 4), "sieving")
             valid = None
             writer.finish("nearest")
         except BaseException:

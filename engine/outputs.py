@@ -46,7 +46,7 @@ class OutputWriter:
         module = raster_io.backend(io)
         self._errors = module.WRITE_ERRORS
         try:
-            self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, description)
+            self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, [description])
         except self._errors as exc:
             raster_io.discard(self._tmp)
             raise self._write_error(exc) from exc

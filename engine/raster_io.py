@@ -182,6 +182,11 @@ def open_raster(path: str | Path, io: str = "auto") -> RasterFile:
     return backend(io).open_raster(path)
 
 
+def creation_options(dtype: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """GeoTIFF creation options for ``dtype``: the engine's, with ``extra`` added or overriding."""
+    return {**GTIFF_OPTIONS, "PREDICTOR": PREDICTOR[dtype], **(extra or {})}
+
+
 def overview_factors(grid: RasterGrid) -> list[int]:
     """Overview decimation factors 2, 4, 8... until the longer side drops to OVERVIEW_MIN_SIZE."""
     factors = []
@@ -244,11 +249,11 @@ class GeoTiffWriter(ABC):
 
     @abstractmethod
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
-        """Write a [h, w] array at the given pixel offset."""
+        """Write a [h, w] array (band 1) or a [bands, h, w] array at the given pixel offset."""
 
     @abstractmethod
-    def finish(self, resampling: str) -> None:
-        """Build overviews ('nearest' or 'average') and close."""
+    def finish(self, resampling: str | None) -> None:
+        """Build overviews ('nearest' or 'average'; None: none) and close."""
 
     @abstractmethod
     def close(self) -> None:

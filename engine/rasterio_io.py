@@ -86,24 +86,26 @@ def same_crs(wkt_a: str, wkt_b: str) -> bool:
 
 
 class RasterioGeoTiff(GeoTiffWriter):
-    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float,
-                 colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> None:
-        options = {**raster_io.GTIFF_OPTIONS, "PREDICTOR": raster_io.PREDICTOR[dtype]}
+    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
+                 colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
+                 options: dict[str, str] | None = None) -> None:
         self._grid = grid
         self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
-                                 count=1, dtype=dtype, nodata=nodata, crs=CRS.from_wkt(grid.crs_wkt),
-                                 transform=rasterio.Affine.from_gdal(*grid.transform), **options)
+                                 count=len(descriptions), dtype=dtype, nodata=nodata,
+                                 crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
+                                 **raster_io.creation_options(dtype, options))
         if colours:
             self._ds.write_colormap(1, colours)
-        self._ds.set_band_description(1, description)
+        for band, description in enumerate(descriptions, start=1):
+            self._ds.set_band_description(band, description)
 
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
-        height, width = array.shape
-        self._ds.write(array, 1, window=Window(col_off, row_off, width, height))
+        height, width = array.shape[-2:]
+        self._ds.write(array, 1 if array.ndim == 2 else None, window=Window(col_off, row_off, width, height))
 
-    def finish(self, resampling: str) -> None:
+    def finish(self, resampling: str | None) -> None:
         factors = raster_io.overview_factors(self._grid)
-        if factors:
+        if factors and resampling is not None:
             self._ds.build_overviews(factors, Resampling[resampling])
         self._ds.close()
 
@@ -111,9 +113,15 @@ class RasterioGeoTiff(GeoTiffWriter):
         self._ds.close()
 
 
-def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float,
-                   colours: dict[int, tuple[int, int, int, int]] | None, description: str) -> RasterioGeoTiff:
-    return RasterioGeoTiff(path, grid, dtype, nodata, colours, description)
+def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
+                   colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
+                   options: dict[str, str] | None = None) -> RasterioGeoTiff:
+    return RasterioGeoTiff(path, grid, dtype, nodata, colours, descriptions, options)
+
+
+def crs_wkt(definition: str) -> str:
+    """WKT of a CRS given as 'EPSG:n', PROJ or WKT."""
+    return CRS.from_user_input(definition).to_wkt()
 
 
 def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
@@ -125,7 +133,7 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
         sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
                                          mask=rasterio.band(valid, 1), connectivity=4)
         writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
-                                 mask._ds.descriptions[0] or "")
+                                 [mask._ds.descriptions[0] or ""])
         try:
             writer.write(0, 0, sieved)
             writer.finish("nearest")

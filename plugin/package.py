@@ -2,7 +2,7 @@
 
 The zip holds one lower-case folder ``floodsar/`` with only what the plugin needs at
 run time (engine, plugin, resources, metadata.txt, LICENSE, README.md); no training
-code, tests or CI files. Does not import qgis.
+code, benchmark, tests or CI files. Does not import qgis.
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ FOLDER = "floodsar"
 INCLUDED = ("__init__.py", "metadata.txt", "LICENSE", "README.md", "engine", "plugin", "resources")
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".aux.xml"}
-EXCLUDED_FILES = {"plugin/package.py"}
+#: Files and folders (relative paths) the plugin does not need at run time.
+EXCLUDED_PATHS = ("plugin/package.py", "engine/benchmark")
 MAX_BYTES = 25 * 1024 * 1024
 
 
@@ -27,6 +28,10 @@ def version(root: Path = ROOT) -> str:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(root / "metadata.txt", encoding="utf-8")
     return parser["general"]["version"]
+
+
+def _excluded(relative: Path) -> bool:
+    return any(relative == Path(name) or Path(name) in relative.parents for name in EXCLUDED_PATHS)
 
 
 def plugin_files(root: Path = ROOT) -> Iterator[Path]:
@@ -38,7 +43,7 @@ def plugin_files(root: Path = ROOT) -> Iterator[Path]:
             relative = file.relative_to(root)
             if (file.is_file() and not EXCLUDED_PARTS & set(relative.parts)
                     and not any(file.name.endswith(s) for s in EXCLUDED_SUFFIXES)
-                    and relative.as_posix() not in EXCLUDED_FILES):
+                    and not _excluded(relative)):
                 yield relative
 
 

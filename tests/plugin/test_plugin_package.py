@@ -37,3 +37,23 @@ def test_package_command_builds_a_valid_plugin_zip(tmp_path, repo_root):
     assert "qgis" not in subprocess.run(
         [sys.executable, "-c", "import sys, floodsar.plugin.package; print(' '.join(sys.modules))"],
         capture_output=True, text=True, cwd=tmp_path).stdout.split()
+
+
+def test_plugin_zip_leaves_out_the_benchmark_and_the_command_line_still_works(tmp_path, repo_root):
+    from floodsar.plugin import package
+
+    files = {path.as_posix() for path in package.plugin_files()}
+    assert "engine/cli.py" in files and "engine/pipeline.py" in files
+    assert not [name for name in files if name.startswith("engine/benchmark")]
+    # the zip's engine (no benchmark package) still builds its command line, without `benchmark`
+    engine = tmp_path / "floodsar" / "engine"
+    engine.mkdir(parents=True)
+    (tmp_path / "floodsar" / "__init__.py").write_text("")
+    for name in files:
+        if name.startswith("engine/"):
+            (engine / name[len("engine/"):]).parent.mkdir(parents=True, exist_ok=True)
+            (engine / name[len("engine/"):]).write_bytes((repo_root / name).read_bytes())
+    done = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                           "from floodsar.engine import cli; cli.build_parser().parse_args(['benchmark'])",
+                           str(tmp_path)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "invalid choice: 'benchmark'" in done.stderr

@@ -1,4 +1,4 @@
-"""The ``floodsar`` command: ``floodsar predict``, ``floodsar info`` and ``floodsar benchmark``.
+"""The ``floodsar`` command: ``predict``, ``batch``, ``info`` and ``benchmark``.
 
 Exit codes: 0 success, 1 a problem with the input, model or output (one line
 ``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 130 Ctrl-C
@@ -11,10 +11,10 @@ import importlib.util
 import sys
 from typing import Callable, List, Optional, Sequence
 
-from .backends import BACKENDS, DEVICES
 from .errors import FloodSarError
-from .pipeline import METHODS, PredictionRequest, predict
-from .sentinel1 import UNITS_CHOICES
+from .event.command import add_subcommand as _add_batch
+from .pipeline import predict
+from .predict_options import add_band_options, add_predict_options, request_from_args
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -22,10 +22,6 @@ EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="one raster with VV and VH bands, or two rasters: VV then VH")
-    parser.add_argument("--vv-band", type=int, metavar="N", help="band number of VV (default: from band names)")
-    parser.add_argument("--vh-band", type=int, metavar="N", help="band number of VH (default: from band names)")
-    parser.add_argument("--units", choices=UNITS_CHOICES, default="auto",
-                        help="backscatter units of the input (default: detected from the values)")
 
 
 def _progress_bar(description: str) -> tuple[Callable[[float], None], Callable[[], None]]:
@@ -45,11 +41,7 @@ def _predict(args: argparse.Namespace) -> int:
     if len(args.inputs) > 2:
         raise FloodSarError(f"got {len(args.inputs)} input files; pass one file with VV and VH bands, "
                             "or two files: VV first, then VH.")
-    request = PredictionRequest(
-        inputs=args.inputs, output=args.output, method=args.method, model=args.model, backend=args.backend,
-        device=args.device, tile=args.tile, overlap=args.overlap, batch=args.batch,
-        probabilities=args.probabilities, vector=args.vector, min_area_m2=args.min_area,
-        vv_band=args.vv_band, vh_band=args.vh_band, units=args.units)
+    request = request_from_args(args)
     update, close = _progress_bar("Mapping water")
     try:
         result = predict(request, progress=update)
@@ -77,21 +69,7 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
                     "0 dry, 1 water, 255 nodata.")
     _add_input_options(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="water mask GeoTIFF to write")
-    parser.add_argument("--method", choices=METHODS, default="model",
-                        help="segmentation model (default) or the Otsu threshold baseline on VH")
-    parser.add_argument("--model", metavar="PATH", help="FloodSAR model file (.onnx, or .pt2 with "
-                        "--backend torch; default: the bundled model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
-    parser.add_argument("--device", choices=DEVICES, default="auto",
-                        help="where to run the model (default: a GPU when available)")
-    parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")
-    parser.add_argument("--overlap", type=int, metavar="N",
-                        help="context pixels on each side of a tile (default: the model's)")
-    parser.add_argument("--batch", type=int, metavar="N", help="tiles per batch (default 1 on CPU, 4 on GPU)")
-    parser.add_argument("--probabilities", metavar="P.tif", help="also write the water probability (0..1)")
-    parser.add_argument("--vector", metavar="OUT.gpkg", help="also write water polygons with their area in m2")
-    parser.add_argument("--min-area", type=float, default=0.0, metavar="M2",
-                        help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
+    add_predict_options(parser)
     parser.set_defaults(func=_predict)
 
 
@@ -123,6 +101,7 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
         description="Show the bands, units, size, CRS and pixel size the engine finds in a Sentinel-1 raster, "
                     "and any warnings.")
     _add_input_options(parser)
+    add_band_options(parser)
     parser.add_argument("--model", metavar="PATH", help="also check this model file and its pixel size")
     parser.set_defaults(func=_info)
 
@@ -139,7 +118,8 @@ def _add_benchmark(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: Functions adding one subcommand each (set ``func`` to a handler returning the exit code).
-SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict, _add_info, _add_benchmark]
+SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict, _add_batch, _add_info,
+                                                                   _add_benchmark]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,8 +138,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except FloodSarError as exc:
         print(f"floodsar: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("floodsar: interrupted; no output was written.", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
+        kept = str(exc) or "no output was written."
+        print(f"floodsar: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

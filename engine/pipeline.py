@@ -319,10 +319,11 @@ def _count_mask(path: Path, io: str) -> _Tally:
     return tally
 
 
-def predict(request: PredictionRequest, progress: Progress = None,
-            is_cancelled: IsCancelled = None) -> PredictionResult:
+def predict(request: PredictionRequest, progress: Progress = None, is_cancelled: IsCancelled = None,
+            model: Optional[Model] = None) -> PredictionResult:
     """Map water for ``request``. ``progress`` receives percentages 0..100; ``is_cancelled`` is
-    polled once per batch (then CancelledError, nothing written). FloodSarError on bad input."""
+    polled once per batch (then CancelledError, nothing written). FloodSarError on bad input.
+    ``model``: the request's model already loaded (a batch worker loads it once per process)."""
     started = time.perf_counter()
     output, probabilities, vector = _check_request(request)
     with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
@@ -330,7 +331,7 @@ def predict(request: PredictionRequest, progress: Progress = None,
         warnings = list(source.warnings)
         threshold_db: Optional[float] = None
         if request.method == "model":
-            model = load_model(request.model, request.backend, request.device)
+            model = model or load_model(request.model, request.backend, request.device)
             resolution = raster_io.resolution_warning(source.grid, model.metadata.resolution_m)
             warnings += [resolution] if resolution else []
             tally = _run_model(source, model, request, output, probabilities, progress, is_cancelled)

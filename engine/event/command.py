@@ -1,0 +1,175 @@
+"""``floodsar batch``: map every scene of an event on Dask, then the event mosaic and report."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from .. import raster_io
+from ..errors import FloodSarError
+from ..predict_options import EXTRA_OUTPUTS, add_predict_options, request_from_args, settings
+from .inputs import Scene, plan_scenes
+from .mosaic import EventAreas, build_mosaic, remove_stack
+from .record import completed_result
+from .report import build_report, write_report
+from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
+    run_scenes
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "batch", help="map every scene of a flood event in parallel (Dask), with mosaic and report",
+        description="Map water in many Sentinel-1 scenes on a Dask cluster (by default a local one sized to this "
+                    "machine): one mask per scene in OUTDIR (NAME_water.tif, with its record NAME_water.json). "
+                    "A rerun skips scenes already complete; a failed scene is reported and the others go on.")
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="rasters, globs or text lists (@list.txt) of scenes; NAME_vv/NAME_vh files are paired")
+    parser.add_argument("-o", "--outdir", required=True, metavar="OUTDIR", help="folder for the scene outputs")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run on an existing Dask cluster (tcp://HOST:PORT) instead of a local one")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="worker processes of the local cluster (default: one per core, as memory allows)")
+    parser.add_argument("--mosaic", metavar="EVENT.tif",
+                        help="also write the event mosaic: EVENT.tif (COG, water where any scene saw water) "
+                             "and EVENT.vrt (the scene masks stacked on the common grid)")
+    parser.add_argument("--mosaic-crs", metavar="CRS", help="CRS of the mosaic (default: the first scene's)")
+    parser.add_argument("--report", metavar="EVENT.json",
+                        help="also write a JSON report: areas per scene and for the event (overlaps counted once), "
+                             "dates, timings, failures")
+    add_predict_options(parser, per_scene=True)
+    parser.set_defaults(func=run_batch)
+
+
+def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Optional[Path]]:
+    outdir = Path(args.outdir)
+    if not outdir.is_dir():
+        raise FloodSarError(f"{outdir}: the output folder does not exist; create it first (mkdir -p {outdir}).")
+    raster_io.check_writable(outdir / "probe.tif")
+    mosaic = Path(args.mosaic) if args.mosaic else None
+    if mosaic is not None and mosaic.suffix.lower() not in (".tif", ".tiff"):
+        raise FloodSarError(f"{mosaic}: --mosaic must end in .tif (a Cloud Optimized GeoTIFF; the .vrt goes beside).")
+    report = Path(args.report) if args.report else None
+    if report is not None and report.suffix.lower() != ".json":
+        raise FloodSarError(f"{report}: --report must end in .json.")
+    for path in (mosaic, report):
+        if path is not None:
+            raster_io.check_writable(path)
+    if args.workers is not None and args.workers < 1:
+        raise FloodSarError(f"--workers must be 1 or more, not {args.workers}.")
+    return outdir, mosaic, report
+
+
+def _jobs(args: argparse.Namespace, scenes: list[Scene]) -> list[SceneJob]:
+    jobs = []
+    for scene in scenes:
+        extras = {option: None for option in EXTRA_OUTPUTS}
+        extras.update(dict(scene.extra_outputs))
+        request = request_from_args(args, inputs=list(scene.inputs), output=scene.output, **extras)
+        try:
+            with raster_io.open_raster(scene.inputs[0]) as raster:
+                pixels = raster.grid.width * raster.grid.height
+        except FloodSarError:
+            pixels = 0  # the worker reports what is wrong with it
+        jobs.append(SceneJob(scene, request, settings(request), pixels))
+    return jobs
+
+
+class _Progress:
+    """Scenes done / total with the time left (tqdm on stderr), and one line per finished scene."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, desc="Scenes", unit="scene", file=sys.stderr, disable=None,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}<{remaining}]")
+        self.done = 0
+
+    def __call__(self, outcome: SceneOutcome) -> None:
+        if outcome.status == DONE:
+            result = outcome.result
+            line = f"done {outcome.scene.name}: water {result['water_km2']:.3f} km2, {result['seconds']:.1f} s"
+            self.done += 1
+        else:
+            line = f"{outcome.status} {outcome.scene.name}: {outcome.reason}"
+        self.bar.write(line, file=sys.stderr)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _mosaic_and_areas(mapped: list[SceneOutcome], mosaic: Optional[Path], crs: Optional[str]
+                      ) -> Optional[EventAreas]:
+    names = [o.scene.name for o in mapped]
+    masks = [o.scene.output for o in mapped]
+    if mosaic is not None:
+        return build_mosaic(names, masks, mosaic.with_suffix(".vrt"), mosaic, crs)
+    with tempfile.TemporaryDirectory(prefix="floodsar-event-") as folder:
+        stack = Path(folder) / "event.vrt"
+        areas = build_mosaic(names, masks, stack, None, crs)
+        remove_stack(stack)
+        return areas
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    outdir, mosaic, report = _check_paths(args)
+    extras = [option for option in EXTRA_OUTPUTS if getattr(args, option)]
+    jobs = _jobs(args, plan_scenes(args.inputs, outdir, extras))
+    outcomes: list[SceneOutcome] = []
+    todo = []
+    for job in jobs:
+        result = completed_result(job.scene, job.settings)
+        if result is None:
+            todo.append(job)
+        else:
+            outcomes.append(SceneOutcome(job.scene, SKIPPED, "complete from an earlier run", result))
+    print(f"{len(jobs)} scenes: {len(outcomes)} complete from an earlier run, {len(todo)} to map", file=sys.stderr)
+    if todo:
+        workers = args.workers or default_workers(args.device, len(todo))
+        with dask_client(args.scheduler, workers) as client:
+            link = dashboard_link(client, local=not args.scheduler)
+            where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
+            print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
+            progress = _Progress(len(jobs), len(outcomes))
+            try:
+                outcomes += run_scenes(client, todo, progress)
+            except KeyboardInterrupt:
+                kept = len([o for o in outcomes if o.result]) + progress.done
+                raise KeyboardInterrupt(f"{kept} complete scenes are kept in {outdir} (a rerun skips them); "
+                                        "the scenes stopped left no files.") from None
+            finally:
+                progress.close()
+    order = {job.scene.name: i for i, job in enumerate(jobs)}
+    outcomes.sort(key=lambda o: order[o.scene.name])
+    mapped = [o for o in outcomes if o.result]
+    areas = _mosaic_and_areas(mapped, mosaic, args.mosaic_crs) if mapped and (mosaic or report) else None
+    seconds = time.perf_counter() - started
+    if report is not None:
+        write_report(build_report(outcomes, areas, [o.scene.name for o in mapped], seconds, mosaic), report)
+    _print_summary(outcomes, areas, mosaic, report, outdir, seconds)
+    failed = [o for o in outcomes if o.status == FAILED]
+    if failed:
+        raise FloodSarError(f"{len(failed)} of {len(outcomes)} scenes failed (reasons above); "
+                            "fix them and run the same command again: complete scenes are skipped.")
+    return 0
+
+
+def _print_summary(outcomes: list[SceneOutcome], areas: Optional[EventAreas], mosaic: Optional[Path],
+                   report: Optional[Path], outdir: Path, seconds: float) -> None:
+    counts: dict[str, Any] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    lines = [f"Scenes: {len(outcomes)} ({', '.join(f'{n} {status}' for status, n in counts.items())}); "
+             f"masks in {outdir}"]
+    if areas is not None:
+        total = areas.event
+        lines.append(f"Event water area: {total.water:.3f} km2 of {total.water + total.dry:.3f} km2 mapped "
+                     "(overlaps counted once)")
+    lines += [f"Mosaic: {mosaic} and {mosaic.with_suffix('.vrt')}"] if mosaic else []
+    lines += [f"Report: {report}"] if report else []
+    lines.append(f"Time: {seconds:.1f} s")
+    print("\n".join(lines))

@@ -1,0 +1,239 @@
+"""The event mosaic: every scene's water mask on one common grid, combined, and counted once.
+
+Grid: the CRS of the first scene (or one the user chooses), the first scene's pixel size
+(its pixels are copied unchanged when it is already in that CRS), and the union of all
+scenes' footprints, aligned to the first scene's pixel corners.
+
+Files (written with rasterio's GDAL, block by block, memory bounded by the block size
+times the number of scenes overlapping a block):
+- ``EVENT.vrt``: a stack, one band per scene (``gdalbuildvrt -separate``), each band the
+  scene's mask warped onto the event grid (nearest neighbour; per-scene warped VRTs live
+  in ``EVENT_scenes/``). Nothing is combined there: load it to compare scenes.
+- ``EVENT.tif``: a Cloud Optimized GeoTIFF of the combined mask, 0 dry, 1 water, 255 nodata.
+
+Combination rule, pixel by pixel: **water where any scene saw water; dry where at least one
+scene has data and none saw water; nodata only where no scene has data.** A flood seen on
+one date stays on the map although a later pass saw the water gone; the rule does not
+depend on the order of the scenes. (Class maps with flood and reference-water classes will
+take the latest-dated scene with data first, so a receding flood shows its latest state.)
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from .. import outputs, raster_io
+from ..errors import FloodSarError
+from ..raster_io import DRY, NODATA, WATER, RasterGrid
+from ..tiling import Window, plan_tiles
+
+#: Refuse a mosaic over this many times the pixels its scenes cover (scenes of different events).
+MAX_SPREAD = 100
+#: Side of the blocks the mosaic is combined in (the GeoTIFF tile size).
+BLOCK = int(raster_io.GTIFF_OPTIONS["BLOCKXSIZE"])
+
+
+@dataclass
+class AreaTally:
+    """Areas in km2 of the mask classes: dry and water (valid = dry + water)."""
+
+    dry: float = 0.0
+    water: float = 0.0
+
+    def add(self, block: np.ndarray, row_km2: np.ndarray) -> None:
+        """Add a [rows, cols] block of mask values, each row's pixels being ``row_km2`` km2 each."""
+        self.dry += float(np.count_nonzero(block == DRY, axis=1) @ row_km2)
+        self.water += float(np.count_nonzero(block == WATER, axis=1) @ row_km2)
+
+    def as_dict(self) -> dict[str, float]:
+        return {"water_km2": round(self.water, 6), "dry_km2": round(self.dry, 6),
+                "valid_km2": round(self.water + self.dry, 6)}
+
+
+@dataclass
+class EventAreas:
+    """Areas on the event grid: each scene's own, and the event's with overlaps counted once."""
+
+    scenes: list[AreaTally]
+    event: AreaTally
+    grid: RasterGrid
+
+
+def row_areas_km2(grid: RasterGrid, row_off: int, rows: int) -> np.ndarray:
+    """The area in km2 of one pixel in each of ``rows`` rows from ``row_off`` (latitude-aware in degrees)."""
+    x0, dx, rx, y0, ry, dy = grid.transform
+    geographic, metres_per_unit = raster_io.crs_info(grid.crs_wkt)
+    if geographic:
+        latitudes = y0 + dy * (row_off + np.arange(rows) + 0.5)
+        metres = raster_io._METRES_PER_DEGREE ** 2 * np.cos(np.radians(np.clip(latitudes, -90, 90)))
+        return abs(dx * dy) * metres / 1e6
+    if metres_per_unit is None:
+        raise FloodSarError("the mosaic CRS has unknown units, so areas cannot be computed; "
+                            "choose a projected CRS with --mosaic-crs (e.g. EPSG:3857 or a UTM zone).")
+    return np.full(rows, abs(dx * dy) * metres_per_unit ** 2 / 1e6)
+
+
+def event_grid(masks: Sequence[Path], crs: Optional[str] = None) -> RasterGrid:
+    """The common grid of ``masks`` (see the module doc); ``crs``: any CRS text rasterio understands."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.errors import CRSError
+    from rasterio.warp import calculate_default_transform, transform_bounds
+
+    with rasterio.open(masks[0]) as first:
+        try:
+            target = CRS.from_user_input(crs) if crs else first.crs
+        except CRSError as exc:
+            raise FloodSarError(f"--mosaic-crs {crs}: not a CRS ({exc}); give e.g. EPSG:32633.") from exc
+        origin = first.transform
+        if target != first.crs:
+            origin, _, _ = calculate_default_transform(first.crs, target, first.width, first.height, *first.bounds)
+    size_x, size_y = abs(origin.a), abs(origin.e)
+    bounds = []
+    for path in masks:
+        with rasterio.open(path) as mask:
+            bounds.append(transform_bounds(mask.crs, target, *mask.bounds, densify_pts=21))
+    west, south = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    east, north = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    col0 = math.floor((west - origin.c) / size_x + 1e-6)
+    col1 = math.ceil((east - origin.c) / size_x - 1e-6)
+    row0 = math.floor((origin.f - north) / size_y + 1e-6)
+    row1 = math.ceil((origin.f - south) / size_y - 1e-6)
+    transform = (origin.c + col0 * size_x, size_x, 0.0, origin.f - row0 * size_y, 0.0, -size_y)
+    return RasterGrid(col1 - col0, row1 - row0, target.to_wkt(), transform)
+
+
+def scene_window(grid: RasterGrid, mask: Path) -> Window:
+    """The pixels of ``grid`` that ``mask``'s footprint covers."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.warp import transform_bounds
+
+    with rasterio.open(mask) as source:
+        west, south, east, north = transform_bounds(source.crs, CRS.from_wkt(grid.crs_wkt), *source.bounds,
+                                                    densify_pts=21)
+    x0, size_x, _, y0, _, size_y = grid.transform
+    col0, col1 = math.floor((west - x0) / size_x + 1e-6), math.ceil((east - x0) / size_x - 1e-6)
+    row0, row1 = math.floor((y0 - north) / -size_y + 1e-6), math.ceil((y0 - south) / -size_y - 1e-6)
+    col0, row0 = max(col0, 0), max(row0, 0)
+    return Window(row0, col0, min(row1, grid.height) - row0, min(col1, grid.width) - col0)
+
+
+def _overlaps(a: Window, b: Window) -> bool:
+    return a.row < b.row + b.height and b.row < a.row + a.height and a.col < b.col + b.width and \
+        b.col < a.col + a.width
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def write_stack_vrt(names: Sequence[str], masks: Sequence[Path], grid: RasterGrid, vrt: Path) -> None:
+    """Write ``vrt`` (one band per scene on ``grid``) and its per-scene warped VRTs in ``VRT-stem_scenes/``."""
+    import rasterio
+    import rasterio.shutil
+    from rasterio.crs import CRS
+    from rasterio.enums import Resampling
+    from rasterio.vrt import WarpedVRT
+
+    folder = vrt.with_name(f"{vrt.stem}_scenes")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    bands = []
+    for band, (name, mask) in enumerate(zip(names, masks), start=1):
+        warped = folder / f"{name}.vrt"
+        with rasterio.open(mask.resolve()) as source, \
+                WarpedVRT(source, crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
+                          width=grid.width, height=grid.height, nodata=NODATA,
+                          resampling=Resampling.nearest) as view:
+            rasterio.shutil.copy(view, warped, driver="VRT")
+        size = f'xOff="0" yOff="0" xSize="{grid.width}" ySize="{grid.height}"'
+        bands.append(f'<VRTRasterBand dataType="Byte" band="{band}"><Description>{_xml(name)}</Description>'
+                     f'<NoDataValue>{NODATA}</NoDataValue><SimpleSource>'
+                     f'<SourceFilename relativeToVRT="1">{_xml(folder.name)}/{_xml(warped.name)}</SourceFilename>'
+                     f'<SourceBand>1</SourceBand><SrcRect {size}/><DstRect {size}/></SimpleSource>'
+                     '</VRTRasterBand>')
+    text = (f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}"><SRS>{_xml(grid.crs_wkt)}</SRS>'
+            f'<GeoTransform>{", ".join(repr(v) for v in grid.transform)}</GeoTransform>'
+            + "".join(bands) + "</VRTDataset>\n")
+    with raster_io.atomic_output(vrt) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> EventAreas:
+    """Combine the stack ``vrt`` block by block into ``output`` (a COG; None = count areas only)."""
+    import rasterio
+
+    with rasterio.open(vrt) as stack:
+        grid = RasterGrid(stack.width, stack.height, stack.crs.to_wkt(), tuple(stack.transform.to_gdal()))
+        areas = EventAreas([AreaTally() for _ in windows], AreaTally(), grid)
+        with _cog_writer(output, grid) as writer:
+            for block in (tile.core for tile in plan_tiles(grid.height, grid.width, BLOCK, 0)):
+                bands = [i for i, window in enumerate(windows) if _overlaps(window, block)]
+                combined = np.full((block.height, block.width), NODATA, dtype=np.uint8)
+                if bands:
+                    data = stack.read([i + 1 for i in bands],
+                                      window=((block.row, block.row + block.height),
+                                              (block.col, block.col + block.width)))
+                    row_km2 = row_areas_km2(grid, block.row, block.height)
+                    for i, scene in zip(bands, data):
+                        areas.scenes[i].add(scene, row_km2)
+                    combined[(data != NODATA).any(axis=0)] = DRY
+                    combined[(data == WATER).any(axis=0)] = WATER
+                    areas.event.add(combined, row_km2)
+                if writer is not None:
+                    writer.write(block.row, block.col, combined)
+    return areas
+
+
+@contextlib.contextmanager
+def _cog_writer(path: Optional[Path], grid: RasterGrid) -> Iterator[Optional[outputs.OutputWriter]]:
+    """The engine's mask writer to a hidden tiled GeoTIFF, copied to a COG at ``path`` when complete."""
+    if path is None:
+        yield None
+        return
+    import rasterio.shutil
+
+    tiled = raster_io.temporary_beside(path)
+    try:
+        with outputs.open_output(tiled, grid, "mask", io="rasterio") as writer:
+            yield writer
+        with raster_io.atomic_output(path) as tmp:
+            rasterio.shutil.copy(tiled, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="2", BIGTIFF="IF_SAFER",
+                                 OVERVIEW_RESAMPLING="NEAREST")
+    finally:
+        raster_io.discard(tiled)
+
+
+def check_spread(grid: RasterGrid, windows: Sequence[Window]) -> None:
+    """Refuse a mosaic mostly made of empty space (scenes from places far apart)."""
+    covered = sum(w.height * w.width for w in windows)
+    if grid.width * grid.height > MAX_SPREAD * max(covered, 1):
+        raise FloodSarError(
+            f"the scenes lie far apart: their mosaic would be {grid.width} x {grid.height} pixels for "
+            f"{covered} pixels of scenes (the scene masks are written); map one event's scenes at a time, "
+            "or leave out --mosaic and --report.")
+
+
+def build_mosaic(names: Sequence[str], masks: Sequence[Path], vrt: Path, cog: Optional[Path],
+                 crs: Optional[str] = None) -> EventAreas:
+    """Write the stack ``vrt`` of the scene ``masks`` and (with ``cog``) the combined COG; return the areas."""
+    grid = event_grid(masks, crs)
+    windows = [scene_window(grid, mask) for mask in masks]
+    check_spread(grid, windows)
+    write_stack_vrt(names, masks, grid, vrt)
+    return combine(vrt, windows, cog)
+
+
+def remove_stack(vrt: Path) -> None:
+    """Delete a stack VRT and its per-scene VRTs."""
+    shutil.rmtree(vrt.with_name(f"{vrt.stem}_scenes"), ignore_errors=True)
+    if vrt.exists():
+        os.unlink(vrt)

@@ -1,0 +1,72 @@
+"""The options of ``floodsar predict``, defined once and shared with ``floodsar batch``.
+
+Every option's ``dest`` is the name of a :class:`~.pipeline.PredictionRequest` field, so
+:func:`request_from_args` builds the request without listing the options again, and an
+option added here appears in both commands. Options that name an extra output file
+(:data:`EXTRA_OUTPUTS`) take a path in ``predict`` and become per-scene switches in ``batch``.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from .backends import BACKENDS, DEVICES
+from .pipeline import METHODS, PredictionRequest
+from .sentinel1 import UNITS_CHOICES
+
+#: Extra output files: request field -> (predict metavar, what it holds, file name ending in batch).
+EXTRA_OUTPUTS: Mapping[str, tuple[str, str, str]] = {
+    "probabilities": ("P.tif", "the water probability (0..1)", "_probability.tif"),
+    "vector": ("OUT.gpkg", "water polygons with their area in m2", "_water.gpkg"),
+}
+#: Request fields that say where to write, not how to map (left out of a run's settings).
+OUTPUT_FIELDS = ("inputs", "output", *EXTRA_OUTPUTS)
+
+
+def add_band_options(parser: argparse.ArgumentParser) -> None:
+    """How to read the input: band numbers and units."""
+    parser.add_argument("--vv-band", type=int, metavar="N", help="band number of VV (default: from band names)")
+    parser.add_argument("--vh-band", type=int, metavar="N", help="band number of VH (default: from band names)")
+    parser.add_argument("--units", choices=UNITS_CHOICES, default="auto",
+                        help="backscatter units of the input (default: detected from the values)")
+
+
+def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False) -> None:
+    """Every mapping option of ``predict`` (not the inputs or -o). ``per_scene``: the extra
+    outputs are switches writing one file per scene beside its mask (``floodsar batch``)."""
+    add_band_options(parser)
+    parser.add_argument("--method", choices=METHODS, default="model",
+                        help="segmentation model (default) or the Otsu threshold baseline on VH")
+    parser.add_argument("--model", metavar="PATH", help="FloodSAR model file (.onnx, or .pt2 with "
+                        "--backend torch; default: the bundled model)")
+    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="where to run the model (default: a GPU when available)")
+    parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")
+    parser.add_argument("--overlap", type=int, metavar="N",
+                        help="context pixels on each side of a tile (default: the model's)")
+    parser.add_argument("--batch", type=int, metavar="N", help="tiles per batch (default 1 on CPU, 4 on GPU)")
+    for name, (metavar, holds, ending) in EXTRA_OUTPUTS.items():
+        flag = f"--{name}"
+        if per_scene:
+            parser.add_argument(flag, action="store_true", help=f"also write {holds} per scene (NAME{ending})")
+        else:
+            parser.add_argument(flag, metavar=metavar, help=f"also write {holds}")
+    parser.add_argument("--min-area", dest="min_area_m2", type=float, default=0.0, metavar="M2",
+                        help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
+
+
+def request_from_args(args: argparse.Namespace, **paths: Any) -> PredictionRequest:
+    """A request from parsed options; ``paths`` gives (or overrides) inputs, output and extra outputs."""
+    given = vars(args)
+    values = {f.name: given[f.name] for f in fields(PredictionRequest) if f.name in given}
+    values.update(paths)
+    return PredictionRequest(**values)
+
+
+def settings(request: PredictionRequest) -> dict[str, Any]:
+    """How a request maps (every field but the paths it reads and writes), JSON-ready."""
+    values = {f.name: getattr(request, f.name) for f in fields(PredictionRequest) if f.name not in OUTPUT_FIELDS}
+    return {name: str(value) if isinstance(value, Path) else value for name, value in values.items()}

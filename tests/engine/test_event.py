@@ -1,0 +1,292 @@
+"""floodsar batch: a flood event's scenes mapped on a REAL Dask cluster (scheduler and workers on
+127.0.0.1), with a failing scene, the mosaic, the report (overlaps counted once), a rerun and Ctrl-C.
+
+Scenes are overlapping windows of the bundled real Sentinel-1 chip (Sen1Floods11, Spain), one of
+them warped to UTM; the paired VV/VH test uses the real STAC Overflow chips when present.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster  # imported first: keeps a checkout folder named "dask" from
+from osgeo import gdal                        # shadowing the real dask (pytest imports the root by folder name)
+
+from floodsar.engine.cli import main
+from floodsar.engine.errors import FloodSarError
+from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
+from floodsar.engine.event.mosaic import row_areas_km2
+from floodsar.engine.event.report import scene_date
+from floodsar.engine.raster_io import RasterGrid
+
+gdal.UseExceptions()
+BIN = Path(sys.executable).parent
+#: Windows (col, row, width, height) of the 512 px sample chip: a and b overlap by 128 x 128 pixels.
+WINDOW_A, WINDOW_B = (0, 0, 320, 320), (192, 192, 320, 320)
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def read(path: Path) -> np.ndarray:
+    return gdal.Open(str(path)).ReadAsArray()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A real local Dask cluster: scheduler and 2 worker processes on 127.0.0.1."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", silence_logs=logging.ERROR) as local:
+        yield local.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory, repo_root) -> dict[str, Path]:
+    """Three overlapping real scenes (a, b in EPSG:4326, c warped to UTM 30N) and a broken download."""
+    folder = tmp_path_factory.mktemp("event")
+    sample = str(repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif")
+    paths = {"a": folder / "S1A_20190101_a.tif", "b": folder / "S1A_20190105_b.tif",
+             "c": folder / "S1A_20190103_c.tif", "broken": folder / "S1A_20190102_broken.tif"}
+    gdal.Translate(str(paths["a"]), sample, srcWin=list(WINDOW_A))
+    gdal.Translate(str(paths["b"]), sample, srcWin=list(WINDOW_B))
+    corner = gdal.Translate("/vsimem/c.tif", sample, srcWin=[0, 256, 256, 256])
+    gdal.Warp(str(paths["c"]), corner, dstSRS="EPSG:32630", resampleAlg="near")
+    corner = None
+    gdal.Unlink("/vsimem/c.tif")
+    paths["broken"].write_text("<html>503 Service Unavailable</html>\n")
+    return paths
+
+
+def test_inputs_expand_globs_and_lists_and_pair_vv_with_vh(tmp_path):
+    for name in ("x_vv.tif", "x_vh.tif", "y_VV_grd.tif", "lone_vh.tif", "two.tif"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "list.txt").write_text(f"# scenes\n../two.tif\n\n{tmp_path / 'y_*.tif'}\n")
+    files = expand_inputs([str(tmp_path / "x_*.tif"), f"@{tmp_path / 'sub' / 'list.txt'}",
+                           str(tmp_path / "lone_vh.tif"), str(tmp_path / "x_vh.tif")])
+    assert [f.name for f in files] == ["x_vh.tif", "x_vv.tif", "two.tif", "y_VV_grd.tif", "lone_vh.tif"]
+    groups = [[f.name for f in group] for group in group_scenes(files)]
+    assert groups == [["x_vv.tif", "x_vh.tif"], ["two.tif"], ["y_VV_grd.tif"], ["lone_vh.tif"]]
+    planned = plan_scenes([str(tmp_path / "x_v?.tif"), str(tmp_path / "two.tif")], tmp_path / "out", ["vector"])
+    assert [(s.name, s.output.name, s.record.name) for s in planned] == [
+        ("x", "x_water.tif", "x_water.json"), ("two", "two_water.tif", "two_water.json")]
+    assert planned[0].outputs() == [tmp_path / "out" / "x_water.tif", tmp_path / "out" / "x_water.gpkg"]
+
+
+def test_inputs_refuse_typos_and_name_clashes(tmp_path):
+    with pytest.raises(FloodSarError, match=r"nothing_\*\.tif: no file matches this pattern"):
+        expand_inputs([str(tmp_path / "nothing_*.tif")])
+    with pytest.raises(FloodSarError, match="missing.tif: file not found"):
+        expand_inputs([str(tmp_path / "missing.tif")])
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "scene.tif").write_bytes(b"")
+    with pytest.raises(FloodSarError, match="both are named 'scene'"):
+        plan_scenes([str(tmp_path / "one" / "scene.tif"), str(tmp_path / "two" / "scene.tif")], tmp_path)
+
+
+def test_dates_come_from_names_then_tags(tmp_path, repo_root):
+    assert scene_date([Path("S1A_IW_GRDH_1SDV_20220830T013512_20220830T013537.tif")]) == "2022-08-30T01:35:12"
+    assert scene_date([Path("pakistan-2022-08-30_vv.tif")]) == "2022-08-30"
+    tagged = tmp_path / "tagged.tif"
+    gdal.Translate(str(tagged), str(repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"),
+                   metadataOptions=["datetime=2021-07-21T08:40:10.000000000"])
+    assert scene_date([tagged]) == "2021-07-21T08:40:10"
+    assert scene_date([repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"]) is None
+
+
+def test_pixel_areas_shrink_with_latitude():
+    wgs84 = gdal.osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    grid = RasterGrid(10, 3, wgs84.ExportToWkt(), (0.0, 0.001, 0.0, 60.0015, 0.0, -0.001))
+    areas = row_areas_km2(grid, 0, 3)
+    assert areas[1] == pytest.approx((111.195 * 0.001) ** 2 * 0.5, rel=1e-3) and areas[0] < areas[1] < areas[2]
+
+
+def _mosaic_check(scenes: dict[str, Path], outdir: Path, mosaic: Path) -> None:
+    """The COG combines a and b (same grid) exactly by the rule: water where any saw water."""
+    a, b = read(outdir / "S1A_20190101_a_water.tif"), read(outdir / "S1A_20190105_b_water.tif")
+    event = read(mosaic)
+    info = gdal.Info(str(mosaic), format="json")
+    assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG"
+    assert "4326" in info["coordinateSystem"]["wkt"].splitlines()[-1]
+    ax, dx, _, ay = gdal.Open(str(scenes["a"])).GetGeoTransform()[:4]
+    mx, my = info["geoTransform"][0], info["geoTransform"][3]
+    col, row = round((ax - mx) / dx), round((my - ay) / dx)  # the warped UTM scene may widen the mosaic
+    expected = np.full((512, 512), 255, np.uint8)
+    for mask, (c0, r0, w, h) in ((a, WINDOW_A), (b, WINDOW_B)):
+        window = expected[r0:r0 + h, c0:c0 + w]
+        window[(window == 255) & (mask != 255)] = 0
+        window[mask == 1] = 1
+    seen = event[row:row + 512, col:col + 512]
+    only_ab = np.zeros((512, 512), bool)
+    only_ab[:320, :320] = only_ab[192:, 192:] = True
+    only_ab[248:, :264] = False  # c (warped there and back) covers that corner too
+    assert np.array_equal(seen[only_ab], expected[only_ab]) and (seen[only_ab] == 1).any()
+    stack = gdal.Open(str(mosaic.with_suffix(".vrt")))
+    assert stack.RasterCount == 3 and stack.GetRasterBand(3).GetDescription() == "S1A_20190103_c"
+
+
+def test_batch_on_a_local_cluster_maps_every_scene_reports_a_failure_and_counts_overlaps_once(
+        capsys, cluster, scenes, tmp_path):
+    outdir, mosaic, report = tmp_path / "masks", tmp_path / "event.tif", tmp_path / "event.json"
+    outdir.mkdir()
+    code, stdout, stderr = run_cli(capsys, "batch", *(scenes[k] for k in ("a", "b", "broken", "c")), "-o", outdir,
+                                   "--scheduler", cluster, "--method", "otsu", "--mosaic", mosaic, "--report", report)
+    assert code == 1
+    assert f"failed S1A_20190102_broken: {scenes['broken']}: not a raster GDAL can read" in stderr
+    assert stderr.rstrip().endswith("1 of 4 scenes failed (reasons above); fix them and run the same command "
+                                    "again: complete scenes are skipped.")
+    assert "Scenes: 4 (3 done, 1 failed)" in stdout and f"Mosaic: {mosaic}" in stdout
+    assert sorted(p.name for p in outdir.iterdir()) == sorted(
+        f"S1A_{s}_water.{ext}" for s in ("20190101_a", "20190105_b", "20190103_c") for ext in ("tif", "json"))
+    _mosaic_check(scenes, outdir, mosaic)
+    data = json.loads(report.read_text())
+    event, by_name = data["event"], {s["name"]: s for s in data["scenes"]}
+    assert (event["scenes"], event["mapped"], event["failed"]) == (4, 3, 1)
+    assert (event["first_date"], event["last_date"]) == ("2019-01-01", "2019-01-05")
+    assert by_name["S1A_20190102_broken"]["status"] == "failed" and "not a raster" in \
+        by_name["S1A_20190102_broken"]["reason"]
+    own = [by_name[n]["areas_km2"] for n in ("S1A_20190101_a", "S1A_20190105_b", "S1A_20190103_c")]
+    total = event["areas_km2"]
+    assert total["overlap_km2"] > 0.1 * total["valid_km2"]
+    assert total["valid_km2"] == pytest.approx(sum(s["valid_km2"] for s in own) - total["overlap_km2"], abs=1e-5)
+    assert max(s["water_km2"] for s in own) < total["water_km2"] < sum(s["water_km2"] for s in own)
+    # a and b alone are 320 x 320 pixels each, overlapping by 128 x 128 (no nodata in the chip)
+    pixel_km2 = own[0]["valid_km2"] / 320 ** 2
+    assert own[1]["valid_km2"] == pytest.approx(pixel_km2 * 320 ** 2, rel=2e-3)
+
+
+def test_a_rerun_skips_complete_scenes_and_redoes_changed_ones(capsys, cluster, scenes, tmp_path):
+    outdir = tmp_path / "masks"
+    outdir.mkdir()
+    argv = ["batch", scenes["a"], scenes["b"], scenes["c"], "-o", outdir, "--scheduler", cluster, "--method", "otsu"]
+    assert run_cli(capsys, *argv)[0] == 0
+    first = {p.name: p.stat().st_mtime_ns for p in outdir.iterdir()}
+    code, stdout, stderr = run_cli(capsys, *argv)
+    assert code == 0 and "3 scenes: 3 complete from an earlier run, 0 to map" in stderr
+    assert "Scenes: 3 (3 skipped)" in stdout
+    assert {p.name: p.stat().st_mtime_ns for p in outdir.iterdir()} == first
+    (outdir / "S1A_20190101_a_water.tif").unlink()  # lost output
+    (outdir / "S1A_20190105_b_water.json").write_text("{")  # damaged record
+    code, _, stderr = run_cli(capsys, *argv)
+    assert code == 0 and "1 complete from an earlier run, 2 to map" in stderr
+    assert "done S1A_20190101_a" in stderr and "done S1A_20190105_b" in stderr
+    code, _, stderr = run_cli(capsys, *argv, "--min-area", "5000")  # other settings: every scene again
+    assert code == 0 and "0 complete from an earlier run, 3 to map" in stderr
+    assert not [p for p in outdir.iterdir() if p.name.startswith(".")]
+
+
+def test_batch_refuses_bad_options_in_one_line(capsys, scenes, tmp_path):
+    code, _, stderr = run_cli(capsys, "batch", scenes["a"], "-o", tmp_path / "nowhere")
+    assert code == 1 and stderr == (f"floodsar: error: {tmp_path / 'nowhere'}: the output folder does not exist; "
+                                    f"create it first (mkdir -p {tmp_path / 'nowhere'}).\n")
+    code, _, stderr = run_cli(capsys, "batch", scenes["a"], "-o", tmp_path, "--mosaic", tmp_path / "event.png")
+    assert code == 1 and "--mosaic must end in .tif" in stderr
+
+
+@pytest.fixture
+def stac_pair(request) -> tuple[Path, Path]:
+    """The real jja10 VV and VH files (separate single-band rasters), or skip without the shared data."""
+    try:
+        chips = request.getfixturevalue("chips")
+    except pytest.fail.Exception as exc:
+        pytest.skip(f"the paired VV/VH case needs the shared real chips: {exc}")
+    return chips["jja10_vv"], chips["jja10_vh"]
+
+
+def _start(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            **kwargs)
+
+
+@pytest.fixture
+def separate_cluster(tmp_path):
+    """A Dask scheduler and two single-thread workers started as separate processes on 127.0.0.1."""
+    address_file = tmp_path / "scheduler.json"
+    processes = [_start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                         "--dashboard-address", ":0", "--scheduler-file", str(address_file)])]
+    try:
+        for _ in range(2):
+            processes.append(_start(["distributed.cli.dask_worker", "--scheduler-file", str(address_file),
+                                     "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"]))
+        deadline = time.monotonic() + 60
+        while not address_file.is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        with Client(scheduler_file=str(address_file), timeout="60s") as client:
+            client.wait_for_workers(2, timeout=60)
+            yield client.scheduler.address
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def test_bundled_model_on_separately_started_scheduler_and_workers(separate_cluster, scenes, tmp_path):
+    outdir, mosaic, report = tmp_path / "masks", tmp_path / "event.tif", tmp_path / "event.json"
+    outdir.mkdir()
+    done = subprocess.run([str(BIN / "floodsar"), "batch", *(str(scenes[k]) for k in ("a", "b", "c")),
+                           "-o", str(outdir), "--scheduler", separate_cluster, "--vector", "--mosaic", str(mosaic),
+                           "--report", str(report)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"Dask: {separate_cluster}; dashboard http://127.0.0.1:" in done.stderr
+    names = ("S1A_20190101_a", "S1A_20190105_b", "S1A_20190103_c")
+    records = [json.loads((outdir / f"{name}_water.json").read_text()) for name in names]
+    assert all((outdir / f"{name}_water.gpkg").is_file() for name in names)
+    assert all("floodsar_s1.onnx" in r["result"]["backend"] for r in records)
+    # each worker process loaded the model once, whatever the number of scenes it mapped
+    assert {r["result"]["model_loads"] for r in records} == {1}
+    assert len({r["result"]["worker_pid"] for r in records}) <= 2
+    total = json.loads(report.read_text())["event"]["areas_km2"]
+    assert total["overlap_km2"] > 0 and (read(mosaic) == 1).any()
+
+
+def test_vv_and_vh_files_are_mapped_as_one_scene(capsys, cluster, stac_pair, tmp_path):
+    code, _, stderr = run_cli(capsys, "batch", *stac_pair, "-o", tmp_path, "--scheduler", cluster, "--method", "otsu")
+    assert code == 0 and "1 scenes: 0 complete from an earlier run, 1 to map" in stderr
+    record = json.loads((tmp_path / "jja10_water.json").read_text())
+    assert [Path(i["path"]).name for i in record["inputs"]] == ["jja10_vv.tif", "jja10_vh.tif"]
+
+
+def test_ctrl_c_stops_the_cluster_work_leaves_no_partial_output_and_a_rerun_resumes(scenes, tmp_path):
+    inputs = []
+    for i in range(3):  # scenes big enough to be stopped in the middle: the real chip at 4x the pixel count
+        inputs.append(tmp_path / f"big{i}.tif")
+        gdal.Warp(str(inputs[-1]), str(scenes["b"]), width=640, height=640, resampleAlg="bilinear")
+    outdir = tmp_path / "masks"
+    outdir.mkdir()
+    argv = [str(BIN / "floodsar"), "batch", *map(str, inputs), "-o", str(outdir), "--workers", "2"]
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if line.startswith("Dask:"):
+            time.sleep(1.0)
+            os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole process group
+            break
+    lines += process.stderr.readlines()
+    assert process.wait(timeout=60) == 130, "".join(lines)
+    assert "floodsar: interrupted; " in lines[-1] and "complete scenes are kept" in lines[-1]
+    left = sorted(p.name for p in outdir.iterdir())
+    assert not [name for name in left if name.startswith(".")], left  # no partial output
+    masks = {name.removesuffix(".tif") for name in left if name.endswith(".tif")}
+    assert masks == {name.removesuffix(".json") for name in left if name.endswith(".json")}
+    rerun = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(masks)} complete from an earlier run, {3 - len(masks)} to map" in rerun.stderr
+    assert len(list(outdir.glob("*_water.tif"))) == 3

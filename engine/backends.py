@@ -45,12 +45,14 @@ def select_providers(device: str, available: Sequence[str]) -> list[str]:
 class OnnxBackend:
     """An ONNX Runtime session on the best available provider for the device."""
 
-    def __init__(self, path: Path, device: str = "auto") -> None:
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
         import onnxruntime as ort
 
         providers = select_providers(device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
+        if threads:  # CPU threads of this session (default: one per core)
+            options.intra_op_num_threads = threads
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for corrupt or unsupported files
@@ -85,10 +87,12 @@ class OnnxBackend:
 class TorchBackend:
     """A ``torch.export`` program (``.pt2``) on CPU or CUDA."""
 
-    def __init__(self, path: Path, device: str = "auto") -> None:
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
         import torch
 
         check_device(device)
+        if threads:  # CPU threads of this process's PyTorch (default: one per core)
+            torch.set_num_threads(threads)
         if device == "cuda" and not torch.cuda.is_available():
             raise FloodSarError("--device cuda: PyTorch sees no CUDA GPU (torch "
                                 f"{torch.__version__}); install a CUDA build of torch, or use --device cpu.")

@@ -87,10 +87,13 @@ class Model:
         return output[:, 0].astype(np.float32, copy=False)
 
 
-def load_model(model: str | Path | None = None, backend: str = "onnx", device: str = "auto") -> Model:
-    """Load and validate a model file (None = the bundled model); FloodSarError on any problem."""
+def load_model(model: str | Path | None = None, backend: str = "onnx", device: str = "auto",
+               threads: int | None = None) -> Model:
+    """Load and validate a model file (None = the bundled model); FloodSarError on any problem.
+    ``threads``: CPU threads for inference (default: one per core)."""
     path = resolve_model_path(model, backend)
-    runner = OnnxBackend(path, device) if backend == "onnx" else TorchBackend(path, device)
+    backend_class = OnnxBackend if backend == "onnx" else TorchBackend
+    runner = backend_class(path, device, threads)
     metadata = metadata_from_map(runner.metadata_map, path)
     unknown = [band for band in metadata.bands if band not in POLARISATIONS]
     if unknown:

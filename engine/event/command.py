@@ -16,7 +16,7 @@ from .mosaic import EventAreas, build_mosaic, remove_stack
 from .record import completed_result
 from .report import build_report, write_report
 from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
-    run_scenes
+    local_model_threads, run_scenes
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -136,7 +136,8 @@ def run_batch(args: argparse.Namespace) -> int:
             print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
             progress = _Progress(len(jobs), len(outcomes))
             try:
-                outcomes += run_scenes(client, todo, progress)
+                threads = None if args.scheduler else local_model_threads(workers)
+                outcomes += run_scenes(client, todo, progress, threads)
             except KeyboardInterrupt:
                 kept = len([o for o in outcomes if o.result]) + progress.done
                 raise KeyboardInterrupt(f"{kept} complete scenes are kept in {outdir} (a rerun skips them); "

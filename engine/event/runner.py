@@ -46,6 +46,7 @@ class SceneJob:
     request: PredictionRequest
     settings: dict[str, Any]
     pixels: int
+    threads: Optional[int] = None
     stop_event: Optional[str] = None
 
 
@@ -60,14 +61,15 @@ class SceneOutcome:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(path: str, modified_ns: int, backend: str, device: str) -> Model:
-    return load_model(path, backend, device)
+def _cached_model(path: str, modified_ns: int, backend: str, device: str, threads: Optional[int]) -> Model:
+    return load_model(path, backend, device, threads)
 
 
-def worker_model(request: PredictionRequest) -> Model:
-    """The request's model, loaded once per worker process (keyed by file, modification time, backend, device)."""
+def worker_model(request: PredictionRequest, threads: Optional[int] = None) -> Model:
+    """The request's model, loaded once per worker process (keyed by file, modification time, backend,
+    device and CPU threads)."""
     path = resolve_model_path(request.model, request.backend).resolve()
-    return _cached_model(str(path), path.stat().st_mtime_ns, request.backend, request.device)
+    return _cached_model(str(path), path.stat().st_mtime_ns, request.backend, request.device, threads)
 
 
 def _stop_requested(event_name: Optional[str]) -> Callable[[], bool]:
@@ -100,7 +102,7 @@ def map_scene(job: SceneJob) -> SceneOutcome:
         return SceneOutcome(scene, CANCELLED, "stopped before it started")
     remove_record(scene)
     try:
-        model = worker_model(job.request) if job.request.method == "model" else None
+        model = worker_model(job.request, job.threads) if job.request.method == "model" else None
         result = predict(job.request, is_cancelled=stop, model=model)
         summary = {"water_km2": result.water_area_km2, "valid_km2": result.valid_area_km2,
                    "seconds": round(result.seconds, 3), "backend": result.backend, "warnings": result.warnings,
@@ -115,11 +117,20 @@ def map_scene(job: SceneJob) -> SceneOutcome:
     return SceneOutcome(scene, DONE, result=summary)
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def local_model_threads(workers: int) -> int:
+    """CPU threads for each worker's model on a local cluster of ``workers``: the cores shared out."""
+    return max(1, usable_cores() // workers)
+
+
 def default_workers(device: str, scenes: int) -> int:
     """Workers for a local cluster: one per core, as many as memory allows (one for a GPU), at most one per scene."""
     import psutil
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     by_memory = max(1, int(psutil.virtual_memory().total // WORKER_MEMORY_BYTES))
     workers = 1 if device == "cuda" else min(cores, by_memory)
     return max(1, min(workers, scenes))
@@ -182,9 +193,10 @@ def _outcome_of(future: Any, job: SceneJob) -> SceneOutcome:
         return SceneOutcome(job.scene, FAILED, one_line(f"Dask could not run it: {type(exc).__name__}: {exc}"))
 
 
-def run_scenes(client: Any, jobs: Sequence[SceneJob], on_outcome: Callable[[SceneOutcome], None]
-               ) -> list[SceneOutcome]:
+def run_scenes(client: Any, jobs: Sequence[SceneJob], on_outcome: Callable[[SceneOutcome], None],
+               threads: Optional[int] = None) -> list[SceneOutcome]:
     """Map ``jobs`` on ``client``'s cluster, largest first; ``on_outcome`` is called as each ends.
+    ``threads``: CPU threads per worker's model (a local cluster shares the cores out; None: the default).
 
     Ctrl-C stops every running scene cleanly, cancels the rest and re-raises KeyboardInterrupt.
     """
@@ -195,7 +207,7 @@ def run_scenes(client: Any, jobs: Sequence[SceneJob], on_outcome: Callable[[Scen
     ordered = sorted(jobs, key=lambda job: job.pixels, reverse=True)
     futures = {}
     for rank, job in enumerate(ordered):
-        job = SceneJob(job.scene, job.request, job.settings, job.pixels, stop_name)
+        job = SceneJob(job.scene, job.request, job.settings, job.pixels, threads, stop_name)
         future = client.submit(map_scene, job, key=f"floodsar-scene-{job.scene.name}-{uuid.uuid4().hex[:8]}",
                                 priority=len(ordered) - rank, pure=False)
         futures[future] = job

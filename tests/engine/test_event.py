@@ -25,6 +25,7 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
 from floodsar.engine.event.mosaic import row_areas_km2
 from floodsar.engine.event.report import scene_date
+from floodsar.engine.event.runner import default_workers
 from floodsar.engine.raster_io import RasterGrid
 
 gdal.UseExceptions()
@@ -104,6 +105,12 @@ def test_dates_come_from_names_then_tags(tmp_path, repo_root):
                    metadataOptions=["datetime=2021-07-21T08:40:10.000000000"])
     assert scene_date([tagged]) == "2021-07-21T08:40:10"
     assert scene_date([repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"]) is None
+
+
+def test_default_workers_one_per_core_one_for_a_gpu_never_more_than_scenes():
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers("cpu", 100) == cores and default_workers("cpu", 1) == 1
+    assert default_workers("cuda", 100) == 1
 
 
 def test_pixel_areas_shrink_with_latitude():
@@ -263,6 +270,16 @@ def test_vv_and_vh_files_are_mapped_as_one_scene(capsys, cluster, stac_pair, tmp
     assert [Path(i["path"]).name for i in record["inputs"]] == ["jja10_vv.tif", "jja10_vh.tif"]
 
 
+def test_the_local_cluster_maps_the_largest_scene_first(capsys, scenes, tmp_path):
+    big = tmp_path / "big.tif"
+    gdal.Warp(str(big), str(scenes["c"]), width=600, height=600, resampleAlg="bilinear")
+    code, _, stderr = run_cli(capsys, "batch", scenes["c"], scenes["a"], big, "-o", tmp_path, "--workers", "1",
+                              "--method", "otsu")
+    assert code == 0 and "Dask: a local cluster of 1 worker process\n" in stderr
+    done = [line.split(":")[0] for line in stderr.splitlines() if line.startswith("done ")]
+    assert done == ["done big", "done S1A_20190101_a", "done S1A_20190103_c"]
+
+
 def test_ctrl_c_stops_the_cluster_work_leaves_no_partial_output_and_a_rerun_resumes(scenes, tmp_path):
     inputs = []
     for i in range(3):  # scenes big enough to be stopped in the middle: the real chip at 4x the pixel count
@@ -290,3 +307,14 @@ def test_ctrl_c_stops_the_cluster_work_leaves_no_partial_output_and_a_rerun_resu
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(masks)} complete from an earlier run, {3 - len(masks)} to map" in rerun.stderr
     assert len(list(outdir.glob("*_water.tif"))) == 3
+
+
+def test_event_benchmark_reports_scenes_per_minute(capsys, tmp_path):
+    from floodsar.engine.benchmark.event import main as benchmark
+
+    assert benchmark(["--workers", "1", "--scenes", "2", "--size", "256", "--method", "otsu",
+                      "--json", str(tmp_path / "bench.json")]) == 0
+    table = capsys.readouterr().out
+    assert "2 scenes of 256 x 256 px, --method otsu" in table and "| 1 | " in table
+    run = json.loads((tmp_path / "bench.json").read_text())["runs"][0]
+    assert run["workers"] == 1 and run["scenes"] == 2 and run["scenes_per_minute"] > 0

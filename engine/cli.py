@@ -14,7 +14,7 @@ from typing import Callable, List, Optional, Sequence
 from .errors import FloodSarError
 from .event.command import add_subcommand as _add_batch
 from .pipeline import predict
-from .predict_options import add_band_options, add_predict_options, request_from_args
+from .predict_options import add_band_options, add_flood_options, add_predict_options, request_from_args
 
 EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -37,25 +37,40 @@ def _progress_bar(description: str) -> tuple[Callable[[float], None], Callable[[
     return update, bar.close
 
 
-def _predict(args: argparse.Namespace) -> int:
-    if len(args.inputs) > 2:
-        raise FloodSarError(f"got {len(args.inputs)} input files; pass one file with VV and VH bands, "
+def _check_count(paths: Sequence[str], what: str) -> None:
+    if len(paths) > 2:
+        raise FloodSarError(f"got {len(paths)} {what} files; pass one file with VV and VH bands, "
                             "or two files: VV first, then VH.")
+
+
+def _predict(args: argparse.Namespace) -> int:
+    _check_count(args.inputs, "input")
+    _check_count(args.pre or [], "pre-flood image")
     request = request_from_args(args)
-    update, close = _progress_bar("Mapping water")
+    flood = request.flood is not None and request.flood.active
+    update, close = _progress_bar("Mapping flood" if flood else "Mapping water")
     try:
         result = predict(request, progress=update)
     finally:
         close()
     for warning in result.warnings:
         print(f"floodsar: warning: {warning}", file=sys.stderr)
-    share = result.water_area_km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0
-    lines = [f"Water mask: {result.output}"]
+    def share(km2: float) -> str:
+        return f"{km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0:.1%}"
+
+    kind = "Flood classes" if result.class_areas_km2 else "Water mask"
+    lines = [f"{kind}: {result.output}"]
     lines += [f"Water probability: {result.probabilities}"] if result.probabilities else []
     if result.vector:
-        lines.append(f"Water polygons: {result.vector} ({result.polygons} polygons)")
-    lines += [f"Water area: {result.water_area_km2:.3f} km2 ({share:.1%} of the valid area)",
-              f"Valid area: {result.valid_area_km2:.3f} km2",
+        lines.append(f"{'Flood' if result.class_areas_km2 else 'Water'} polygons: {result.vector} "
+                     f"({result.polygons} polygons)")
+    lines += [f"Report: {result.report}"] if result.report else []
+    if result.class_areas_km2:
+        lines += [f"{name.capitalize()} area: {km2:.3f} km2 ({share(km2)} of the valid area)"
+                  for name, km2 in result.class_areas_km2.items() if name != "dry"]
+    else:
+        lines.append(f"Water area: {result.water_area_km2:.3f} km2 ({share(result.water_area_km2)} of the valid area)")
+    lines += [f"Valid area: {result.valid_area_km2:.3f} km2",
               f"Time: {result.seconds:.1f} s",
               f"Backend: {result.backend}"]
     print("\n".join(lines))
@@ -70,6 +85,9 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="water mask GeoTIFF to write")
     add_predict_options(parser)
+    parser.add_argument("--report", metavar="REPORT.json",
+                        help="also write a JSON report: areas per class, inputs and dates, method, thresholds")
+    add_flood_options(parser)
     parser.set_defaults(func=_predict)
 
 

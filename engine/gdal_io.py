@@ -142,8 +142,10 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     mask = GdalFile(src)
     try:
         band = mask._ds.GetRasterBand(1)
-        writer = GdalGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
-                             [band.GetDescription()])
+        table = band.GetColorTable()
+        colours = ({value: table.GetColorEntry(value) for value in range(table.GetCount())} if table
+                   else raster_io.MASK_COLOURS)
+        writer = GdalGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, colours, [band.GetDescription()])
         try:
             valid = _ok(gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)), "opening the mask")
             _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.bands[0], min_pixels, 4), "sieving")
@@ -156,8 +158,12 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
         mask.close()
 
 
-def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
-    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count."""
+def polygonize_water(mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
+    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count.
+
+    ``classes``: the mask is a flood class map; write flood and reference water polygons with their class.
+    """
+    layer_name, lut = raster_io.polygon_layer(classes)
     mask = GdalFile(mask_path)
     try:
         grid = mask.grid
@@ -166,15 +172,18 @@ def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
         lon, lat, _ = osr.CoordinateTransformation(srs, wgs84).TransformPoint(*raster_io.grid_centre(grid))
         to_equal_area = osr.CoordinateTransformation(srs, _srs_from_proj4(raster_io.equal_area_proj4(lon, lat)))
 
-        water = _ok(gdal.Open(raster_io.lut_vrt(mask_path, grid, raster_io.WATER_LUT)), "opening the mask")
+        water = _ok(gdal.Open(raster_io.lut_vrt(mask_path, grid, lut)), "opening the mask")
         water_band = water.GetRasterBand(1)
         out = _ok(ogr.GetDriverByName("GPKG").CreateDataSource(
             str(gpkg_path), [f"VERSION={raster_io.GPKG_VERSION}"]), f"creating {gpkg_path}")
-        layer = _ok(out.CreateLayer(raster_io.WATER_LAYER, srs, ogr.wkbPolygon), "creating the layer")
+        layer = _ok(out.CreateLayer(layer_name, srs, ogr.wkbPolygon), "creating the layer")
         _ok(layer.CreateField(ogr.FieldDefn(raster_io.AREA_FIELD, ogr.OFTReal)), "creating the area field")
+        if classes:
+            _ok(layer.CreateField(ogr.FieldDefn(raster_io.CLASS_FIELD, ogr.OFTInteger)), "creating the class field")
         area_index = layer.GetLayerDefn().GetFieldIndex(raster_io.AREA_FIELD)
+        class_index = layer.GetLayerDefn().GetFieldIndex(raster_io.CLASS_FIELD) if classes else -1
         _ok(layer.StartTransaction(), "writing")
-        _ok(gdal.Polygonize(water_band, water_band, layer, -1, []), "polygonizing")
+        _ok(gdal.Polygonize(water_band, water_band, layer, class_index, []), "polygonizing")
         for feature in layer:
             geom = feature.GetGeometryRef().Clone()
             _ok(geom.Transform(to_equal_area), "computing areas")
@@ -186,3 +195,64 @@ def polygonize_water(mask_path: Path, gpkg_path: Path) -> int:
         return count
     finally:
         mask.close()
+
+
+class WarpedGdalFile(GdalFile):
+    """A raster reprojected on the fly onto another grid (GDAL warped VRT): each window read
+    warps only the source pixels it needs. Float32, NaN outside the source and at its nodata."""
+
+    def __init__(self, path: Path, grid: RasterGrid, resampling: str) -> None:
+        super().__init__(path)
+        options = gdal.WarpOptions(format="VRT", outputBounds=raster_io.grid_bounds(grid), width=grid.width,
+                                   height=grid.height, dstSRS=grid.crs_wkt, resampleAlg=resampling,
+                                   outputType=gdal.GDT_Float32, dstNodata=float("nan"))
+        self._source = self._ds
+        self._ds = _ok(gdal.Warp("", self._source, options=options), f"reprojecting {path}")
+        self.grid = grid
+        self.nodata = (float("nan"),) * self.count
+
+    def close(self) -> None:
+        self._ds = self._source = None
+
+
+def open_warped(path: Path, grid: RasterGrid, resampling: str) -> WarpedGdalFile:
+    return WarpedGdalFile(path, grid, resampling)
+
+
+def transform_bounds(src_wkt: str, dst_wkt: str, bounds: tuple[float, float, float, float]
+                     ) -> tuple[float, float, float, float]:
+    transform = osr.CoordinateTransformation(_srs(src_wkt), _srs(dst_wkt))
+    return tuple(transform.TransformBounds(*bounds, 21))
+
+
+def vector_info(path: Path) -> tuple[str, tuple[float, float, float, float]]:
+    """(CRS WKT, extent) of a vector file's first layer."""
+    source = _ok(ogr.Open(str(path)), f"opening {path}")
+    layer = source.GetLayer(0)
+    srs = layer.GetSpatialRef()
+    x0, x1, y0, y1 = layer.GetExtent()
+    return (srs.ExportToWkt() if srs else ""), (x0, y0, x1, y1)
+
+
+def rasterize_window(path: Path, layer_wkt: str, grid: RasterGrid, row_off: int, col_off: int,
+                     height: int, width: int) -> np.ndarray:
+    """uint8 [height, width]: 1 where a polygon of the vector file covers a pixel centre, else 0."""
+    window_grid = raster_io.window_grid(grid, row_off, col_off, height, width)
+    source = _ok(ogr.Open(str(path)), f"opening {path}")
+    layer = source.GetLayer(0)
+    layer.SetSpatialFilterRect(*transform_bounds(grid.crs_wkt, layer_wkt,
+                                                 raster_io.grid_bounds(window_grid)))
+    target = gdal.GetDriverByName("MEM").Create("", width, height, 1, gdal.GDT_Byte)
+    target.SetGeoTransform(window_grid.transform)
+    target.SetProjection(grid.crs_wkt)
+    _ok(gdal.RasterizeLayer(target, [1], layer, burn_values=[1]), f"rasterising {path}")
+    return target.GetRasterBand(1).ReadAsArray()
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """The dataset's metadata tags (default domain)."""
+    raster = GdalFile(path)
+    try:
+        return dict(raster._ds.GetMetadata() or {})
+    finally:
+        raster.close()

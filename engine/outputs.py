@@ -2,6 +2,7 @@
 
 Encoding:
   mask         uint8: 0 dry, 1 water, 255 nodata; colour table (dry grey, water blue)
+  classes      uint8: 0 dry, 1 flood, 2 reference water, 3 excluded, 255 nodata; colour table
   probability  float32: water probability 0..1, -1 nodata (NaN written is stored as -1)
 Both: same grid and CRS as the input, tiled 512 x 512, DEFLATE with predictor,
 BIGTIFF=IF_SAFER, internal overviews. Each is written to a hidden temporary file in
@@ -23,13 +24,15 @@ KINDS = {
     # kind: (dtype, nodata, colour table, band description, overview resampling)
     "mask": ("uint8", raster_io.NODATA, raster_io.MASK_COLOURS, "water mask (0 dry, 1 water, 255 nodata)",
              "nearest"),
+    "classes": ("uint8", raster_io.NODATA, raster_io.CLASS_COLOURS,
+                "flood classes (0 dry, 1 flood, 2 reference water, 3 excluded, 255 nodata)", "nearest"),
     "probability": ("float32", raster_io.PROBABILITY_NODATA, None, "water probability (0..1, -1 nodata)",
                     "average"),
 }
 
 
 class OutputWriter:
-    """A mask or probability GeoTIFF written window by window; a context manager.
+    """A mask, class map or probability GeoTIFF written window by window; a context manager.
 
     Call :meth:`write` from one thread. On a clean exit overviews are built and the
     file is renamed onto its final path; on any exception (Ctrl-C included) the

@@ -10,36 +10,33 @@ from __future__ import annotations
 
 import contextlib
 import math
-import queue
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import outputs, postprocess, raster_io
+from . import flood, outputs, postprocess, raster_io, report
 from .backends import BACKENDS, check_device
 from .errors import CancelledError, FloodSarError
+from .flood import FloodLayers, FloodOptions, Progress
 from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
+from .prefetch import prefetched as _prefetched
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .stitching import StripAssembler, crop_core
-from .tiling import Tile, Window, plan_tiles
+from .tiling import Tile, Window, blocks, plan_tiles
 
 METHODS = ("model", "otsu")
 #: Tiles per batch when the request leaves it open (batch 1 is fastest on CPU).
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
-#: Batches (or windows) the reader thread may read ahead of the model.
-PREFETCH = 2
 #: Output block height: finished rows are written in whole blocks.
 BLOCK_ROWS = int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"])
 RASTER_SUFFIXES = (".tif", ".tiff")
 
 PathLike = Union[str, Path]
-Progress = Optional[Callable[[float], None]]
 IsCancelled = Optional[Callable[[], bool]]
 
 
@@ -63,6 +60,8 @@ class PredictionRequest:
     vh_band: Optional[int] = None
     units: str = "auto"
     io: str = "auto"
+    flood: Optional[FloodOptions] = None
+    report: Optional[PathLike] = None
 
 
 @dataclass
@@ -79,70 +78,41 @@ class PredictionResult:
     warnings: List[str] = field(default_factory=list)
     threshold_db: Optional[float] = None
     polygons: Optional[int] = None
+    #: Class map only: area (km2) per class name, and the JSON report when one was asked for.
+    class_areas_km2: dict = field(default_factory=dict)
+    report: Optional[Path] = None
 
 
 class _Tally:
-    """Water and valid pixel counts of the written mask."""
+    """Pixel counts per value of the written mask or class map (water = flood = 1)."""
 
     def __init__(self) -> None:
-        self.water = 0
-        self.valid = 0
+        self.counts = np.zeros(256, dtype=np.int64)
 
     def add(self, mask: np.ndarray) -> None:
-        self.water += int(np.count_nonzero(mask == raster_io.WATER))
-        self.valid += int(np.count_nonzero(mask != raster_io.NODATA))
+        self.counts += np.bincount(mask.astype(np.uint8, copy=False).ravel(), minlength=256)
+
+    @property
+    def water(self) -> int:
+        return int(self.counts[raster_io.WATER])
+
+    @property
+    def valid(self) -> int:
+        return int(self.counts.sum() - self.counts[raster_io.NODATA])
 
     def km2(self, grid: raster_io.RasterGrid) -> Tuple[float, float]:
         """(water, valid) areas in km2 from the pixel size at the raster centre (NaN if unknown)."""
-        size = grid.pixel_size_m
-        pixel_km2 = float("nan") if size is None else size * size / 1e6
+        pixel_km2 = _pixel_km2(grid)
         return self.water * pixel_km2, self.valid * pixel_km2
 
+    def class_km2(self, grid: raster_io.RasterGrid) -> dict:
+        """Area in km2 per class name of a class map."""
+        return {name: int(self.counts[value]) * _pixel_km2(grid) for value, name in raster_io.CLASS_NAMES.items()}
 
-class _Prefetcher:
-    """Runs an iterator in a reader thread, at most ``size`` items ahead; re-raises its errors."""
 
-    _DONE = object()
-
-    def __init__(self, items: Iterable[Any], size: int = PREFETCH) -> None:
-        self._items = items
-        self._queue: queue.Queue = queue.Queue(maxsize=size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="floodsar-reader", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: Any) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-        except BaseException as exc:  # handed to the consumer thread
-            self._put((self._DONE, exc))
-            return
-        self._put((self._DONE, None))
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            item, error = self._queue.get()
-            if error is not None:
-                raise error
-            if item is self._DONE:
-                return
-            yield item
-
-    def close(self) -> None:
-        """Stop the reader and wait for it (it finishes at most one window read)."""
-        self._stop.set()
-        self._thread.join()
+def _pixel_km2(grid: raster_io.RasterGrid) -> float:
+    size = grid.pixel_size_m
+    return float("nan") if size is None else size * size / 1e6
 
 
 def _check_cancel(is_cancelled: IsCancelled) -> None:
@@ -170,6 +140,10 @@ def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Op
         raise FloodSarError(f"--min-area must be 0 or more square metres, not {request.min_area_m2}.")
     if request.method == "otsu" and request.probabilities:
         raise FloodSarError("--probabilities needs --method model: Otsu thresholding gives no probability.")
+    if request.flood is not None:
+        request.flood.check()
+    if request.report is not None:
+        report.check_report_path(Path(request.report))
     output = Path(request.output)
     probabilities = Path(request.probabilities) if request.probabilities else None
     vector = Path(request.vector) if request.vector else None
@@ -209,25 +183,16 @@ def _read_batches(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], 
         yield chunk, inputs, valids
 
 
-def _read_windows(source: Sentinel1Source, windows: Sequence[Window]
+def _read_windows(source: Sentinel1Source, windows: Sequence[Window], band: int
                   ) -> Iterator[Tuple[Window, np.ndarray, np.ndarray]]:
     for window in windows:
         db, valid = source.read_db(window.row, window.col, window.height, window.width)
-        yield window, db[1], valid
-
-
-@contextlib.contextmanager
-def _prefetched(items: Iterable[Any]) -> Iterator[_Prefetcher]:
-    reader = _Prefetcher(items)
-    try:
-        yield reader
-    finally:
-        reader.close()
+        yield window, db[band], valid
 
 
 def _blocks(grid: raster_io.RasterGrid, size: int) -> List[Window]:
     """Non-overlapping windows of ``size`` pixels covering the raster, row-major."""
-    return [tile.core for tile in plan_tiles(grid.height, grid.width, size, 0)]
+    return blocks(grid.height, grid.width, size)
 
 
 def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, output: Path,
@@ -272,14 +237,21 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
     return tally
 
 
+def otsu_polarisation(source: Sentinel1Source) -> str:
+    """The band Otsu thresholds: VH when the input has it, else VV."""
+    return "VH" if "VH" in source.polarisations else "VV"
+
+
 def _run_otsu(source: Sentinel1Source, request: PredictionRequest, output: Path, progress: Progress,
               is_cancelled: IsCancelled) -> Tuple[_Tally, float, Optional[str]]:
-    """Pass 1: VH histograms of tiles -> scene threshold; pass 2: threshold block by block."""
+    """Pass 1: VH (or VV) histograms of tiles -> scene threshold; pass 2: threshold block by block."""
     grid = source.grid
-    otsu = TiledOtsu()
+    polarisation = otsu_polarisation(source)
+    band = source.polarisations.index(polarisation)
+    otsu = TiledOtsu(polarisation)
     windows = _blocks(grid, OTSU_TILE_SIZE)
     _check_cancel(is_cancelled)
-    with _prefetched(_read_windows(source, windows)) as reader:
+    with _prefetched(_read_windows(source, windows, band)) as reader:
         for i, (_, vh, valid) in enumerate(reader):
             _check_cancel(is_cancelled)
             otsu.add(vh, valid)
@@ -289,16 +261,16 @@ def _run_otsu(source: Sentinel1Source, request: PredictionRequest, output: Path,
         _check_has_data(_Tally(), source)
     scene = otsu.result()
     tally = _Tally()
-    blocks = _blocks(grid, BLOCK_ROWS)
+    strips = _blocks(grid, BLOCK_ROWS)
     with outputs.open_output(output, grid, "mask", request.io) as mask_out, \
-            _prefetched(_read_windows(source, blocks)) as reader:
+            _prefetched(_read_windows(source, strips, band)) as reader:
         for i, (window, vh, valid) in enumerate(reader):
             _check_cancel(is_cancelled)
             mask = water_mask(vh, valid, scene.threshold_db)
             mask_out.write(window.row, window.col, mask)
             tally.add(mask)
             if progress is not None:
-                progress(50.0 + 50.0 * (i + 1) / len(blocks))
+                progress(50.0 + 50.0 * (i + 1) / len(strips))
     return tally, scene.threshold_db, scene.warning
 
 
@@ -319,35 +291,73 @@ def _count_mask(path: Path, io: str) -> _Tally:
     return tally
 
 
+class _Mapper:
+    """The chosen method, ready to map any Sentinel-1 source (the model is loaded once)."""
+
+    def __init__(self, request: PredictionRequest, model: Optional[Model] = None) -> None:
+        self.request = request
+        self.model = (model or load_model(request.model, request.backend, request.device)
+                      if request.method == "model" else None)
+        self.thresholds: List[Tuple[str, float]] = []
+        self.warnings: List[str] = []
+
+    def run(self, source: Sentinel1Source, output: Path, probabilities: Optional[Path], progress: Progress,
+            is_cancelled: IsCancelled, name: str = "") -> _Tally:
+        """Map water in ``source`` into ``output`` (0/1/255); ``name`` prefixes its warnings."""
+        prefix = f"{name}: " if name else ""
+        self.warnings += [prefix + warning for warning in source.warnings]
+        if self.model is not None:
+            resolution = raster_io.resolution_warning(source.grid, self.model.metadata.resolution_m)
+            self.warnings += [prefix + resolution] if resolution else []
+            return _run_model(source, self.model, self.request, output, probabilities, progress, is_cancelled)
+        tally, threshold, warning = _run_otsu(source, self.request, output, progress, is_cancelled)
+        self.warnings += [prefix + warning] if warning else []
+        self.thresholds.append((f"{name or 'image'} {otsu_polarisation(source)}", threshold))
+        return tally
+
+    @property
+    def description(self) -> str:
+        if self.model is not None:
+            return self.model.description
+        thresholds = ", ".join(f"{threshold:.2f} dB ({name})" for name, threshold in self.thresholds)
+        return f"Otsu threshold {thresholds} (numpy, cpu)"
+
+
 def predict(request: PredictionRequest, progress: Progress = None, is_cancelled: IsCancelled = None,
             model: Optional[Model] = None) -> PredictionResult:
-    """Map water for ``request``. ``progress`` receives percentages 0..100; ``is_cancelled`` is
-    polled once per batch (then CancelledError, nothing written). FloodSarError on bad input.
-    ``model``: the request's model already loaded (a batch worker loads it once per process)."""
+    """Map water (or, with ``request.flood``, flood classes) for ``request``. ``progress`` receives
+    percentages 0..100; ``is_cancelled`` is polled once per batch (then CancelledError, nothing
+    written). FloodSarError on bad input. ``model``: the request's model already loaded (a batch
+    worker loads it once per process)."""
     started = time.perf_counter()
     output, probabilities, vector = _check_request(request)
+    classes = request.flood is not None and request.flood.active
+    layers: Optional[FloodLayers] = None
     with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
-                        units=request.units, io=request.io) as source:
-        warnings = list(source.warnings)
-        threshold_db: Optional[float] = None
-        if request.method == "model":
-            model = model or load_model(request.model, request.backend, request.device)
-            resolution = raster_io.resolution_warning(source.grid, model.metadata.resolution_m)
-            warnings += [resolution] if resolution else []
-            tally = _run_model(source, model, request, output, probabilities, progress, is_cancelled)
-            backend = model.description
+                        units=request.units, io=request.io,
+                        single_polarisation=request.method == "otsu") as source:
+        mapper = _Mapper(request, model)
+        if classes:
+            tally = _Tally()
+            layers = flood.map_flood(request, mapper, source, output, probabilities, tally.add, progress,
+                                     is_cancelled)
         else:
-            tally, threshold_db, warning = _run_otsu(source, request, output, progress, is_cancelled)
-            warnings += [warning] if warning else []
-            backend = f"Otsu threshold {threshold_db:.2f} dB on VH (numpy, cpu)"
+            tally = mapper.run(source, output, probabilities, progress, is_cancelled)
         grid = source.grid
+    warnings = mapper.warnings + (layers.warnings() if layers else [])
     if request.min_area_m2 > 0:
         postprocess.apply_minimum_mapping_unit(output, request.min_area_m2, request.io)
         tally = _count_mask(output, request.io)
-    polygons = postprocess.write_water_polygons(output, vector, request.io) if vector else None
+    polygons = (postprocess.write_water_polygons(output, vector, request.io, classes=classes)
+                if vector else None)
     water_km2, valid_km2 = tally.km2(grid)
     if math.isnan(water_km2):
         warnings.append("The CRS units are unknown, so areas could not be computed.")
-    return PredictionResult(output=output, probabilities=probabilities, vector=vector, water_area_km2=water_km2,
-                            valid_area_km2=valid_km2, seconds=time.perf_counter() - started, backend=backend,
-                            warnings=warnings, threshold_db=threshold_db, polygons=polygons)
+    result = PredictionResult(output=output, probabilities=probabilities, vector=vector, water_area_km2=water_km2,
+                              valid_area_km2=valid_km2, seconds=time.perf_counter() - started,
+                              backend=mapper.description, warnings=warnings,
+                              threshold_db=mapper.thresholds[0][1] if mapper.thresholds else None,
+                              polygons=polygons, class_areas_km2=tally.class_km2(grid) if classes else {})
+    if request.report is not None:
+        result.report = report.write_report(Path(request.report), request, result, layers)
+    return result

@@ -33,18 +33,21 @@ def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: st
         raster_io.backend(io).sieve_file(mask_path, tmp, pixels)
 
 
-def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str = "auto") -> int:
+def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str = "auto",
+                         classes: bool = False) -> int:
     """Write the water (value 1) polygons of a mask to a GeoPackage; return the feature count.
 
     Layer 'water', same CRS as the mask, attribute ``area_m2``: true area, computed in a
     Lambert azimuthal equal-area projection centred on the raster. Polygons are 4-connected
     (pixels touching only at a corner are separate polygons), so every polygon is valid.
+    ``classes`` (a flood class map): layer 'flood' with the flood (1) and reference water (2)
+    polygons, each with its ``class`` and ``area_m2``.
     """
     mask_path, gpkg_path = Path(mask_path), Path(gpkg_path)
     check_vector_support(io)
     raster_io.check_exists(mask_path)
     with raster_io.atomic_output(gpkg_path) as tmp:
-        return raster_io.backend(io).polygonize_water(mask_path, tmp)
+        return raster_io.backend(io).polygonize_water(mask_path, tmp, classes=classes)
 
 
 def check_vector_support(io: str = "auto") -> None:

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .backends import BACKENDS, DEVICES
+from .flood import REFERENCE_KINDS, FloodOptions
 from .pipeline import METHODS, PredictionRequest
 from .sentinel1 import UNITS_CHOICES
+from .terrain import HAND_MAX_M, SLOPE_MAX_DEG
 
 #: Extra output files: request field -> (predict metavar, what it holds, file name ending in batch).
 EXTRA_OUTPUTS: Mapping[str, tuple[str, str, str]] = {
@@ -58,10 +60,37 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
                         help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
 
 
+def add_flood_options(parser: argparse.ArgumentParser) -> None:
+    """The options that turn the water mask into a flood class map (``predict`` only)."""
+    group = parser.add_argument_group(
+        "flood classes", "Any of these turns the output into a class map: 0 dry, 1 flood, 2 reference water, "
+                         "3 excluded, 255 nodata. Layers may have any CRS and grid; rasters or vector polygons.")
+    group.add_argument("--pre", nargs="+", metavar="PRE", help="pre-flood image (same rules as INPUT): water "
+                       "in it is reference water, so only new water is flood")
+    group.add_argument("--reference-water", metavar="PATH", help="reference (normal) water: JRC occurrence or "
+                       "seasonality, a 0/1 raster mask, or water polygons")
+    group.add_argument("--reference-kind", choices=REFERENCE_KINDS, default="auto",
+                       help="how to read --reference-water: occurrence (water >= 50%%), seasonality "
+                            "(>= 10 months), mask (>= 1); default: from the name, else a 0/1 mask")
+    group.add_argument("--reference-threshold", type=float, metavar="V",
+                       help="reference water where the layer's value >= V (overrides the kind's default)")
+    group.add_argument("--hand", metavar="PATH", help="height above nearest drainage (m): excluded above --hand-max")
+    group.add_argument("--hand-max", dest="hand_max_m", type=float, default=HAND_MAX_M, metavar="M",
+                       help=f"HAND threshold in metres (default {HAND_MAX_M:g})")
+    group.add_argument("--dem", metavar="PATH", help="elevation (m): excluded where the slope exceeds --slope-max")
+    group.add_argument("--slope-max", dest="slope_max_deg", type=float, default=SLOPE_MAX_DEG, metavar="DEG",
+                       help=f"slope threshold in degrees (default {SLOPE_MAX_DEG:g}, as UN-SPIDER)")
+    group.add_argument("--exclude", nargs="+", metavar="PATH",
+                       help="other exclusion masks (non-zero raster pixels) or polygons")
+
+
 def request_from_args(args: argparse.Namespace, **paths: Any) -> PredictionRequest:
     """A request from parsed options; ``paths`` gives (or overrides) inputs, output and extra outputs."""
     given = vars(args)
     values = {f.name: given[f.name] for f in fields(PredictionRequest) if f.name in given}
+    flood = {f.name: given[f.name] for f in fields(FloodOptions) if given.get(f.name) is not None}
+    if flood:
+        values["flood"] = FloodOptions(**flood)
     values.update(paths)
     return PredictionRequest(**values)
 

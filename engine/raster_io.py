@@ -29,7 +29,7 @@ from .errors import FloodSarError
 IO_CHOICES = ("auto", "gdal", "rasterio")
 
 #: Ground metres per degree of latitude (mean Earth radius 6,371,008.8 m).
-_METRES_PER_DEGREE = math.pi / 180.0 * 6371008.8
+METRES_PER_DEGREE = math.pi / 180.0 * 6371008.8
 
 #: GeoTIFF creation options for every raster FloodSAR writes (predictor added per data type).
 GTIFF_OPTIONS = {"TILED": "YES", "BLOCKXSIZE": "512", "BLOCKYSIZE": "512",
@@ -59,8 +59,8 @@ class RasterGrid:
         geographic, metres_per_unit = crs_info(self.crs_wkt)
         if geographic:
             lat = y0 + ry * self.width / 2 + dy * self.height / 2
-            size_x *= _METRES_PER_DEGREE * math.cos(math.radians(max(-89.9, min(89.9, lat))))
-            size_y *= _METRES_PER_DEGREE
+            size_x *= METRES_PER_DEGREE * math.cos(math.radians(max(-89.9, min(89.9, lat))))
+            size_y *= METRES_PER_DEGREE
         elif metres_per_unit:
             size_x *= metres_per_unit
             size_y *= metres_per_unit
@@ -272,14 +272,35 @@ def grid_centre(grid: RasterGrid) -> tuple[float, float]:
             y0 + ry * grid.width / 2 + dy * grid.height / 2)
 
 
+def grid_bounds(grid: RasterGrid) -> tuple[float, float, float, float]:
+    """(left, bottom, right, top) of a north-up grid in CRS coordinates."""
+    x0, dx, _, y0, _, dy = grid.transform
+    xs, ys = (x0, x0 + dx * grid.width), (y0, y0 + dy * grid.height)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def window_grid(grid: RasterGrid, row_off: int, col_off: int, height: int, width: int) -> RasterGrid:
+    """The grid of a pixel window of ``grid`` (it may reach outside the raster)."""
+    x0, dx, rx, y0, ry, dy = grid.transform
+    transform = (x0 + col_off * dx + row_off * rx, dx, rx, y0 + col_off * ry + row_off * dy, ry, dy)
+    return RasterGrid(width, height, grid.crs_wkt, transform)
+
+
 WATER_LAYER = "water"
+FLOOD_LAYER = "flood"
 AREA_FIELD = "area_m2"
+CLASS_FIELD = "class"
 #: GeoPackage 1.2 opens without warnings in the GDAL of QGIS 3.22 and later.
 GPKG_VERSION = "1.2"
 #: Mask encoding shared by every writer and reader of FloodSAR masks.
 DRY, WATER, NODATA = 0, 1, 255
 MASK_COLOURS = {DRY: (210, 210, 210, 255), WATER: (0, 92, 230, 255), NODATA: (0, 0, 0, 0)}
 PROBABILITY_NODATA = -1.0
+#: Flood class map encoding (see :mod:`.flood`): 0 dry, 1 flood, 2 reference water, 3 excluded, 255 nodata.
+FLOOD, REFERENCE_WATER, EXCLUDED = 1, 2, 3
+CLASS_NAMES = {DRY: "dry", FLOOD: "flood", REFERENCE_WATER: "reference water", EXCLUDED: "excluded"}
+CLASS_COLOURS = {DRY: (230, 230, 230, 255), FLOOD: (220, 30, 60, 255), REFERENCE_WATER: (0, 92, 230, 255),
+                 EXCLUDED: (120, 120, 120, 255), NODATA: (0, 0, 0, 0)}
 
 
 def lut_vrt(path: Path, grid: RasterGrid, lut: str) -> str:
@@ -298,6 +319,12 @@ def _xml_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-#: LUTs over the mask values 0/1/255: water only, and valid (not nodata).
+#: LUTs over the mask values 0/1/255 (and classes 2, 3): water only, flood classes, and valid (not nodata).
 WATER_LUT = "0:0,1:1,254:0,255:0"
+FLOOD_CLASSES_LUT = "0:0,1:1,2:2,3:0,255:0"
 VALID_LUT = "0:1,1:1,254:1,255:0"
+
+
+def polygon_layer(classes: bool) -> tuple[str, str]:
+    """(layer name, LUT) of the polygons of a water mask, or of a flood class map (flood and reference water)."""
+    return (FLOOD_LAYER, FLOOD_CLASSES_LUT) if classes else (WATER_LAYER, WATER_LUT)

@@ -16,6 +16,7 @@ from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from . import raster_io
@@ -132,7 +133,7 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     with RasterioFile(src) as mask, rasterio.open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)) as valid:
         sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
                                          mask=rasterio.band(valid, 1), connectivity=4)
-        writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, raster_io.MASK_COLOURS,
+        writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, _colours(mask._ds),
                                  [mask._ds.descriptions[0] or ""])
         try:
             writer.write(0, 0, sieved)
@@ -142,12 +143,24 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
             raise
 
 
-def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000) -> int:
-    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count."""
+def _colours(ds: rasterio.io.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
+    """Band 1's colour table (the mask's, when it has none)."""
+    try:
+        return ds.colormap(1)
+    except ValueError:
+        return raster_io.MASK_COLOURS
+
+
+def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000, classes: bool = False) -> int:
+    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count.
+
+    ``classes``: the mask is a flood class map; write flood and reference water polygons with their class.
+    """
     import pyogrio.raw
 
+    layer, lut = raster_io.polygon_layer(classes)
     with RasterioFile(mask_path) as mask, \
-            rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, raster_io.WATER_LUT)) as water:
+            rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, lut)) as water:
         grid, crs = mask.grid, mask._ds.crs
         lon, lat = rasterio.warp.transform(crs, CRS.from_epsg(4326), *([v] for v in raster_io.grid_centre(grid)))
         equal_area = CRS.from_proj4(raster_io.equal_area_proj4(lon[0], lat[0]))
@@ -155,17 +168,22 @@ def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000) -> in
                                           transform=rasterio.Affine.from_gdal(*grid.transform))
         count = 0
         polygons: list[list[np.ndarray]] = []
+        values: list[int] = []
 
         def flush() -> None:
             areas = _areas(polygons, crs, equal_area) if polygons else np.zeros(0)
+            fields = [raster_io.AREA_FIELD] + ([raster_io.CLASS_FIELD] if classes else [])
+            columns = [areas] + ([np.array(values, dtype=np.int32)] if classes else [])
             pyogrio.raw.write(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
-                              [areas], fields=[raster_io.AREA_FIELD], layer=raster_io.WATER_LAYER,
+                              columns, fields=fields, layer=layer,
                               driver="GPKG", geometry_type="Polygon", crs=grid.crs_wkt,
                               append=count > len(polygons), dataset_options={"VERSION": raster_io.GPKG_VERSION})
             polygons.clear()
+            values.clear()
 
-        for geom, _ in shapes:
+        for geom, value in shapes:
             polygons.append([np.asarray(ring, dtype="<f8") for ring in geom["coordinates"]])
+            values.append(int(value))
             count += 1
             if len(polygons) == batch:
                 flush()
@@ -196,3 +214,69 @@ def _polygon_wkb(rings: list[np.ndarray]) -> bytes:
         parts.append(struct.pack("<I", len(ring)))
         parts.append(ring[:, :2].tobytes())
     return b"".join(parts)
+
+
+class WarpedRasterioFile(RasterioFile):
+    """A raster reprojected on the fly onto another grid (GDAL warped VRT): each window read
+    warps only the source pixels it needs. Float32, NaN outside the source and at its nodata."""
+
+    def __init__(self, path: Path, grid: RasterGrid, resampling: str) -> None:
+        super().__init__(path)
+        self._source = self._ds
+        self._ds = WarpedVRT(self._source, crs=CRS.from_wkt(grid.crs_wkt),
+                             transform=rasterio.Affine.from_gdal(*grid.transform), width=grid.width,
+                             height=grid.height, resampling=Resampling[resampling], dtype="float32",
+                             nodata=float("nan"))
+        self.grid = grid
+        self.nodata = (float("nan"),) * self.count
+
+    def close(self) -> None:
+        self._ds.close()
+        self._source.close()
+
+
+def open_warped(path: Path, grid: RasterGrid, resampling: str) -> WarpedRasterioFile:
+    return WarpedRasterioFile(path, grid, resampling)
+
+
+def transform_bounds(src_wkt: str, dst_wkt: str, bounds: tuple[float, float, float, float]
+                     ) -> tuple[float, float, float, float]:
+    return tuple(rasterio.warp.transform_bounds(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), *bounds))
+
+
+def vector_info(path: Path) -> tuple[str, tuple[float, float, float, float]]:
+    """(CRS WKT, extent) of a vector file's first layer."""
+    import pyogrio
+
+    info = pyogrio.read_info(path, force_total_bounds=True)
+    crs = CRS.from_user_input(info["crs"]).to_wkt() if info["crs"] else ""
+    return crs, tuple(float(v) for v in info["total_bounds"])
+
+
+def rasterize_window(path: Path, layer_wkt: str, grid: RasterGrid, row_off: int, col_off: int,
+                     height: int, width: int) -> np.ndarray:
+    """uint8 [height, width]: 1 where a polygon of the vector file covers a pixel centre, else 0."""
+    import pyogrio.raw
+    import shapely
+
+    window_grid = raster_io.window_grid(grid, row_off, col_off, height, width)
+    bounds = transform_bounds(grid.crs_wkt, layer_wkt, raster_io.grid_bounds(window_grid))
+    _, _, wkb, _ = pyogrio.raw.read(path, bbox=bounds, columns=[])
+    out = np.zeros((height, width), dtype=np.uint8)
+    if wkb is None or len(wkb) == 0:
+        return out
+    geoms = shapely.from_wkb(wkb)
+    if not same_crs(layer_wkt, grid.crs_wkt):
+        src, dst = CRS.from_wkt(layer_wkt), CRS.from_wkt(grid.crs_wkt)
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(rasterio.warp.transform(src, dst, xy[:, 0],
+                                                                                             xy[:, 1])))
+    shapes = [(geom, 1) for geom in geoms if geom is not None and not geom.is_empty]
+    if shapes:
+        rasterio.features.rasterize(shapes, out=out, transform=rasterio.Affine.from_gdal(*window_grid.transform))
+    return out
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    """The dataset's metadata tags (default domain)."""
+    with RasterioFile(path) as raster:
+        return dict(raster._ds.tags())

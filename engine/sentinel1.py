@@ -2,7 +2,8 @@
 
 Accepted inputs: one multi-band file holding VV and VH (Sen1Floods11, Earth Engine
 exports), or two single-band files given VV first, VH second (ASF / Copernicus
-products, DrivenData chips). Nodata is every pixel that is NaN or +-inf, equals a
+products, DrivenData chips); with ``single_polarisation=True`` (the Otsu method) also one
+VV-only or VH-only band. Nodata is every pixel that is NaN or +-inf, equals a
 band's flagged nodata value, is exactly 0 in both bands (unflagged zero borders),
 or (linear input) is not positive.
 """
@@ -15,9 +16,10 @@ from typing import Sequence
 
 import numpy as np
 
-from . import raster_io
+from . import ancillary, raster_io
 from .errors import FloodSarError
 from .raster_io import RasterFile, RasterGrid
+from .tiling import spread_windows
 
 UNITS_CHOICES = ("auto", "db", "linear")
 POLARISATIONS = ("VV", "VH")
@@ -33,12 +35,19 @@ def polarisation(text: str) -> str | None:
 
 
 class Sentinel1Source:
-    """VV and VH of a Sentinel-1 input, read window by window in dB with a validity mask."""
+    """VV and VH (or one of them) of a Sentinel-1 input, read window by window in dB with a validity mask.
+
+    ``polarisations`` names the bands :meth:`read_db` returns, in order: ("VV", "VH") unless the
+    input is single-polarisation. ``exclusion`` is an optional layer a product reader may attach
+    (e.g. a layover/shadow map): pixels it marks become the flood map's excluded class.
+    """
 
     def __init__(self, files: Sequence[RasterFile], bands: Sequence[tuple[int, int]],
-                 band_names: tuple[str, str], units: str) -> None:
+                 band_names: tuple[str, ...], units: str, polarisations: tuple[str, ...] = POLARISATIONS) -> None:
         self._files = list(files)
-        self._bands = list(bands)  # (file index, 1-based band) for VV, VH
+        self._bands = list(bands)  # (file index, 1-based band) per polarisation
+        self.polarisations = polarisations
+        self.exclusion = None
         self._lock = threading.Lock()
         self.grid: RasterGrid = self._files[0].grid
         self.paths = tuple(f.path for f in self._files)
@@ -51,7 +60,7 @@ class Sentinel1Source:
 
     def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw values [2, h, w] and validity before any unit conversion."""
-        stack = np.empty((2, height, width), dtype=np.float32)
+        stack = np.empty((len(self._bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
         with self._lock:
             for i, (file_index, band) in enumerate(self._bands):
@@ -66,7 +75,7 @@ class Sentinel1Source:
 
     def read_db(self, row_off: int, col_off: int, height: int, width: int,
                 fill: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
-        """Boundless window read: (float32 [2, h, w] VV, VH in dB, bool [h, w] valid).
+        """Boundless window read: (float32 [bands, h, w] dB in :attr:`polarisations` order, bool [h, w] valid).
 
         Pixels outside the raster or without valid data are invalid and hold ``fill``
         (NaN by default: fill them, e.g. with the model's mean, before inference).
@@ -82,15 +91,10 @@ class Sentinel1Source:
 
     def _sample(self) -> np.ndarray:
         """Valid raw values from a bounded grid of windows spread over the raster."""
-        height, width = self.grid.height, self.grid.width
-        size = SAMPLE_SIZE
-        rows = np.unique(np.linspace(0, max(height - size, 0), SAMPLE_WINDOWS).astype(int))
-        cols = np.unique(np.linspace(0, max(width - size, 0), SAMPLE_WINDOWS).astype(int))
         values = []
-        for row in rows:
-            for col in cols:
-                stack, valid = self._read_raw(int(row), int(col), min(size, height), min(size, width))
-                values.append(stack[:, valid].ravel())
+        for w in spread_windows(self.grid.height, self.grid.width, SAMPLE_WINDOWS, SAMPLE_SIZE):
+            stack, valid = self._read_raw(w.row, w.col, w.height, w.width)
+            values.append(stack[:, valid].ravel())
         return np.concatenate(values)
 
     def _detect_units(self) -> tuple[str, str]:
@@ -119,8 +123,7 @@ class Sentinel1Source:
         size = self.grid.pixel_size_m
         crs_name = self.grid.crs_wkt.split('"')[1] if '"' in self.grid.crs_wkt else self.grid.crs_wkt[:60]
         lines = [f"Files: {', '.join(str(p) for p in self.paths)}",
-                 f"VV: {self.band_names[0]}",
-                 f"VH: {self.band_names[1]}",
+                 *(f"{pol}: {name}" for pol, name in zip(self.polarisations, self.band_names)),
                  f"Units: {'dB' if self.units == 'db' else 'linear power (converted to dB)'} "
                  f"({self.units_reason})",
                  f"Size: {self.grid.width} x {self.grid.height} pixels",
@@ -161,6 +164,19 @@ def _check_band(raster: RasterFile, band: int, option: str) -> None:
                             f"choose a band from 1 to {raster.count}.")
 
 
+def _single_band(raster: RasterFile, vv_band: int | None, vh_band: int | None
+                 ) -> tuple[list[tuple[int, int]], tuple[str, ...], tuple[str, ...]]:
+    """A VV-only or VH-only raster: the polarisation from --vv-band/--vh-band, its description or name."""
+    named = polarisation(raster.descriptions[0]) or polarisation(raster.path.stem)
+    pol = "VV" if vv_band is not None else "VH" if vh_band is not None else named
+    if pol is None:
+        raise FloodSarError(f"{raster.path}: is a 1-band raster whose description and name do not say VV or VH; "
+                            "say which with --vv-band 1 or --vh-band 1.")
+    _check_band(raster, vv_band or vh_band or 1, f"--{pol.lower()}-band")
+    how = "" if named == pol else f" (--{pol.lower()}-band)"
+    return [(0, 1)], (_label(raster, 1, how),), (pol,)
+
+
 def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
               ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
     """Find VV and VH in one multi-band file: explicit bands, then descriptions, then band 1/2."""
@@ -169,7 +185,7 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
         kind = f"a single-polarisation ({pol}-only)" if pol else "a 1-band"
         raise FloodSarError(
             f"{raster.path}: is {kind} raster, but the model needs both VV and VH; pass a file with both "
-            "bands, or the VV and VH files together (floodsar predict VV.tif VH.tif).")
+            "bands, or the VV and VH files together (floodsar predict VV.tif VH.tif), or use --method otsu.")
     for band, option in ((vv_band, "--vv-band"), (vh_band, "--vh-band")):
         if band is not None:
             _check_band(raster, band, option)
@@ -211,11 +227,7 @@ def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int
             raise FloodSarError(
                 f"{raster.path}: looks like {named} but was given as the {expected} file; "
                 "pass the VV file first and the VH file second.")
-    a, b = vv.grid, vh.grid
-    same = ((a.width, a.height) == (b.width, b.height)
-            and np.allclose(a.transform, b.transform, rtol=0, atol=1e-6 * max(abs(a.transform[1]), 1e-12))
-            and raster_io.backend(io).same_crs(a.crs_wkt, b.crs_wkt))
-    if not same:
+    if not ancillary.same_grid(vv.grid, vh.grid, io):
         raise FloodSarError(
             f"{vh.path}: is not on the same grid as {vv.path} (size, position or CRS differ); resample "
             f"or align it first (e.g. gdalwarp with the VV file's -te, -tr and -t_srs).")
@@ -223,8 +235,14 @@ def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int
 
 
 def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, vh_band: int | None = None,
-                   units: str = "auto", io: str = "auto") -> Sentinel1Source:
-    """Open one VV+VH file or two files (VV, VH); FloodSarError on anything the engine cannot use."""
+                   units: str = "auto", io: str = "auto", single_polarisation: bool = False,
+                   align_to: RasterGrid | None = None, role: str = "input") -> Sentinel1Source:
+    """Open one VV+VH file or two files (VV, VH); FloodSarError on anything the engine cannot use.
+
+    ``single_polarisation`` also accepts one VV-only or VH-only band. ``align_to`` reads the files
+    reprojected onto that grid, window by window (a pre-flood image on the post-flood grid); ``role``
+    names the image in errors.
+    """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     if units not in UNITS_CHOICES:
@@ -235,12 +253,16 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
     files: list[RasterFile] = []
     try:
         for path in inputs:
-            files.append(raster_io.open_raster(path, io))
-        if len(files) == 1:
+            files.append(raster_io.open_raster(path, io) if align_to is None
+                         else ancillary.open_aligned(path, align_to, "bilinear", io, role))
+        polarisations = POLARISATIONS
+        if len(files) == 1 and files[0].count == 1 and single_polarisation:
+            bands, names, polarisations = _single_band(files[0], vv_band, vh_band)
+        elif len(files) == 1:
             bands, names = _one_file(files[0], vv_band, vh_band)
         else:
             bands, names = _two_files(files[0], files[1], vv_band, vh_band, io)
-        return Sentinel1Source(files, bands, names, units)
+        return Sentinel1Source(files, bands, names, units, polarisations)
     except BaseException:
         for raster in files:
             raster.close()

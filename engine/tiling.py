@@ -108,3 +108,15 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1
     tile_height = min(tile, round_up(height + 2 * overlap, stride))
     tile_width = min(tile, round_up(width + 2 * overlap, stride))
     return TilePlan(height, width, tile_height, tile_width, overlap)
+
+
+def spread_windows(height: int, width: int, count: int, size: int) -> list[Window]:
+    """Up to ``count`` x ``count`` windows of ``size`` pixels (clipped to the raster) spread evenly over it."""
+    rows = sorted({round(i * max(height - size, 0) / max(count - 1, 1)) for i in range(count)})
+    cols = sorted({round(j * max(width - size, 0) / max(count - 1, 1)) for j in range(count)})
+    return [Window(row, col, min(size, height), min(size, width)) for row in rows for col in cols]
+
+
+def blocks(height: int, width: int, size: int) -> list[Window]:
+    """Non-overlapping windows of ``size`` pixels covering a raster, row-major."""
+    return [tile.core for tile in plan_tiles(height, width, size, 0)]

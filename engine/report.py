@@ -1,0 +1,131 @@
+"""The situation report of a run (``--report PATH.json``): what was mapped, from what, and how much.
+
+Areas come from the pixel size at the raster centre (as the summary's). Acquisition dates are
+read from the rasters' metadata tags (``datetime``, ``ACQUISITION_START_TIME`` and the like),
+else from a date in the file name (``20170309T054356`` or ``20170309``); ``null`` when neither
+says. The file is written to a temporary name and renamed when complete.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional, Sequence
+
+from . import raster_io
+from .errors import FloodSarError
+
+if TYPE_CHECKING:  # the pipeline imports this module
+    from .flood import FloodLayers
+    from .pipeline import PredictionRequest, PredictionResult
+
+#: Metadata tags that hold an acquisition time (lower case; the first present wins).
+DATE_TAGS = ("datetime", "acquisition_start_time", "acquisition_start", "start_datetime", "sensing_start",
+             "acquisition_date", "date_acquired")
+_NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2}))?(?!\d)")
+
+
+def check_report_path(path: Path) -> None:
+    """Refuse, before any work, a report path that is not a writable .json file."""
+    if path.suffix.lower() != ".json":
+        raise FloodSarError(f"{path}: --report must end in .json (FloodSAR writes the report as JSON).")
+    raster_io.check_writable(path)
+
+
+def acquisition_date(path: Path, io: str = "auto") -> Optional[str]:
+    """The acquisition date/time of a raster (ISO 8601) from its tags or its name, or None."""
+    try:
+        tags = {key.lower(): value for key, value in raster_io.backend(io).read_tags(path).items()}
+    except FloodSarError:
+        tags = {}
+    for key in DATE_TAGS:
+        if tags.get(key):
+            return tags[key].strip()
+    found = _NAME_DATE.search(path.name)
+    if not found:
+        return None
+    year, month, day, *time = found.groups()
+    try:
+        date = dt.date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
+    return f"{date}T{time[0]}:{time[1]}:{time[2]}" if time[0] else date
+
+
+def _files(paths: Sequence[Any], io: str) -> list[dict]:
+    return [{"path": str(Path(p).resolve()), "acquired": acquisition_date(Path(p), io)} for p in paths]
+
+
+def _share(part: float, whole: float) -> Optional[float]:
+    return round(part / whole, 6) if whole else None
+
+
+def build_report(request: "PredictionRequest", result: "PredictionResult",
+                 layers: Optional["FloodLayers"]) -> dict:
+    """The report as a JSON-ready dict."""
+    valid = result.valid_area_km2
+    options = request.flood if layers is not None else None
+    areas = result.class_areas_km2 or {"water": result.water_area_km2,
+                                       "dry": result.valid_area_km2 - result.water_area_km2}
+    inputs: dict[str, Any] = {"post_flood" if options else "image": _files(request.inputs, request.io)}
+    thresholds: dict[str, Any] = {}
+    notes: dict[str, Any] = {}
+    if options is not None:
+        inputs["pre_flood"] = _files(options.pre, request.io)
+        for name, path in (("reference_water", options.reference_water), ("hand", options.hand),
+                           ("dem", options.dem)):
+            if path:
+                inputs[name] = str(Path(path).resolve())
+        inputs["exclude"] = [str(Path(p).resolve()) for p in options.exclude]
+        if layers.rule is not None:
+            thresholds["reference_water"] = layers.rule.describe()
+        if options.hand:
+            thresholds["hand_max_m"] = options.hand_max_m
+        if options.dem:
+            thresholds["slope_max_deg"] = options.slope_max_deg
+        counts = layers.counts
+        notes["pre_missing"] = {
+            "share_of_valid": _share(counts.pre_missing, counts.valid),
+            "rule": "decided from the post-flood image alone: water is flood unless reference water"}
+        if layers.reference is not None:
+            notes["reference_uncovered_share_of_valid"] = _share(counts.reference_uncovered, counts.valid)
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "output": str(result.output),
+        "vector": str(result.vector) if result.vector else None,
+        "encoding": ("0 dry, 1 flood, 2 reference water, 3 excluded, 255 no data" if options
+                     else "0 dry, 1 water, 255 no data"),
+        "inputs": inputs,
+        "method": request.method,
+        "model": result.backend,
+        "thresholds": thresholds,
+        "minimum_mapping_unit_m2": request.min_area_m2,
+        "valid_area_km2": valid,
+        "classes": {name: {"area_km2": area, "share_of_valid": _share(area, valid)} for name, area in areas.items()},
+        "polygons": result.polygons,
+        **notes,
+        "warnings": result.warnings,
+        "run_time_s": round(result.seconds, 3),
+    }
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN/inf (areas in a CRS of unknown units) replaced by None (JSON null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def write_report(path: Path, request: "PredictionRequest", result: "PredictionResult",
+                 layers: Optional["FloodLayers"]) -> Path:
+    """Write the report as JSON (atomically); returns the path."""
+    text = json.dumps(_finite(build_report(request, result, layers)), indent=2, allow_nan=False, default=str)
+    with raster_io.atomic_output(path) as tmp:
+        tmp.write_text(text + "\n", encoding="utf-8")
+    return path

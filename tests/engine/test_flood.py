@@ -1,0 +1,237 @@
+"""Flood class maps: pre-flood change detection, reference water, terrain and mask exclusion, report.
+
+Real rasters throughout: the STAC Overflow chip ayt12 (VV, VH, JRC water extent and NASADEM on its
+grid), the spatialist two-date VV stack, generated pre/post pairs, and layers reprojected with GDAL.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr, osr
+
+from floodsar.engine import raster_io
+from floodsar.engine.errors import FloodSarError
+from floodsar.engine.flood import FloodOptions
+from floodsar.engine.pipeline import PredictionRequest, predict
+from floodsar.engine.tiling import Window
+from floodsar.engine.terrain import slope_degrees
+from floodsar.training.synthetic.pairs import make_pair, write_pair
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from io_helpers import read_band, write_geotiff  # noqa: E402
+
+DRY, FLOOD, REFERENCE, EXCLUDED, NODATA = 0, 1, 2, 3, 255
+
+
+@pytest.fixture(scope="module")
+def ayt12(real_data) -> dict[str, Path]:
+    folder = real_data / "stac_overflow" / "unlabelled"
+    return {"vv": folder / "test_features" / "ayt12_vv.tif", "vh": folder / "test_features" / "ayt12_vh.tif",
+            "jrc": folder / "jrc_extent" / "ayt12.tif", "seasonality": folder / "jrc_seasonality" / "ayt12.tif",
+            "dem": folder / "nasadem" / "ayt12.tif"}
+
+
+def warp(src: Path, dst: Path, epsg: int, resampling: str = "near") -> Path:
+    gdal.Warp(str(dst), str(src), dstSRS=f"EPSG:{epsg}", resampleAlg=resampling)
+    return dst
+
+
+def run(inputs, output: Path, **flood) -> tuple:
+    """predict with flood options; (result, class map array)."""
+    options = {k: v for k, v in flood.items() if k in FloodOptions.__dataclass_fields__}
+    rest = {k: v for k, v in flood.items() if k not in options}
+    result = predict(PredictionRequest([str(p) for p in inputs], output, flood=FloodOptions(**options), **rest))
+    return result, read_band(output)
+
+
+def test_the_same_real_image_as_pre_and_post_maps_no_flood(ayt12, tmp_path):
+    post = [ayt12["vv"], ayt12["vh"]]
+    result, classes = run(post, tmp_path / "same.tif", pre=post, report=tmp_path / "r.json")
+    valid = classes != NODATA
+    assert np.mean(classes[valid] == FLOOD) < 0.005
+    assert np.mean(classes[valid] == REFERENCE) > 0.05  # the chip's river and lakes, water on both dates
+    assert set(np.unique(classes)) <= {DRY, FLOOD, REFERENCE, NODATA}
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["classes"]["flood"]["share_of_valid"] < 0.005
+    assert report["pre_missing"]["share_of_valid"] == 0
+    assert result.class_areas_km2["reference water"] == pytest.approx(
+        report["classes"]["reference water"]["area_km2"])
+
+
+def test_same_image_with_otsu_gives_no_flood_even_when_the_pre_image_is_in_another_crs(ayt12, tmp_path):
+    post = [ayt12["vv"], ayt12["vh"]]
+    pre = [warp(ayt12[b], tmp_path / f"pre_{b}.tif", 4326, "bilinear") for b in ("vv", "vh")]
+    _, same = run(post, tmp_path / "same.tif", pre=post, method="otsu")
+    assert np.count_nonzero(same == FLOOD) == 0
+    _, warped = run(post, tmp_path / "warped.tif", pre=pre, method="otsu")
+    valid = warped != NODATA
+    assert np.mean(warped[valid] == FLOOD) < 0.02  # twice-resampled speckle only
+    assert np.mean(warped[valid] == REFERENCE) > 0.05
+
+
+@pytest.mark.parametrize("io", ["rasterio", "gdal"])
+def test_a_reference_raster_in_another_crs_turns_the_water_inside_it_into_reference_water(ayt12, tmp_path, io):
+    post = [ayt12["vv"], ayt12["vh"]]
+    predict(PredictionRequest([str(p) for p in post], tmp_path / "water.tif", method="otsu", io=io))
+    water = read_band(tmp_path / "water.tif") == 1
+    jrc = read_band(ayt12["jrc"]) == 1
+    reference = warp(ayt12["jrc"], tmp_path / "jrc_3857.tif", 3857)
+    result, classes = run(post, tmp_path / "classes.tif", reference_water=reference, method="otsu", io=io)
+    inside = jrc & water
+    assert inside.sum() > 1000
+    assert np.mean(classes[inside] == REFERENCE) > 0.95  # nearest-neighbour reprojection moves edges only
+    assert np.mean(classes[water & ~jrc] == FLOOD) > 0.95
+    assert np.array_equal(classes == FLOOD, water & (classes != REFERENCE))
+    assert not result.warnings or "no data" not in " ".join(result.warnings)
+
+
+def square_polygon_gpkg(path: Path, grid_file: Path, epsg: int, rows: slice, cols: slice) -> Path:
+    """A GeoPackage in EPSG ``epsg`` with one polygon over the pixels rows x cols of ``grid_file``."""
+    ds = gdal.Open(str(grid_file))
+    x0, dx, _, y0, _, dy = ds.GetGeoTransform()
+    source = osr.SpatialReference(wkt=ds.GetProjection())
+    target = osr.SpatialReference()
+    target.ImportFromEPSG(epsg)
+    for srs in (source, target):
+        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    ring = ogr.Geometry(ogr.wkbLinearRing)
+    for r, c in ((rows.start, cols.start), (rows.start, cols.stop), (rows.stop, cols.stop),
+                 (rows.stop, cols.start), (rows.start, cols.start)):
+        ring.AddPoint_2D(x0 + c * dx, y0 + r * dy)
+    polygon = ogr.Geometry(ogr.wkbPolygon)
+    polygon.AddGeometry(ring)
+    polygon.Segmentize(abs(dx))
+    polygon.Transform(osr.CoordinateTransformation(source, target))
+    out = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    layer = out.CreateLayer("water", target, ogr.wkbPolygon)
+    feature = ogr.Feature(layer.GetLayerDefn())
+    feature.SetGeometry(polygon)
+    layer.CreateFeature(feature)
+    out = None
+    return path
+
+
+@pytest.mark.parametrize("io", ["rasterio", "gdal"])
+def test_reference_polygons_in_another_crs_and_an_exclusion_raster(ayt12, tmp_path, io):
+    post = [ayt12["vv"], ayt12["vh"]]
+    polygons = square_polygon_gpkg(tmp_path / "lake.gpkg", ayt12["vv"], 4326, slice(100, 300), slice(50, 250))
+    exclude = np.zeros((512, 512), np.uint8)
+    exclude[400:, 400:] = 1
+    mask = write_geotiff(tmp_path / "exclude.tif", exclude, epsg=32631,
+                         transform=gdal.Open(str(ayt12["vv"])).GetGeoTransform())
+    result, classes = run(post, tmp_path / "c.tif", reference_water=polygons, exclude=[mask], method="otsu",
+                          io=io, vector=tmp_path / "flood.gpkg")
+    inner = classes[105:295, 55:245]
+    assert np.all(inner == REFERENCE)  # polygons mark water whatever the image shows
+    assert not np.any(classes[:90] == REFERENCE)
+    assert np.all(classes[405:, 405:] == EXCLUDED)
+    assert any("no data on" in w and "reference water layer" in w for w in result.warnings)  # covers a part only
+    source = ogr.Open(str(tmp_path / "flood.gpkg"))
+    layer = source.GetLayer("flood")
+    found = {f.GetField("class") for f in layer}
+    assert found == {FLOOD, REFERENCE} and result.polygons == layer.GetFeatureCount()
+
+
+def test_a_pre_image_that_does_not_overlap_is_a_clear_error(real_data, tmp_path):
+    folder = real_data / "other" / "spatialist"  # two real VV scenes 30 km apart
+    first, second = sorted(folder.glob("*.tif"))
+    with pytest.raises(FloodSarError, match=rf"{first.name}: the pre-flood image does not overlap the post-flood"):
+        run([second], tmp_path / "out.tif", pre=[first], method="otsu")
+    assert list(tmp_path.iterdir()) == []  # nothing written, no scratch file left
+
+
+def test_nodata_in_the_pre_image_is_decided_from_the_post_image_and_counted(ayt12, tmp_path):
+    post = [ayt12["vv"], ayt12["vh"]]
+    transform = gdal.Open(str(ayt12["vv"])).GetGeoTransform()
+    stack = np.stack([gdal.Open(str(ayt12[b])).ReadAsArray() for b in ("vv", "vh")]).astype(np.float32)
+    stack[:, :128] = np.nan
+    pre = write_geotiff(tmp_path / "pre.tif", stack, epsg=32631, transform=transform, descriptions=("VV", "VH"))
+    result, classes = run(post, tmp_path / "c.tif", pre=[pre], method="otsu", report=tmp_path / "r.json")
+    _, same = run(post, tmp_path / "same.tif", pre=post, method="otsu")
+    top, rest = classes[:128], classes[128:]
+    assert np.mean(rest == same[128:]) > 0.99  # the rest is decided with the pre image as before
+    assert set(np.unique(top)) <= {DRY, FLOOD} and np.any(top == FLOOD)  # post water there is flood
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["pre_missing"]["share_of_valid"] == pytest.approx(0.25, abs=0.01)
+    assert any("pre-flood image has no data on 25" in w for w in result.warnings)
+
+
+def test_hand_and_slope_exclude_in_metres_on_a_geographic_grid(ayt12, tmp_path):
+    """A DEM ramp of 10 degrees in the east half (and flat west) on an EPSG:4326 grid; HAND > 15 m in the north."""
+    deg = 8.9831528412e-05  # about 10 m
+    transform = (5.7, deg, 0.0, 8.75, 0.0, -deg)
+    lat_m = raster_io.METRES_PER_DEGREE
+    x_m = deg * lat_m * np.cos(np.radians(8.75 - 64 * deg))
+    cols = np.arange(128)
+    dem = np.where(cols < 64, 0.0, (cols - 64) * x_m * np.tan(np.radians(10.0)))[None, :].repeat(128, 0)
+    hand = np.zeros((128, 128), np.float32)
+    hand[:32] = 20.0
+    grid = raster_io.RasterGrid(128, 128, raster_io.backend("gdal").open_raster(
+        write_geotiff(tmp_path / "g.tif", hand, epsg=4326, transform=transform)).grid.crs_wkt, transform)
+    slope = slope_degrees(np.pad(dem, 1, mode="edge"), grid, Window(0, 0, 128, 128))
+    assert slope[64:, 70:120] == pytest.approx(10.0, abs=0.1)
+    assert np.all(slope[:, :60] == 0)
+    image = np.full((2, 128, 128), -12.0, np.float32)
+    image[1] -= 8
+    image[:, 100:, :] = [[[-22.0]], [[-29.0]]]  # water in the south
+    post = write_geotiff(tmp_path / "post.tif", image, epsg=4326, transform=transform, descriptions=("VV", "VH"))
+    dem_path = write_geotiff(tmp_path / "dem.tif", dem.astype(np.float32), epsg=4326, transform=transform)
+    hand_path = write_geotiff(tmp_path / "hand.tif", hand, epsg=4326, transform=transform)
+    _, classes = run([post], tmp_path / "c.tif", dem=dem_path, hand=hand_path, method="otsu")
+    assert np.all(classes[:32] == EXCLUDED)
+    assert np.all(classes[32:127, 66:127] == EXCLUDED)  # 10 degrees > 5 (the DEM's last row/column lack a neighbour)
+    assert np.all(classes[32:100, :62] == DRY) and np.all(classes[100:, :62] == FLOOD)
+    _, lenient = run([post], tmp_path / "l.tif", dem=dem_path, slope_max_deg=12.0, method="otsu")
+    assert not np.any(lenient == EXCLUDED)
+
+
+def test_generated_pre_post_pair_finds_the_flood_and_not_the_permanent_water(tmp_path):
+    pair = make_pair(np.random.default_rng(8), 384)
+    assert pair.flood.mean() > 0.04 and pair.permanent.any()
+    pre, post, permanent = write_pair(tmp_path, pair)
+    result, classes = run([post], tmp_path / "c.tif", pre=[pre], method="otsu", report=tmp_path / "r.json")
+    _, water_only = run([post], tmp_path / "w.tif", method="otsu", exclude=[])  # no options: a water mask
+    assert set(np.unique(water_only)) <= {0, 1, NODATA}
+    found = classes == FLOOD
+    iou = (found & pair.flood).sum() / (found | pair.flood).sum()
+    water_iou = ((water_only == 1) & pair.flood).sum() / ((water_only == 1) | pair.flood).sum()
+    assert iou > 0.8 and iou > water_iou + 0.2  # post-only water also calls the river and lakes flood
+    assert np.mean(classes[pair.permanent] == REFERENCE) > 0.8
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [f["acquired"] for f in report["inputs"]["pre_flood"]] == ["2020-08-01"]
+    assert report["inputs"]["post_flood"][0]["acquired"] == "2020-09-15"
+    assert report["method"] == "otsu" and "Otsu threshold" in report["model"]
+
+
+def test_otsu_maps_a_real_single_polarisation_two_date_stack(chips, real_data, tmp_path):
+    pre = chips["vv_only"]  # 2015, the same grid as the spatialist 2017-03-09 scene
+    post = real_data / "other" / "spatialist" / "S1A__IW___D_20170309T054356_VV_grd_mli_geo_norm_db.tif"
+    result, classes = run([post], tmp_path / "c.tif", pre=[pre], method="otsu", report=tmp_path / "r.json")
+    assert "VV" in result.backend and set(np.unique(classes)) <= {DRY, FLOOD, REFERENCE, NODATA}
+    assert np.any(classes == REFERENCE) and np.any(classes == FLOOD)
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["inputs"]["post_flood"][0]["acquired"] == "2017-03-09T05:43:56"
+    assert report["inputs"]["pre_flood"][0]["acquired"] == "2015-03-09T17:30:17"
+    with pytest.raises(FloodSarError, match="VV-only.*--method otsu"):
+        predict(PredictionRequest([str(post)], tmp_path / "m.tif"))
+
+
+def test_reference_kind_rules(ayt12, tmp_path):
+    post = [ayt12["vv"], ayt12["vh"]]
+    _, by_name = run(post, tmp_path / "s.tif", reference_water=ayt12["seasonality"], method="otsu",
+                     report=tmp_path / "r.json")
+    rule = json.loads((tmp_path / "r.json").read_text())["thresholds"]["reference_water"]
+    assert rule.startswith("seasonality: water where value >= 10")
+    assert not np.any(by_name == REFERENCE)  # this chip's seasonality peaks at 5 months
+    _, lowered = run(post, tmp_path / "l.tif", reference_water=ayt12["seasonality"], reference_threshold=1,
+                     method="otsu")
+    seasonal = read_band(ayt12["seasonality"]) >= 1
+    assert np.all(lowered[seasonal] == REFERENCE)
+    occurrence = write_geotiff(tmp_path / "values.tif", (read_band(ayt12["dem"]) % 90).astype(np.uint8),
+                               epsg=32631, transform=gdal.Open(str(ayt12["vv"])).GetGeoTransform())
+    with pytest.raises(FloodSarError, match="values.tif: cannot tell.*--reference-kind"):
+        run(post, tmp_path / "x.tif", reference_water=occurrence, method="otsu")

@@ -13,14 +13,17 @@ from typing import Any
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
                        QgsProcessingFeedback, QgsProcessingOutputNumber, QgsProcessingOutputString,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterFile,
-                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorDestination,
                        QgsRasterLayer)
 from qgis.PyQt.QtGui import QIcon
 
 from ..engine.backends import BACKENDS, DEVICES
 from ..engine.errors import FloodSarError
+from ..engine.flood import FloodOptions
 from ..engine.pipeline import PredictionRequest, predict
+from ..engine.terrain import HAND_MAX_M, SLOPE_MAX_DEG
 from ..engine.sentinel1 import UNITS_CHOICES as UNITS
 from .layers import StylePostProcessor, icon, layer_path
 
@@ -77,15 +80,50 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             "MIN_AREA_M2", "Minimum water patch area (m², 0 = keep all)", QgsProcessingParameterNumber.Double,
             0.0, True, 0.0))
+        self.add_flood_parameters()
         self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT", "Water mask (1 water, 0 dry, 255 nodata)"))
+            "OUTPUT", "Water mask (1 water, 0 dry, 255 nodata; with flood inputs: the flood classes)"))
         self.add_method_outputs()
         self.addParameter(QgsProcessingParameterVectorDestination(
             "VECTOR", "Flood polygons", QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            "REPORT", "Report (JSON: areas per class, inputs, thresholds)", "JSON (*.json)", optional=True,
+            createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber("WATER_AREA_KM2", "Water area (km²)"))
+        self.addOutput(QgsProcessingOutputNumber("FLOOD_AREA_KM2", "Flood area (km², with flood inputs)"))
         self.addOutput(QgsProcessingOutputNumber("VALID_AREA_KM2", "Mapped (valid) area (km²)"))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", "Run time (s)"))
         self.addOutput(QgsProcessingOutputString("BACKEND", "Method and compute device used"))
+
+    def add_flood_parameters(self) -> None:
+        """Optional inputs that turn the water mask into flood classes (0 dry, 1 flood, 2 reference water,
+        3 excluded); layers in any CRS."""
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "PRE", "Pre-flood image (VV + VH, or its VV layer): flood = new water", optional=True))
+        self._advanced(QgsProcessingParameterRasterLayer(
+            "PRE_VH", "Pre-flood VH layer (only when VV and VH are separate files)", optional=True))
+        for key, label in (("REFERENCE_WATER", "Reference water (JRC occurrence/seasonality, 0/1 mask or polygons)"),
+                           ("HAND", "Height above nearest drainage (m): excluded above the HAND threshold"),
+                           ("DEM", "Elevation (m): excluded where steeper than the slope threshold"),
+                           ("EXCLUDE", "Exclusion mask (non-zero pixels) or polygons")):
+            self.addParameter(QgsProcessingParameterFile(key, label, QgsProcessingParameterFile.File,
+                                                         optional=True))
+        self._advanced(QgsProcessingParameterNumber(
+            "HAND_MAX", "HAND threshold (m)", QgsProcessingParameterNumber.Double, HAND_MAX_M, True, 0.0))
+        self._advanced(QgsProcessingParameterNumber(
+            "SLOPE_MAX", "Slope threshold (degrees)", QgsProcessingParameterNumber.Double, SLOPE_MAX_DEG, True,
+            0.0, 90.0))
+
+    def flood_options(self, parameters: dict, context: QgsProcessingContext) -> FloodOptions:
+        """The flood inputs as engine options (inactive when none is given)."""
+        pre = [layer_file(layer, key) for key in ("PRE", "PRE_VH")
+               if (layer := self.parameterAsRasterLayer(parameters, key, context)) is not None]
+        files = {key: self.parameterAsFile(parameters, key, context) or None
+                 for key in ("REFERENCE_WATER", "HAND", "DEM", "EXCLUDE")}
+        return FloodOptions(pre=pre, reference_water=files["REFERENCE_WATER"], hand=files["HAND"],
+                            dem=files["DEM"], exclude=[files["EXCLUDE"]] if files["EXCLUDE"] else [],
+                            hand_max_m=self.parameterAsDouble(parameters, "HAND_MAX", context),
+                            slope_max_deg=self.parameterAsDouble(parameters, "SLOPE_MAX", context))
 
     def add_method_parameters(self) -> None:
         """Inputs specific to the method (before the outputs)."""
@@ -120,7 +158,10 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
             vh_band=self.parameterAsInt(parameters, "VH_BAND", context) or None,
             units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)],
             io="gdal",
+            flood=self.flood_options(parameters, context),
+            report=self.parameterAsFileOutput(parameters, "REPORT", context) or None,
             **options)
+        self.classes = self.request.flood.active
         return True
 
     def method_options(self, parameters: dict, context: QgsProcessingContext) -> dict[str, Any]:
@@ -145,7 +186,12 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
         outputs = {"OUTPUT": str(result.output), "WATER_AREA_KM2": result.water_area_km2,
                    "VALID_AREA_KM2": result.valid_area_km2, "SECONDS": result.seconds,
                    "BACKEND": result.backend}
-        for key, path in (("PROBABILITIES", result.probabilities), ("VECTOR", result.vector)):
+        if result.class_areas_km2:
+            outputs["FLOOD_AREA_KM2"] = result.class_areas_km2["flood"]
+            feedback.pushInfo("Flood classes: " + ", ".join(f"{name} {km2:.3f} km²"
+                                                           for name, km2 in result.class_areas_km2.items()))
+        for key, path in (("PROBABILITIES", result.probabilities), ("VECTOR", result.vector),
+                          ("REPORT", result.report)):
             if path:
                 outputs[key] = str(path)
         return outputs
@@ -155,7 +201,8 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
         """Main thread: style the layers Processing loads when the toolbox run ends."""
         for key, path in self.destinations.items():
             if path and context.willLoadLayerOnCompletion(path):
-                context.layerToLoadOnCompletionDetails(path).setPostProcessor(StylePostProcessor.for_output(key))
+                style = "CLASSES" if key == "OUTPUT" and self.classes else key
+                context.layerToLoadOnCompletionDetails(path).setPostProcessor(StylePostProcessor.for_output(style))
         return {}
 
 

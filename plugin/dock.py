@@ -102,6 +102,20 @@ class FloodSarDock(QgsDockWidget):
         form.addRow("Batch size", self.batch_spin)
         layout.addWidget(self.advanced)
 
+        self.flood_box = QgsCollapsibleGroupBox("Flood, not just water (optional)")
+        self.flood_box.setCollapsed(True)
+        form = QFormLayout(self.flood_box)
+        self.pre_combo = QgsMapLayerComboBox()
+        self.pre_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.pre_combo.setAllowEmptyLayer(True)
+        self.pre_combo.setLayer(None)
+        self.flood_files = {key: QgsFileWidget() for key in ("REFERENCE_WATER", "HAND", "DEM")}
+        form.addRow("Pre-flood image", self.pre_combo)
+        form.addRow("Reference water", self.flood_files["REFERENCE_WATER"])
+        form.addRow("HAND (m)", self.flood_files["HAND"])
+        form.addRow("DEM (m)", self.flood_files["DEM"])
+        layout.addWidget(self.flood_box)
+
         outputs = QGroupBox("Outputs")
         form = QFormLayout(outputs)
         self.output_file = QgsFileWidget()
@@ -202,6 +216,9 @@ class FloodSarDock(QgsDockWidget):
         params: dict[str, Any] = {"INPUT": layers[0].id() if layers else None, "OUTPUT": mask}
         if len(layers) > 1:
             params["VH"] = layers[1].id()
+        if self.pre_combo.currentLayer() is not None:
+            params["PRE"] = self.pre_combo.currentLayer().id()
+        params.update({key: widget.filePath() for key, widget in self.flood_files.items() if widget.filePath()})
         if self.polygons_check.isChecked():
             params["VECTOR"] = sibling("_polygons.gpkg")
         if self.method() == "model":
@@ -258,8 +275,10 @@ class FloodSarDock(QgsDockWidget):
         else:
             self.progress.setValue(100)
             add_result_layers(results, self.layer_name)
+            found = ("Flooded", results["FLOOD_AREA_KM2"]) if results.get("FLOOD_AREA_KM2") is not None else \
+                ("Water", results["WATER_AREA_KM2"])
             self.message_bar.pushMessage(
-                "FloodSAR", f"Water: {results['WATER_AREA_KM2']:.2f} km² of {results['VALID_AREA_KM2']:.2f} km² "
+                "FloodSAR", f"{found[0]}: {found[1]:.2f} km² of {results['VALID_AREA_KM2']:.2f} km² "
                 f"mapped in {results['SECONDS']:.1f} s ({results['BACKEND']}).", Qgis.Success, 10)
 
     def show_error(self, message: str) -> None:

@@ -19,6 +19,7 @@ STYLE_DIR = PLUGIN_ROOT / "resources" / "styles"
 # Processing output name -> (layer name suffix, QML style, raster?)
 OUTPUT_STYLES = {
     "OUTPUT": ("flood water", "water_mask.qml", True),
+    "CLASSES": ("flood classes", "flood_classes.qml", True),
     "PROBABILITIES": ("water probability", "water_probability.qml", True),
     "VECTOR": ("flood polygons", "flood_polygons.qml", False),
 }
@@ -58,6 +59,8 @@ def add_result_layers(results: Mapping[str, object], base_name: str,
         path = results.get(output)
         if not path or not Path(str(path)).exists():
             continue
+        if output == "OUTPUT" and results.get("FLOOD_AREA_KM2") is not None:
+            output = "CLASSES"  # a flood class map (the run had flood inputs)
         suffix, _qml, raster = OUTPUT_STYLES[output]
         name = f"{base_name} {suffix}"
         layer = QgsRasterLayer(str(path), name, "gdal") if raster else QgsVectorLayer(str(path), name, "ogr")

@@ -235,3 +235,45 @@ def test_reference_kind_rules(ayt12, tmp_path):
                                epsg=32631, transform=gdal.Open(str(ayt12["vv"])).GetGeoTransform())
     with pytest.raises(FloodSarError, match="values.tif: cannot tell.*--reference-kind"):
         run(post, tmp_path / "x.tif", reference_water=occurrence, method="otsu")
+
+
+def write_scene(folder: Path, height: int, width: int) -> dict[str, Path]:
+    """A generated post scene (UTM), its pre image (EPSG:4326), reference water (EPSG:3857) and DEM, by blocks."""
+    import rasterio
+    from rasterio.windows import Window as RioWindow
+
+    rng = np.random.default_rng(0)
+    post = folder / f"post_{height}.tif"
+    profile = dict(driver="GTiff", width=width, height=height, count=2, dtype="float32", crs="EPSG:32633",
+                   transform=rasterio.Affine(10, 0, 500000, 0, -10, 4000000), tiled=True, compress="deflate")
+    with rasterio.open(post, "w", **profile) as out:
+        out.descriptions = ("VV", "VH")
+        for row in range(0, height, 512):
+            rows = min(512, height - row)
+            block = rng.normal(-10, 2, (2, rows, width)).astype(np.float32)
+            block[:, :, : width // 4] -= 12  # water in the west
+            out.write(block, window=RioWindow(0, row, width, rows))
+    paths = {"post": post, "pre": warp(post, folder / f"pre_{height}.tif", 4326, "bilinear")}
+    gdal.Translate(str(folder / f"ref_{height}.tif"), str(post), bandList=[1], outputType=gdal.GDT_Byte,
+                   scaleParams=[[-40, 0, 1, 0]])
+    paths["reference"] = warp(folder / f"ref_{height}.tif", folder / f"ref3857_{height}.tif", 3857)
+    paths["dem"] = folder / f"ref_{height}.tif"
+    return paths
+
+
+@pytest.mark.slow
+def test_flood_memory_does_not_grow_with_the_scene(tmp_path):
+    """Peak RSS of the command line with every flood layer, on a scene 1,024 and 8,192 rows tall (4,096 wide)."""
+    from floodsar.engine.benchmark.measure import peak_rss
+
+    cli = Path(sys.executable).with_name("floodsar")
+    peaks = {}
+    for height in (1024, 8192):
+        paths = write_scene(tmp_path, height, 4096)
+        command = [str(cli), "predict", str(paths["post"]), "--method", "otsu", "--pre", str(paths["pre"]),
+                   "--reference-water", str(paths["reference"]), "--dem", str(paths["dem"]),
+                   "-o", str(tmp_path / f"classes_{height}.tif")]
+        peaks[height], _ = peak_rss(command, tmp_path / f"log_{height}.txt")
+        assert (tmp_path / f"classes_{height}.tif").is_file(), (tmp_path / f"log_{height}.txt").read_text()
+    band_bytes = 8192 * 4096 * 4  # one float32 band of the tall scene: 134 MB
+    assert peaks[8192] - peaks[1024] < band_bytes / 4

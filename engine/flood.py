@@ -61,6 +61,11 @@ class FloodOptions:
     slope_max_deg: float = terrain.SLOPE_MAX_DEG
 
     @property
+    def paths(self) -> list[PathLike]:
+        """Every file these options read."""
+        return [*self.pre, *(p for p in (self.reference_water, self.hand, self.dem) if p), *self.exclude]
+
+    @property
     def active(self) -> bool:
         """Whether any option asks for a class map."""
         return bool(self.pre or self.reference_water or self.hand or self.dem or self.exclude)
@@ -264,15 +269,16 @@ def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, 
     """
     options = request.flood
     with FloodLayers(options, source.grid, request.io, source.exclusion) as layers, \
-            _scratch(output) as post_mask, _scratch(output) as pre_mask:
+            _scratch(output) as post_mask, _scratch(output) as pre_mask, contextlib.ExitStack() as stack:
+        pre_source = stack.enter_context(open_sentinel1(
+            options.pre, vv_band=request.vv_band, vh_band=request.vh_band, units=request.units, io=request.io,
+            single_polarisation=request.method == "otsu", align_to=source.grid,
+            role="pre-flood image")) if options.pre else None  # checked before any mapping
         mapped = 45.0 if options.pre else 90.0
         mapper.run(source, post_mask, probabilities, _part(progress, 0, mapped), is_cancelled,
                    "post-flood image" if options.pre else "")
-        if options.pre:
-            with open_sentinel1(options.pre, vv_band=request.vv_band, vh_band=request.vh_band,
-                                units=request.units, io=request.io, single_polarisation=request.method == "otsu",
-                                align_to=source.grid, role="pre-flood image") as pre_source:
-                mapper.run(pre_source, pre_mask, None, _part(progress, 45, 90), is_cancelled, "pre-flood image")
+        if pre_source is not None:
+            mapper.run(pre_source, pre_mask, None, _part(progress, 45, 90), is_cancelled, "pre-flood image")
         done = [0]
 
         def block_done(classes: np.ndarray) -> None:

@@ -156,7 +156,7 @@ def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Op
             raise FloodSarError(f"{path}: {option} must end in {' or '.join(suffixes)} "
                                 f"(FloodSAR writes {'a GeoPackage' if option == '--vector' else 'GeoTIFF'}).")
         raster_io.check_writable(path)
-        for source in request.inputs:
+        for source in [*request.inputs, *(request.flood.paths if request.flood else [])]:
             if Path(source).exists() and _same_file(path, Path(source)):
                 raise FloodSarError(f"{path}: {option} would overwrite the input; choose another output name.")
     written = [p for p in (output, probabilities, vector) if p is not None]

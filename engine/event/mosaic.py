@@ -72,7 +72,7 @@ def row_areas_km2(grid: RasterGrid, row_off: int, rows: int) -> np.ndarray:
     geographic, metres_per_unit = raster_io.crs_info(grid.crs_wkt)
     if geographic:
         latitudes = y0 + dy * (row_off + np.arange(rows) + 0.5)
-        metres = raster_io._METRES_PER_DEGREE ** 2 * np.cos(np.radians(np.clip(latitudes, -90, 90)))
+        metres = raster_io.METRES_PER_DEGREE ** 2 * np.cos(np.radians(np.clip(latitudes, -90, 90)))
         return abs(dx * dy) * metres / 1e6
     if metres_per_unit is None:
         raise FloodSarError("the mosaic CRS has unknown units, so areas cannot be computed; "

@@ -10,6 +10,7 @@ from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
 from plugin_test_helpers import read
+from test_plugin_processing import processing_plugin  # noqa: F401 (the fixture)
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -19,18 +20,6 @@ def ayt12(real_data) -> dict[str, Path]:
     folder = real_data / "stac_overflow" / "unlabelled"
     return {"vv": folder / "test_features" / "ayt12_vv.tif", "vh": folder / "test_features" / "ayt12_vh.tif",
             "jrc": folder / "jrc_extent" / "ayt12.tif", "dem": folder / "nasadem" / "ayt12.tif"}
-
-
-@pytest.fixture
-def processing_plugin(qapp):
-    import floodsar
-
-    plugin = floodsar.classFactory(None)
-    plugin.initProcessing()
-    import processing
-
-    yield processing
-    plugin.unload()
 
 
 def test_algorithm_maps_flood_classes_with_reference_water_and_a_report(processing_plugin, ayt12, tmp_path):

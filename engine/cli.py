@@ -99,7 +99,8 @@ def _info(args: argparse.Namespace) -> int:
         raise FloodSarError(f"got {len(args.inputs)} input files; pass one file with VV and VH bands, "
                             "or two files: VV first, then VH.")
     model = load_model(args.model, device="cpu") if args.model else None
-    with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units) as source:
+    with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units,
+                        single_polarisation=model is None) as source:
         native = model.metadata.resolution_m if model else 10.0
         print(source.describe(native_m=native))
     if model is not None:

@@ -277,3 +277,17 @@ def test_flood_memory_does_not_grow_with_the_scene(tmp_path):
         assert (tmp_path / f"classes_{height}.tif").is_file(), (tmp_path / f"log_{height}.txt").read_text()
     band_bytes = 8192 * 4096 * 4  # one float32 band of the tall scene: 134 MB
     assert peaks[8192] - peaks[1024] < band_bytes / 4
+
+
+def test_single_polarisation_input_is_read_as_its_one_band(chips, tmp_path):
+    from floodsar.engine.sentinel1 import open_sentinel1
+
+    with open_sentinel1([chips["vv_only"]], single_polarisation=True) as source:
+        db, valid = source.read_db(0, 0, 64, 64)
+        assert source.polarisations == ("VV",) and db.shape == (1, 64, 64) and valid.any()
+        assert "VV: S1A__IW___A_20150309T173017_VV" in source.describe() and "VH:" not in source.describe()
+    unnamed = write_geotiff(tmp_path / "band.tif", np.full((32, 32), -20.0, np.float32))
+    with pytest.raises(FloodSarError, match="band.tif: is a 1-band raster.*--vv-band 1 or --vh-band 1"):
+        open_sentinel1([unnamed], single_polarisation=True)
+    with open_sentinel1([unnamed], single_polarisation=True, vh_band=1) as source:
+        assert source.polarisations == ("VH",) and "(--vh-band)" in source.band_names[0]

@@ -13,6 +13,7 @@ from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 #: Errors a failed write can raise (whichever exception mode the host process chose).
 WRITE_ERRORS = (RuntimeError, OSError)
 _RESAMPLING = {"nearest": "NEAREST", "average": "AVERAGE"}
+_WARP_RESAMPLING = {"nearest": "near", "bilinear": "bilinear"}
 _GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
 
 
@@ -43,7 +44,7 @@ def _srs_from_proj4(definition: str) -> osr.SpatialReference:
 class GdalFile(RasterFile):
     """An input raster opened with osgeo.gdal."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str, require_crs: bool = True) -> None:
         try:
             self._ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), "opening")
         except RuntimeError as exc:
@@ -57,7 +58,7 @@ class GdalFile(RasterFile):
         self.descriptions = tuple(b.GetDescription() or "" for b in bands)
         self.nodata = tuple(b.GetNoDataValue() for b in bands)
         self.grid = raster_io.make_grid(path, ds.RasterXSize, ds.RasterYSize, ds.GetProjection() or "",
-                                        ds.GetGeoTransform(), ds.GetGCPCount())
+                                        ds.GetGeoTransform(), ds.GetGCPCount(), require_crs)
 
     def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
         data = _ok(self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
@@ -68,8 +69,8 @@ class GdalFile(RasterFile):
         self._ds = None
 
 
-def open_raster(path: Path) -> GdalFile:
-    return GdalFile(path)
+def open_raster(path: Path | str, require_crs: bool = True) -> GdalFile:
+    return GdalFile(path, require_crs)
 
 
 def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
@@ -256,3 +257,37 @@ def read_tags(path: Path) -> dict[str, str]:
         return dict(raster._ds.GetMetadata() or {})
     finally:
         raster.close()
+
+
+def epsg_wkt(code: int) -> str:
+    srs = osr.SpatialReference()
+    _ok(srs.ImportFromEPSG(code), f"reading EPSG:{code}")
+    return srs.ExportToWkt()
+
+
+def transform_points(src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequence[float]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    transform = osr.CoordinateTransformation(_srs(src_wkt), _srs(dst_wkt))
+    points = np.array(transform.TransformPoints([(float(x), float(y)) for x, y in zip(xs, ys)]))
+    return points[:, 0], points[:, 1]
+
+
+def warp_gcps(array: np.ndarray, gcps: Sequence[tuple[float, float, float, float]], grid: RasterGrid,
+              resampling: str) -> np.ndarray:
+    """See :func:`.rasterio_io.warp_gcps` (same result with osgeo.gdal)."""
+    bands, height, width = array.shape
+    mem = gdal.GetDriverByName("MEM")
+    src = _ok(mem.Create("", width, height, bands, gdal.GDT_Float32), "creating a warp source")
+    dst = _ok(mem.Create("", grid.width, grid.height, bands, gdal.GDT_Float32), "creating a warp target")
+    for i in range(bands):
+        src.GetRasterBand(i + 1).WriteArray(array[i])
+        for ds in (src, dst):
+            ds.GetRasterBand(i + 1).SetNoDataValue(float("nan"))
+        dst.GetRasterBand(i + 1).Fill(float("nan"))
+    src.SetGCPs([gdal.GCP(lon, lat, 0.0, pixel, line) for line, pixel, lon, lat in gcps], epsg_wkt(4326))
+    dst.SetGeoTransform(grid.transform)
+    dst.SetProjection(grid.crs_wkt)
+    options = gdal.WarpOptions(resampleAlg=_WARP_RESAMPLING[resampling], transformerOptions=["SRC_METHOD=GCP_TPS"])
+    if not gdal.Warp(dst, src, options=options):  # 1 on success when warping into a dataset
+        raise RuntimeError(f"warping with GCPs failed: {gdal.GetLastErrorMsg() or 'unknown GDAL error'}")
+    return dst.ReadAsArray().reshape(bands, grid.height, grid.width).astype(np.float32, copy=False)

@@ -18,7 +18,7 @@ import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import Iterator, Sequence
 
@@ -76,10 +76,11 @@ class RasterGrid:
         return (r0, c0, r1, c1) if r0 < r1 and c0 < c1 else None
 
 
-def make_grid(path: Path, width: int, height: int, crs_wkt: str, transform: Sequence[float],
-              gcp_count: int = 0) -> RasterGrid:
-    """Build a grid for ``path``, refusing rasters that are not map-projected."""
-    if not crs_wkt:
+def make_grid(path: Path | str, width: int, height: int, crs_wkt: str, transform: Sequence[float],
+              gcp_count: int = 0, require_crs: bool = True) -> RasterGrid:
+    """Build a grid for ``path``, refusing rasters that are not map-projected (unless not ``require_crs``:
+    a product's radar-geometry measurement, geocoded by its reader)."""
+    if not crs_wkt and require_crs:
         if gcp_count:
             raise FloodSarError(
                 f"{path}: this raster has ground control points but no map projection; "
@@ -122,9 +123,36 @@ def resolution_warning(grid: RasterGrid, native_m: float) -> str | None:
             f"(e.g. gdalwarp -tr {native_m:g} {native_m:g} -r average IN OUT.tif).")
 
 
-def check_exists(path: Path) -> None:
-    """Refuse a missing input with a clear message."""
-    if not path.exists():
+#: GDAL virtual file systems (/vsizip/, /vsicurl/...) and the URL schemes GDAL reads over /vsicurl/.
+VSI_PREFIX = "/vsi"
+URL_SCHEMES = ("http://", "https://")
+
+
+def is_virtual(path: str | Path) -> bool:
+    """True for GDAL virtual paths and URLs: nothing to look for on the local disk."""
+    text = str(path)
+    return text.startswith(VSI_PREFIX) or text.lower().startswith(URL_SCHEMES)
+
+
+def gdal_path(path: str | Path) -> str:
+    """The name GDAL opens: a URL goes through /vsicurl/, anything else unchanged."""
+    text = str(path)
+    return f"/vsicurl/{text}" if text.lower().startswith(URL_SCHEMES) else text
+
+
+def file_name(path: str | Path) -> str:
+    """The last component of a local, virtual or remote path."""
+    return PurePosixPath(str(path).replace("\\", "/")).name
+
+
+def file_stem(path: str | Path) -> str:
+    """:func:`file_name` without its last suffix."""
+    return PurePosixPath(file_name(path)).stem
+
+
+def check_exists(path: str | Path) -> None:
+    """Refuse a missing local input with a clear message (virtual paths are checked by GDAL)."""
+    if not is_virtual(path) and not Path(path).exists():
         raise FloodSarError(f"{path}: file not found; check the path.")
 
 
@@ -141,7 +169,7 @@ def not_a_raster(path: Path, reason: str = "") -> FloodSarError:
 class RasterFile(ABC):
     """An open input raster: grid, bands, and windowed reads (never the whole raster at once)."""
 
-    path: Path
+    path: Path | str  # a str for virtual paths and URLs (Path would fold their '//')
     grid: RasterGrid
     count: int
     descriptions: tuple[str, ...]
@@ -175,11 +203,11 @@ class RasterFile(ABC):
         self.close()
 
 
-def open_raster(path: str | Path, io: str = "auto") -> RasterFile:
-    """Open an input raster; FloodSarError if missing, unreadable or without a CRS."""
-    path = Path(path)
+def open_raster(path: str | Path, io: str = "auto", require_crs: bool = True) -> RasterFile:
+    """Open an input raster (a file, a /vsi path or a URL); FloodSarError if missing,
+    unreadable or (when ``require_crs``) without a CRS."""
     check_exists(path)
-    return backend(io).open_raster(path)
+    return backend(io).open_raster(gdal_path(path) if is_virtual(path) else Path(path), require_crs)
 
 
 def creation_options(dtype: str, extra: dict[str, str] | None = None) -> dict[str, str]:

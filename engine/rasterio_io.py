@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 import rasterio
 import rasterio.env
+import rasterio.control
 import rasterio.features
 import rasterio.warp
 from rasterio._err import CPLE_BaseError
@@ -36,7 +37,7 @@ WRITE_ERRORS = (RasterioError, CPLE_BaseError, OSError)
 class RasterioFile(RasterFile):
     """An input raster opened with rasterio."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str, require_crs: bool = True) -> None:
         try:
             with warnings.catch_warnings():  # a missing CRS gets FloodSAR's own message below
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -52,7 +53,7 @@ class RasterioFile(RasterFile):
             self.nodata = tuple(self._ds.nodatavals)
             crs = self._ds.crs.to_wkt() if self._ds.crs else ""
             self.grid = raster_io.make_grid(path, self._ds.width, self._ds.height, crs,
-                                            self._ds.transform.to_gdal(), len(self._ds.gcps[0]))
+                                            self._ds.transform.to_gdal(), len(self._ds.gcps[0]), require_crs)
         except BaseException:
             self._ds.close()
             raise
@@ -65,8 +66,8 @@ class RasterioFile(RasterFile):
         self._ds.close()
 
 
-def open_raster(path: Path) -> RasterioFile:
-    return RasterioFile(path)
+def open_raster(path: Path | str, require_crs: bool = True) -> RasterioFile:
+    return RasterioFile(path, require_crs)
 
 
 def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
@@ -280,3 +281,27 @@ def read_tags(path: Path) -> dict[str, str]:
     """The dataset's metadata tags (default domain)."""
     with RasterioFile(path) as raster:
         return dict(raster._ds.tags())
+
+
+def epsg_wkt(code: int) -> str:
+    return CRS.from_epsg(code).to_wkt()
+
+
+def transform_points(src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequence[float]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    x, y = rasterio.warp.transform(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), list(xs), list(ys))
+    return np.asarray(x), np.asarray(y)
+
+
+def warp_gcps(array: np.ndarray, gcps: Sequence[tuple[float, float, float, float]], grid: RasterGrid,
+              resampling: str) -> np.ndarray:
+    """Warp [bands, h, w] float32 (NaN = nodata) located by GCPs (line, pixel, lon, lat; WGS84) onto
+    ``grid`` with GDAL's thin-plate-spline GCP transformer: float32 [bands, grid.height, grid.width]."""
+    out = np.full((array.shape[0], grid.height, grid.width), np.nan, dtype=np.float32)
+    points = [rasterio.control.GroundControlPoint(row=line, col=pixel, x=lon, y=lat)
+              for line, pixel, lon, lat in gcps]
+    rasterio.warp.reproject(np.ascontiguousarray(array), out, gcps=points, src_crs=CRS.from_epsg(4326),
+                            src_nodata=np.nan, dst_transform=rasterio.Affine.from_gdal(*grid.transform),
+                            dst_crs=CRS.from_wkt(grid.crs_wkt), dst_nodata=np.nan,
+                            resampling=Resampling[resampling], SRC_METHOD="GCP_TPS")
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -20,6 +20,9 @@ from . import ancillary, raster_io
 from .errors import FloodSarError
 from .raster_io import RasterFile, RasterGrid
 from .tiling import spread_windows
+
+if TYPE_CHECKING:
+    from .products import Product
 
 UNITS_CHOICES = ("auto", "db", "linear")
 POLARISATIONS = ("VV", "VH")
@@ -43,7 +46,8 @@ class Sentinel1Source:
     """
 
     def __init__(self, files: Sequence[RasterFile], bands: Sequence[tuple[int, int]],
-                 band_names: tuple[str, ...], units: str, polarisations: tuple[str, ...] = POLARISATIONS) -> None:
+                 band_names: tuple[str, ...], units: str, polarisations: tuple[str, ...] = POLARISATIONS,
+                 product: "Product | None" = None) -> None:
         self._files = list(files)
         self._bands = list(bands)  # (file index, 1-based band) per polarisation
         self.polarisations = polarisations
@@ -52,8 +56,11 @@ class Sentinel1Source:
         self.grid: RasterGrid = self._files[0].grid
         self.paths = tuple(f.path for f in self._files)
         self.band_names = band_names
-        self.warnings: list[str] = []
-        if units == "auto":
+        self.product = product
+        self.warnings: list[str] = list(product.warnings) if product else []
+        if product is not None and product.units:
+            self.units, self.units_reason = product.units, product.units_reason
+        elif units == "auto":
             self.units, self.units_reason = self._detect_units()
         else:
             self.units, self.units_reason = units, "set by the user"
@@ -122,8 +129,11 @@ class Sentinel1Source:
         """
         size = self.grid.pixel_size_m
         crs_name = self.grid.crs_wkt.split('"')[1] if '"' in self.grid.crs_wkt else self.grid.crs_wkt[:60]
-        lines = [f"Files: {', '.join(str(p) for p in self.paths)}",
-                 *(f"{pol}: {name}" for pol, name in zip(self.polarisations, self.band_names)),
+        lines = [f"Files: {', '.join(str(p) for p in self.paths)}"]
+        if self.product is not None:
+            lines.append(f"Product: {self.product.kind}")
+            lines += [f"Processing: {step}" for step in self.product.steps]
+        lines += [*(f"{pol}: {name}" for pol, name in zip(self.polarisations, self.band_names)),
                  f"Units: {'dB' if self.units == 'db' else 'linear power (converted to dB)'} "
                  f"({self.units_reason})",
                  f"Size: {self.grid.width} x {self.grid.height} pixels",
@@ -155,7 +165,7 @@ class Sentinel1Source:
 def _label(raster: RasterFile, band: int, how: str) -> str:
     description = raster.descriptions[band - 1]
     quoted = f' "{description}"' if description else ""
-    return f"{raster.path.name} band {band}{quoted}{how}"
+    return f"{raster_io.file_name(raster.path)} band {band}{quoted}{how}"
 
 
 def _check_band(raster: RasterFile, band: int, option: str) -> None:
@@ -167,7 +177,7 @@ def _check_band(raster: RasterFile, band: int, option: str) -> None:
 def _single_band(raster: RasterFile, vv_band: int | None, vh_band: int | None
                  ) -> tuple[list[tuple[int, int]], tuple[str, ...], tuple[str, ...]]:
     """A VV-only or VH-only raster: the polarisation from --vv-band/--vh-band, its description or name."""
-    named = polarisation(raster.descriptions[0]) or polarisation(raster.path.stem)
+    named = polarisation(raster.descriptions[0]) or polarisation(raster_io.file_stem(raster.path))
     pol = "VV" if vv_band is not None else "VH" if vh_band is not None else named
     if pol is None:
         raise FloodSarError(f"{raster.path}: is a 1-band raster whose description and name do not say VV or VH; "
@@ -181,7 +191,7 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
               ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
     """Find VV and VH in one multi-band file: explicit bands, then descriptions, then band 1/2."""
     if raster.count < 2:
-        pol = polarisation(raster.descriptions[0]) or polarisation(raster.path.stem)
+        pol = polarisation(raster.descriptions[0]) or polarisation(raster_io.file_stem(raster.path))
         kind = f"a single-polarisation ({pol}-only)" if pol else "a 1-band"
         raise FloodSarError(
             f"{raster.path}: is {kind} raster, but the model needs both VV and VH; pass a file with both "
@@ -222,7 +232,7 @@ def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int
     _check_band(vv, vv_band, "--vv-band")
     _check_band(vh, vh_band, "--vh-band")
     for raster, band, expected in ((vv, vv_band, "VV"), (vh, vh_band, "VH")):
-        named = polarisation(raster.descriptions[band - 1]) or polarisation(raster.path.stem)
+        named = polarisation(raster.descriptions[band - 1]) or polarisation(raster_io.file_stem(raster.path))
         if named and named != expected:
             raise FloodSarError(
                 f"{raster.path}: looks like {named} but was given as the {expected} file; "
@@ -250,9 +260,19 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
     if not 1 <= len(inputs) <= 2:
         raise FloodSarError(f"got {len(inputs)} input files; pass one file with VV and VH bands, "
                             "or two files: VV first, then VH.")
-    files: list[RasterFile] = []
+    from .products import resolve
+
+    product = resolve(inputs, io)
+    if product.units and units not in ("auto", product.units):
+        raise FloodSarError(f"{inputs[0]}: is a {product.kind} whose units are known ({product.units_reason}); "
+                            "drop --units.")
+    files: list[RasterFile] = [product.raster] if product.raster else []
     try:
-        for path in inputs:
+        if product.raster is not None and align_to is not None and not ancillary.same_grid(product.raster.grid,
+                                                                                            align_to, io):
+            raise FloodSarError(f"{inputs[0]}: the {role} is a {product.kind}, which FloodSAR cannot yet read "
+                                "onto another image's grid; export it as a GeoTIFF first.")
+        for path in product.paths:
             files.append(raster_io.open_raster(path, io) if align_to is None
                          else ancillary.open_aligned(path, align_to, "bilinear", io, role))
         polarisations = POLARISATIONS
@@ -262,7 +282,7 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
             bands, names = _one_file(files[0], vv_band, vh_band)
         else:
             bands, names = _two_files(files[0], files[1], vv_band, vh_band, io)
-        return Sentinel1Source(files, bands, names, units, polarisations)
+        return Sentinel1Source(files, bands, names, units, polarisations, product)
     except BaseException:
         for raster in files:
             raster.close()

@@ -1,0 +1,332 @@
+"""Sentinel-1 products as users download them: GRD SAFE (folder, manifest.safe, .zip), HyP3 RTC,
+SNAP BEAM-DIMAP, zipped GeoTIFFs and /vsizip/ paths, COGs over HTTP (a real local server).
+
+The GRD fixture is the real product XML in tests/data/s1_grd_tiny with measurement TIFFs written here.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from scipy import ndimage
+
+from floodsar.engine import raster_io
+from floodsar.engine.cli import main
+from floodsar.engine.errors import FloodSarError
+from floodsar.engine.pipeline import PredictionRequest, predict
+from floodsar.engine.products import calibration, resolve, safe
+from floodsar.engine.products.container import Container
+from floodsar.engine.sentinel1 import open_sentinel1
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from io_helpers import write_geotiff  # noqa: E402
+from products_helpers import SAFE_NAME, TINY_SHAPE, tiny_safe, zip_folder  # noqa: E402
+
+BACKENDS = ["rasterio", "gdal"]
+RTC_NAME = "S1A_IW_20180128T161201_DVP_RTC10_G_gpuned_FD6A"
+
+
+def _read(inputs, io="rasterio"):
+    with open_sentinel1(inputs, io=io) as source:
+        return source.read_db(0, 0, source.grid.height, source.grid.width)
+
+
+# ---------------------------------------------------------------- GRD SAFE
+
+def test_calibration_and_noise_match_a_hand_computation(tmp_path):
+    """sigma0 = (DN^2 - noiseRange x noiseAzimuth) / sigmaNought^2, numbers read off the XML by hand."""
+    product = safe.parse(Container(tiny_safe(tmp_path, *(np.full(TINY_SHAPE, 200),) * 2)), "manifest.safe")
+    dn = np.full((1, 3), 200.0)
+    got = calibration.sigma0(dn, product.pols["VV"], 27, 40)
+    # line 27, pixel 40: sigmaNought 328.9909 (a node); noiseRangeLut 423.0706 (line 0) and 437.7556 (line 38)
+    # interpolated at 27/38; noiseAzimuthLut 1.032790 at line 27.
+    noise = (423.0706 + (437.7556 - 423.0706) * 27 / 38) * 1.032790
+    assert got[0, 0] == pytest.approx((200.0 ** 2 - noise) / 328.9909 ** 2, rel=1e-6)
+    assert got[0, 0] == pytest.approx(0.365426, rel=1e-4)
+    assert np.isnan(calibration.sigma0(np.zeros((1, 1)), product.pols["VV"], 27, 40)).all()
+    dark = calibration.sigma0(np.full((1, 1), 5.0), product.pols["VV"], 27, 40)
+    assert dark[0, 0] == pytest.approx(calibration.SIGMA0_FLOOR)  # noise removal below zero: floored, not nodata
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_geocoding_puts_each_gcp_where_the_annotation_says(io, tmp_path):
+    """Warp rasters holding their own radar coordinates (bilinear is exact on them) and read back, at each
+    GCP's longitude/latitude, the line/pixel the annotation gives for it."""
+    product = resolve([tiny_safe(tmp_path, *(np.ones(TINY_SHAPE),) * 2)], io)
+    raster = product.raster
+    lines, pixels = np.mgrid[:TINY_SHAPE[0], :TINY_SHAPE[1]] + 0.5  # sample centres in GDAL raster coordinates
+    warped = raster_io.backend(io).warp_gcps(np.stack([lines, pixels]).astype(np.float32),
+                                             [tuple(g) for g in raster._gcps], raster.grid, "bilinear")
+    product.raster.close()
+    gcps = safe.parse(Container(tmp_path / SAFE_NAME), "manifest.safe").gcps
+    x, y = raster_io.backend(io).transform_points(raster_io.backend(io).epsg_wkt(4326), raster.grid.crs_wkt,
+                                                  gcps.lon, gcps.lat)
+    x0, dx, _, y0, _, dy = raster.grid.transform
+    at = [(y - y0) / dy - 0.5, (x - x0) / dx - 0.5]  # fractional output pixel indices of the GCPs
+    inner = (gcps.line > 0) & (gcps.line < TINY_SHAPE[0] - 1) & (gcps.pixel > 0) & (gcps.pixel < TINY_SHAPE[1] - 1)
+    assert inner.sum() > 100
+    read_line = ndimage.map_coordinates(warped[0], at, order=1)[inner]
+    read_pixel = ndimage.map_coordinates(warped[1], at, order=1)[inner]
+    error = np.hypot(read_line - gcps.line[inner] - 0.5, read_pixel - gcps.pixel[inner] - 0.5)
+    # Exact up to GDAL's 1/8 px transform approximation at most GCPs; a few of this Alpine scene's GCPs
+    # (grid heights up to 2,800 m make the grid strongly non-linear) read back up to ~1.2 px off when the
+    # warped field is sampled between 10 m output pixels.
+    assert np.median(error) < 0.1 and np.percentile(error, 90) < 0.125 and error.max() < 1.5
+
+
+def _water_and_land(shape=TINY_SHAPE) -> tuple[np.ndarray, np.ndarray]:
+    """DNs giving about -12 dB VH on the left half (land) and -25 dB on the right half (water)."""
+    vh = np.full(shape, 86)
+    vh[:, shape[1] // 2:] = 28
+    vh[:5] = 0  # a no-data border, as real products have
+    return np.where(vh > 0, 300, 0), vh
+
+
+def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
+    folder = tiny_safe(tmp_path, *_water_and_land())
+    archive = zip_folder(folder, tmp_path / (SAFE_NAME[:-5] + ".zip"))
+    for path in (folder, folder / "manifest.safe", archive):
+        assert main(["info", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "Product: Sentinel-1 IW GRD SAFE product" in out
+        assert "calibration to sigma0" in out and "thermal noise removal" in out
+        assert "geocoding on the ellipsoid" in out and "(EPSG:32632) at 10 m" in out
+        assert "500 m of relief at 35 deg moves a pixel about 714 m" in out
+        assert "Units: linear power" in out
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_grd_zip_maps_end_to_end(io, tmp_path, pointwise_model):
+    archive = zip_folder(tiny_safe(tmp_path, *_water_and_land()), tmp_path / "product.zip")
+    result = predict(PredictionRequest(inputs=[archive], output=tmp_path / "water.tif",
+                                       model=pointwise_model, io=io))
+    mask = gdal.Open(str(result.output)).ReadAsArray()
+    with open_sentinel1([archive], io=io) as source:
+        assert mask.shape == (source.grid.height, source.grid.width)
+    assert (mask == 1).any() and (mask == 0).any() and (mask == 255).any()
+    rows = np.nonzero((mask != 255).any(axis=1))[0]
+    middle = mask[rows[len(rows) // 2]]
+    valid = np.nonzero(middle != 255)[0]
+    classes = middle[valid]
+    assert 0.3 < classes.mean() < 0.7 and np.count_nonzero(np.diff(classes)) == 1  # land and water halves
+
+
+def test_rasterio_and_gdal_geocode_alike(tmp_path):
+    folder = tiny_safe(tmp_path, *_water_and_land())
+    a, va = _read([folder], "rasterio")
+    b, vb = _read([folder], "gdal")
+    both = ndimage.binary_erosion(va & vb, iterations=2)  # the footprint's edge pixels may differ
+    assert both.sum() > 0.9 * max(va.sum(), vb.sum())
+    difference = np.abs(a[:, both] - b[:, both])
+    assert np.percentile(difference, 99.5) < 0.05  # the rest sit on the land/water step, a sub-pixel apart
+
+
+def test_grd_refuses_incomplete_products(tmp_path):
+    folder = tiny_safe(tmp_path, *_water_and_land())
+    next((folder / "measurement").glob("*-vh-*")).unlink()
+    with pytest.raises(FloodSarError, match="VH measurement file"):
+        resolve([folder])
+    for path in (folder / "annotation" / "calibration").glob("*-vh-*"):
+        path.unlink()
+    for path in (folder / "annotation").glob("*-vh-*"):
+        path.unlink()
+    with pytest.raises(FloodSarError, match="holds VV polarisation.*1SDV"):
+        resolve([folder])
+
+
+def test_grd_refuses_a_measurement_of_the_wrong_size(tmp_path):
+    folder = tiny_safe(tmp_path, np.ones((40, 40)), np.ones((40, 40)))
+    with pytest.raises(FloodSarError, match="is 40 x 40 pixels but its annotation says 644 x 417"):
+        resolve([folder])
+
+
+# ---------------------------------------------------------------- HyP3 RTC
+
+def _sigma0_db(shape=(96, 128)) -> np.ndarray:
+    """VV, VH in dB: a dark (water) block in dry land with speckle."""
+    rng = np.random.default_rng(3)
+    db = np.stack([np.full(shape, -9.0), np.full(shape, -16.0)]) + rng.normal(0, 1.5, (2, *shape))
+    db[:, 30:70, 40:100] -= 12.0
+    return db.astype(np.float32)
+
+
+def _rtc_product(folder: Path, db: np.ndarray, incidence_deg: np.ndarray | None, ls_map: np.ndarray) -> Path:
+    """A HyP3 RTC product folder: gamma0 power = sigma0 / cos(incidence), layover/shadow map, inc map."""
+    product = folder / RTC_NAME
+    product.mkdir(parents=True)
+    cos = np.cos(np.radians(incidence_deg if incidence_deg is not None else 37.5))
+    for i, pol in enumerate(("VV", "VH")):
+        write_geotiff(product / f"{RTC_NAME}_{pol}.tif", (10 ** (db[i] / 10) / cos).astype(np.float32), nodata=0)
+    write_geotiff(product / f"{RTC_NAME}_ls_map.tif", ls_map.astype(np.uint8))
+    if incidence_deg is not None:
+        write_geotiff(product / f"{RTC_NAME}_inc_map.tif", np.radians(incidence_deg).astype(np.float32))
+    (product / f"{RTC_NAME}.README.md.txt").write_text("RTC product\n")
+    return product
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointwise_model):
+    db = _sigma0_db()
+    incidence = np.linspace(31.0, 44.0, db.shape[2])[None].repeat(db.shape[1], axis=0)
+    ls_map = np.ones(db.shape[1:], dtype=np.uint8)
+    ls_map[:10, :20] = 1 | 4  # layover
+    ls_map[80:, 100:] = 1 | 16  # shadow
+    archive = zip_folder(_rtc_product(tmp_path / "rtc", db, incidence, ls_map), tmp_path / f"{RTC_NAME}.zip")
+    expected_db = db.copy()
+    expected_db[:, (ls_map & 20) != 0] = np.nan
+    geotiff = write_geotiff(tmp_path / "same.tif", expected_db, descriptions=("VV", "VH"))
+    masks = []
+    for inputs, name in (([archive], "rtc.tif"), ([geotiff], "geotiff.tif")):
+        result = predict(PredictionRequest(inputs=inputs, output=tmp_path / name, model=pointwise_model, io=io))
+        masks.append(gdal.Open(str(result.output)).ReadAsArray())
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert (masks[0][:10, :20] == 255).all() and (masks[0][80:, 100:] == 255).all()
+    assert (masks[0] == 1).sum() > 1000 and (masks[0] == 0).sum() > 1000
+
+
+def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
+    db = _sigma0_db()
+    folder = _rtc_product(tmp_path, db, None, np.ones(db.shape[1:]))
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "HyP3 RTC product" in out and "gamma0, power scale" in out
+    assert "gamma0 converted to sigma0" in out and "37.5 deg" in out
+    assert "without an incidence angle map" in out
+    got, _ = _read([folder])
+    np.testing.assert_allclose(got, db, atol=1e-3)  # cos(37.5 deg) undone exactly
+
+
+# ---------------------------------------------------------------- SNAP BEAM-DIMAP
+
+DIM = """<?xml version="1.0" encoding="ISO-8859-1"?>
+<Dimap_Document name="{name}.dim">
+    <Data_Access>
+        <DATA_FILE_FORMAT>ENVI</DATA_FILE_FORMAT>
+        <Data_File><DATA_FILE_PATH href="{name}.data/Sigma0_VH.hdr" /><BAND_INDEX>0</BAND_INDEX></Data_File>
+        <Data_File><DATA_FILE_PATH href="{name}.data/Sigma0_VV.hdr" /><BAND_INDEX>1</BAND_INDEX></Data_File>
+    </Data_Access>
+    <Image_Interpretation>
+        <Spectral_Band_Info><BAND_INDEX>0</BAND_INDEX><BAND_NAME>Sigma0_VH</BAND_NAME>
+            <PHYSICAL_UNIT>intensity</PHYSICAL_UNIT></Spectral_Band_Info>
+        <Spectral_Band_Info><BAND_INDEX>1</BAND_INDEX><BAND_NAME>Sigma0_VV</BAND_NAME>
+            <PHYSICAL_UNIT>intensity</PHYSICAL_UNIT></Spectral_Band_Info>
+    </Image_Interpretation>
+</Dimap_Document>
+"""
+ENVI_HDR = """ENVI
+description = {{Sentinel-1 IW level-1 GRD product}}
+samples = {width}
+lines = {height}
+bands = 1
+header offset = 0
+file type = ENVI Standard
+data type = 4
+interleave = bsq
+byte order = 1
+band names = {{ {band} }}
+map info = {{UTM Zone 33, 1.0, 1.0, 500000.0, 4000000.0, 10.0, 10.0, 33, North, WGS84, units=Meters}}
+"""
+
+
+def _snap_product(folder: Path, db: np.ndarray, name: str = "S1A_IW_GRDH_Cal_TC") -> Path:
+    """A SNAP BEAM-DIMAP export: .dim XML plus .data/ ENVI files (big-endian float32, SNAP's byte order)."""
+    data = folder / f"{name}.data"
+    data.mkdir(parents=True)
+    for i, pol in enumerate(("VV", "VH")):
+        band = f"Sigma0_{pol}"
+        (10 ** (db[i] / 10)).astype(">f4").tofile(data / f"{band}.img")
+        (data / f"{band}.hdr").write_text(ENVI_HDR.format(width=db.shape[2], height=db.shape[1], band=band))
+    dim = folder / f"{name}.dim"
+    dim.write_text(DIM.format(name=name))
+    return dim
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_snap_beam_dimap(io, tmp_path, capsys):
+    db = _sigma0_db()
+    dim = _snap_product(tmp_path, db)
+    got, valid = _read([dim], io)
+    assert valid.all()
+    np.testing.assert_allclose(got, db, atol=1e-4)  # VV first although the .dim lists VH first
+    assert main(["info", str(dim)]) == 0
+    out = capsys.readouterr().out
+    assert "SNAP BEAM-DIMAP product" in out and "from the BEAM-DIMAP band unit" in out
+    assert "Pixel size: about 10.0 m" in out
+
+
+def test_snap_product_without_sigma0_is_refused(tmp_path):
+    dim = _snap_product(tmp_path, _sigma0_db())
+    dim.write_text(dim.read_text().replace("Sigma0_", "Beta0_"))
+    with pytest.raises(FloodSarError, match="no Sigma0 .or Gamma0. VV and VH bands.*Calibrate"):
+        resolve([dim])
+
+
+# ---------------------------------------------------------------- zips, /vsizip/, HTTP
+
+def test_zipped_geotiffs_and_vsizip_paths(tmp_path):
+    db = _sigma0_db()
+    vv = write_geotiff(tmp_path / "scene_VV.tif", db[0])
+    vh = write_geotiff(tmp_path / "scene_VH.tif", db[1])
+    both = write_geotiff(tmp_path / "both.tif", db, descriptions=("VV", "VH"))
+    pair, single = tmp_path / "pair.zip", tmp_path / "single.zip"
+    with zipfile.ZipFile(pair, "w") as out:
+        out.write(vh, "scene_VH.tif")
+        out.write(vv, "scene_VV.tif")
+    with zipfile.ZipFile(single, "w") as out:
+        out.write(both, "inner/both.tif")
+    for inputs in ([pair], [single], [f"/vsizip/{single}/inner/both.tif"]):
+        got, _ = _read(inputs)
+        np.testing.assert_allclose(got, db, atol=1e-6)
+    assert "zipped GeoTIFF" in resolve([pair]).kind
+    with pytest.raises(FloodSarError, match="file not found"):
+        resolve([tmp_path / "missing.zip"])
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server with Range support on 127.0.0.1 (its own process) serving tmp_path; yields its URL."""
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("range_server.py")), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{int(server.stdout.readline())}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_cog_over_http(io, tmp_path, http_folder, capsys):
+    db = _sigma0_db((600, 700))
+    tiff = write_geotiff(tmp_path / "plain.tif", db, descriptions=("VV", "VH"))
+    gdal.Translate(str(tmp_path / "scene.tif"), str(tiff), format="COG")
+    url = f"{http_folder}/scene.tif"
+    for inputs in ([url], [f"/vsicurl/{url}"]):
+        got, _ = _read(inputs, io)
+        np.testing.assert_allclose(got, db, atol=1e-6)
+    assert main(["info", url]) == 0
+    assert "read over HTTP" in capsys.readouterr().out
+    with pytest.raises(FloodSarError, match="missing.tif"):
+        _read([f"{http_folder}/missing.tif"], io)
+
+
+@pytest.mark.slow
+def test_full_size_grd_maps_in_bounded_memory(tmp_path, real_data, pointwise_model):
+    """The shared full-size GRD (25,788 x 16,685 px per polarisation) mapped end to end in a fresh
+    process: peak memory stays far below the ~1.7 GB one polarisation's sigma0 would take at once."""
+    from products_helpers import full_size_safe
+
+    product = full_size_safe(tmp_path, real_data / "safe")
+    script = ("import resource, sys; from floodsar.engine.cli import main; code = main(sys.argv[1:]); "
+              "print('peak_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", script, "predict", str(product), "-o", str(tmp_path / "water.tif"),
+                           "--model", str(pointwise_model)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    peak_mb = int(done.stdout.split("peak_mb")[-1])
+    assert peak_mb < 1200, peak_mb
+    mask = gdal.Open(str(tmp_path / "water.tif"))
+    assert mask.RasterXSize > 25000 and mask.RasterYSize > 15000

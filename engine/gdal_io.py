@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -13,7 +13,6 @@ from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 #: Errors a failed write can raise (whichever exception mode the host process chose).
 WRITE_ERRORS = (RuntimeError, OSError)
 _RESAMPLING = {"nearest": "NEAREST", "average": "AVERAGE"}
-_WARP_RESAMPLING = {"nearest": "near", "bilinear": "bilinear"}
 _GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
 
 
@@ -272,22 +271,18 @@ def transform_points(src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequen
     return points[:, 0], points[:, 1]
 
 
-def warp_gcps(array: np.ndarray, gcps: Sequence[tuple[float, float, float, float]], grid: RasterGrid,
-              resampling: str) -> np.ndarray:
-    """See :func:`.rasterio_io.warp_gcps` (same result with osgeo.gdal)."""
-    bands, height, width = array.shape
-    mem = gdal.GetDriverByName("MEM")
-    src = _ok(mem.Create("", width, height, bands, gdal.GDT_Float32), "creating a warp source")
-    dst = _ok(mem.Create("", grid.width, grid.height, bands, gdal.GDT_Float32), "creating a warp target")
-    for i in range(bands):
-        src.GetRasterBand(i + 1).WriteArray(array[i])
-        for ds in (src, dst):
-            ds.GetRasterBand(i + 1).SetNoDataValue(float("nan"))
-        dst.GetRasterBand(i + 1).Fill(float("nan"))
-    src.SetGCPs([gdal.GCP(lon, lat, 0.0, pixel, line) for line, pixel, lon, lat in gcps], epsg_wkt(4326))
-    dst.SetGeoTransform(grid.transform)
-    dst.SetProjection(grid.crs_wkt)
-    options = gdal.WarpOptions(resampleAlg=_WARP_RESAMPLING[resampling], transformerOptions=["SRC_METHOD=GCP_TPS"])
-    if not gdal.Warp(dst, src, options=options):  # 1 on success when warping into a dataset
-        raise RuntimeError(f"warping with GCPs failed: {gdal.GetLastErrorMsg() or 'unknown GDAL error'}")
-    return dst.ReadAsArray().reshape(bands, grid.height, grid.width).astype(np.float32, copy=False)
+def gcp_transformer(gcps: Sequence[tuple[float, float, float, float]], crs_wkt: str
+                    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """See :func:`.rasterio_io.gcp_transformer` (the same GDAL transformer through osgeo.gdal)."""
+    holder = _ok(gdal.GetDriverByName("MEM").Create("", 1, 1, 1, gdal.GDT_Byte), "creating a GCP holder")
+    holder.SetGCPs([gdal.GCP(lon, lat, 0.0, pixel, line) for line, pixel, lon, lat in gcps], epsg_wkt(4326))
+    transformer = _ok(gdal.Transformer(holder, None, ["METHOD=GCP_TPS", f"DST_SRS={crs_wkt}"]),
+                      "creating the GCP transformer")
+
+    def to_raster(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        _ = holder  # the transformer reads the holder's GCPs: keep it alive
+        points, _ok_flags = transformer.TransformPoints(1, [(float(x), float(y)) for x, y in zip(xs, ys)])
+        points = np.asarray(points, dtype=float)
+        return points[:, 1], points[:, 0]
+
+    return to_raster

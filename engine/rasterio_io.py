@@ -5,13 +5,14 @@ import os
 import struct
 import warnings
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import rasterio
 import rasterio.env
 import rasterio.control
 import rasterio.features
+import rasterio.transform
 import rasterio.warp
 from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
@@ -293,15 +294,17 @@ def transform_points(src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequen
     return np.asarray(x), np.asarray(y)
 
 
-def warp_gcps(array: np.ndarray, gcps: Sequence[tuple[float, float, float, float]], grid: RasterGrid,
-              resampling: str) -> np.ndarray:
-    """Warp [bands, h, w] float32 (NaN = nodata) located by GCPs (line, pixel, lon, lat; WGS84) onto
-    ``grid`` with GDAL's thin-plate-spline GCP transformer: float32 [bands, grid.height, grid.width]."""
-    out = np.full((array.shape[0], grid.height, grid.width), np.nan, dtype=np.float32)
-    points = [rasterio.control.GroundControlPoint(row=line, col=pixel, x=lon, y=lat)
-              for line, pixel, lon, lat in gcps]
-    rasterio.warp.reproject(np.ascontiguousarray(array), out, gcps=points, src_crs=CRS.from_epsg(4326),
-                            src_nodata=np.nan, dst_transform=rasterio.Affine.from_gdal(*grid.transform),
-                            dst_crs=CRS.from_wkt(grid.crs_wkt), dst_nodata=np.nan,
-                            resampling=Resampling[resampling], SRC_METHOD="GCP_TPS")
-    return out
+def gcp_transformer(gcps: Sequence[tuple[float, float, float, float]], crs_wkt: str
+                    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Map coordinates in ``crs_wkt`` -> raster (line, pixel) through GCPs (line, pixel, lon, lat; WGS84),
+    with GDAL's thin-plate-spline GCP transformer (exact at every GCP)."""
+    points = [rasterio.control.GroundControlPoint(row=line, col=pixel, x=lon, y=lat) for line, pixel, lon, lat in gcps]
+    tps = rasterio.transform.GCPTransformer(points, tps=True)
+    crs, wgs84 = CRS.from_wkt(crs_wkt), CRS.from_epsg(4326)
+
+    def to_raster(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = rasterio.warp.transform(crs, wgs84, list(xs), list(ys))
+        lines, pixels = tps.rowcol(lon, lat, op=np.positive)  # a ufunc keeps the fractions
+        return np.asarray(lines, dtype=float), np.asarray(pixels, dtype=float)
+
+    return to_raster

@@ -58,7 +58,8 @@ def shifted(model: Path, offset_db: float) -> Method:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.gamma0_effect", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m floodsar.training.gamma0_effect",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
     args = parser.parse_args(argv)

@@ -102,18 +102,18 @@ class Hyp3Raster(RasterFile):
                 "the swath. Order RTC products with 'include inc map' (or sigma0 radiometry) to avoid this."]
 
     def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
-        window = (row0, col0, row1, col1)
+        window = (row0, col0, row1 - row0, col1 - col0)
         values = np.stack([_masked(self._pols[b - 1], window) for b in bands])
         if self.scale == "amplitude":
             values = values ** 2
         elif self.scale == "decibel":
             values = np.power(10.0, values / 10.0, dtype=np.float32)
         if self.gamma0:
-            incidence = (self._inc._read([1], *window)[0] if self._inc
+            incidence = (self._inc.read_window([1], *window)[0] if self._inc
                          else np.float32(math.radians(DEFAULT_INCIDENCE_DEG)))
             values = values * np.cos(incidence)
         if self._ls is not None:
-            flags = self._ls._read([1], *window)[0].astype(np.uint8)
+            flags = np.nan_to_num(self._ls.read_window([1], *window)[0]).astype(np.uint8)
             values[:, (flags & (LAYOVER_BIT | SHADOW_BIT)) != 0] = np.nan
         return values.astype(np.float32, copy=False)
 
@@ -123,8 +123,8 @@ class Hyp3Raster(RasterFile):
 
 
 def _masked(raster: RasterFile, window: tuple[int, int, int, int]) -> np.ndarray:
-    """Band 1 of a window with the band's flagged nodata value as NaN."""
-    values = raster._read([1], *window)[0]
+    """Band 1 of a window (row, col, height, width) with the band's flagged nodata value as NaN."""
+    values = raster.read_window([1], *window)[0]
     nodata = raster.nodata[0]
     if nodata is not None and np.isfinite(nodata):
         values[values == np.float32(nodata)] = np.nan

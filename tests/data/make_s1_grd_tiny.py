@@ -54,8 +54,8 @@ def annotation(src: Path, pol: str) -> ElementTree.Element:
         point = ElementTree.SubElement(grid, "geolocationGridPoint")
         ElementTree.SubElement(point, "line").text = str(int(p.findtext("line")) / SCALE)
         ElementTree.SubElement(point, "pixel").text = str(int(p.findtext("pixel")) / SCALE)
-        ElementTree.SubElement(point, "longitude").text = repr(centre_lon + (float(p.findtext("longitude")) - centre_lon) / SCALE)
-        ElementTree.SubElement(point, "latitude").text = repr(centre_lat + (float(p.findtext("latitude")) - centre_lat) / SCALE)
+        for tag, centre in (("longitude", centre_lon), ("latitude", centre_lat)):
+            ElementTree.SubElement(point, tag).text = repr(centre + (float(p.findtext(tag)) - centre) / SCALE)
         for tag in ("height", "incidenceAngle"):
             ElementTree.SubElement(point, tag).text = p.findtext(tag)
     return root

@@ -90,6 +90,7 @@ class GrdRaster(RasterFile):
         # raster coordinates put that centre at (line + 0.5, pixel + 0.5).
         points = zip(gcps.line + 0.5, gcps.pixel + 0.5, gcps.lon, gcps.lat)
         self.to_radar = self._backend.gcp_transformer(list(points), crs)
+        self._last_coordinates: tuple = (None, None)
         self.path = product.name
         self.count, self.descriptions, self.nodata = 2, ("VV", "VH"), (None, None)
         self._pols = [product.pols["VV"], product.pols["VH"]]
@@ -116,15 +117,16 @@ class GrdRaster(RasterFile):
 
     def radar_coordinates(self, row0: int, col0: int, row1: int, col1: int) -> tuple[np.ndarray, np.ndarray]:
         """Radar (line, pixel) raster coordinates of the output pixel centres in rows/cols [row0:row1, col0:col1]."""
-        rows = np.unique(np.append(np.arange(row0, row1, STEP), row1 - 1))
-        cols = np.unique(np.append(np.arange(col0, col1, STEP), col1 - 1))
-        x0, dx, _, y0, _, dy = self.grid.transform
-        ys, xs = np.meshgrid(y0 + (rows + 0.5) * dy, x0 + (cols + 0.5) * dx, indexing="ij")
-        coarse = [c.reshape(len(rows), len(cols)) for c in self.to_radar(xs.ravel(), ys.ravel())]
-        at = np.meshgrid(np.interp(np.arange(row0, row1), rows, np.arange(len(rows))),
-                         np.interp(np.arange(col0, col1), cols, np.arange(len(cols))), indexing="ij")
-        lines, pixels = (ndimage.map_coordinates(c, at, order=1) for c in coarse)
-        return lines, pixels
+        key = (row0, col0, row1, col1)
+        if self._last_coordinates[0] != key:  # VV and VH are read one after the other over the same window
+            rows = np.unique(np.append(np.arange(row0, row1, STEP), row1 - 1))
+            cols = np.unique(np.append(np.arange(col0, col1, STEP), col1 - 1))
+            x0, dx, _, y0, _, dy = self.grid.transform
+            ys, xs = np.meshgrid(y0 + (rows + 0.5) * dy, x0 + (cols + 0.5) * dx, indexing="ij")
+            down, across = _linear_weights(rows, row0, row1), _linear_weights(cols, col0, col1)
+            coarse = self.to_radar(xs.ravel(), ys.ravel())
+            self._last_coordinates = (key, tuple(down @ c.reshape(len(rows), len(cols)) @ across.T for c in coarse))
+        return self._last_coordinates[1]
 
     def _block(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
         """One output block: read and calibrate the radar pixels it covers, sample them bilinearly."""
@@ -144,3 +146,15 @@ class GrdRaster(RasterFile):
     def close(self) -> None:
         for raster in self._measurements:
             raster.close()
+
+
+def _linear_weights(samples: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Weights [stop - start, len(samples)] interpolating values at ``samples`` linearly onto start..stop-1."""
+    position = np.interp(np.arange(start, stop), samples, np.arange(len(samples)))
+    below = np.minimum(position.astype(int), max(len(samples) - 2, 0))
+    weights = np.zeros((stop - start, len(samples)))
+    rows = np.arange(stop - start)
+    weights[rows, below] = 1 - (position - below)
+    if len(samples) > 1:
+        weights[rows, below + 1] += position - below
+    return weights

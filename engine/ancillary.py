@@ -9,6 +9,7 @@ is refused; how much of the scene a layer covers is counted as it is read.
 """
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,16 @@ def open_aligned(path: str | Path, grid: RasterGrid, resampling: str, io: str = 
     return raster_io.backend(io).open_warped(Path(path), grid, resampling)
 
 
+def _check_vector_reading(path: Path, io: str) -> None:
+    """Refuse up front when vector layers cannot be read (rasterio I/O needs pyogrio and shapely)."""
+    if raster_io.resolve_io(io) != "rasterio":
+        return
+    missing = [name for name in ("pyogrio", "shapely") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise FloodSarError(f"{path}: reading vector layers needs the Python package(s) {', '.join(missing)}; "
+                            f"install them (pip install {' '.join(missing)}) or pass the layer as a raster.")
+
+
 class Layer:
     """One band of a raster, or a vector file's polygons (1 inside, 0 outside), on a grid, by window.
 
@@ -76,6 +87,7 @@ class Layer:
         self.is_vector = self.path.suffix.lower() in VECTOR_SUFFIXES
         self._raster: RasterFile | None = None
         if self.is_vector:
+            _check_vector_reading(self.path, io)
             self._crs, self._bounds = raster_io.backend(io).vector_info(self.path)
             if not self._crs:
                 raise FloodSarError(f"{self.path}: this vector layer has no coordinate reference system; "

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
@@ -129,7 +129,6 @@ class FloodCounts:
     pre_missing: int = 0
     reference_uncovered: int = 0
     valid: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class FloodLayers:

@@ -1,6 +1,6 @@
 """Compare generated Sentinel-1 chips with real ones, per class (water / dry) and band (VV / VH).
 
-``python -m floodsar.training.compare_real --synthetic ROOT [--real /work/shared/data/real]``
+``floodsar-train compare-real --synthetic ROOT [--real ../shared/data/real]``
 
 Real chips: Sen1Floods11 S1Hand + LabelHand and the DrivenData (STAC Overflow) labelled VV/VH chips.
 Generated chips: ROOT/v1.1/data/flood_events/HandLabeled/{S1Hand,LabelHand}. Prints pooled pixel
@@ -18,8 +18,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..engine.errors import FloodSarError
-
-DEFAULT_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
+from .sen1floods11 import HAND
 CLASSES = {"water": 1, "dry": 0}
 BANDS = ("VV", "VH")
 BIN_EDGES = np.arange(-50.0, 25.0001, 0.1)
@@ -79,11 +79,11 @@ def load_real(real: Path) -> list[LabelledChip]:
 
 
 def load_synthetic(root: Path) -> list[LabelledChip]:
-    hand = root / "v1.1" / "data" / "flood_events" / "HandLabeled"
+    hand = root / HAND
     chips = load_sen1floods11(hand / "S1Hand", hand / "LabelHand")
     if not chips:
         raise FloodSarError(f"{root}: no generated chips in {hand}; generate them with "
-                            "python -m floodsar.training.synthetic --out {root} first.")
+                            f"floodsar-train synthetic --out {root} first.")
     return chips
 
 
@@ -174,19 +174,20 @@ def format_table(rows: list[dict], real: list[LabelledChip], generated: list[Lab
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.compare_real", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic", required=True, type=Path, help="root of a generated dataset")
-    parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="shared real-data folder")
-    args = parser.parse_args(argv)
-    try:
-        real, generated = load_real(args.real), load_synthetic(args.synthetic)
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    parser.add_argument("--real", type=Path, default=None,
+                        help=f"shared real-data folder (default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train compare-real``: the statistics tables of real vs generated chips."""
+    real, generated = load_real(args.real or real_data_dir()), load_synthetic(args.synthetic)
     print(format_table(compare(real, generated), real, generated))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.compare_real ...
+    from .cli import main
+
+    sys.exit(main(["compare-real", *sys.argv[1:]]))

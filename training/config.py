@@ -1,19 +1,26 @@
-"""Training configurations: TOML files (read with tomllib) loaded into frozen dataclasses.
+"""Training configurations: TOML files (read with tomllib) loaded into frozen, typed dataclasses.
 
-A file has the sections ``[run]``, ``[model]``, ``[data]``, ``[optim]``, ``[loss]`` and, for the
-distillation student, ``[distill]``. Unknown keys are refused so that a typo never silently falls
-back to a default. Relative paths: ``run.out`` is relative to the working directory, ``data.root``
-(when given in the file) and ``distill.teacher`` to the config file's folder.
+A file has the sections ``[run]``, ``[model]`` (:class:`.network.ModelConfig` less ``in_channels``,
+which ``data.inputs`` sets), ``[data]``, ``[optim]``, ``[loss]`` and, for the distillation student,
+``[distill]``. A file may start from others: ``extends = "s1_hand.toml"`` (or a list, applied in
+order) takes their settings and overrides them key by key. Unknown keys and values of the wrong
+type are refused, in one line naming the file and the key, so that a typo never silently falls back
+to a default. Relative paths: ``run.out`` is relative to the working directory; ``data.root``,
+``distill.teacher`` and ``model.encoder_weights`` to the folder of the file that sets them.
 """
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from ..engine.errors import FloodSarError
+from .devices import DEVICES
+from .network import ModelConfig
+from .sen1floods11 import S2_BANDS
 
 INPUTS = ("s1", "s1s2")
 SOURCES = ("hand", "weak", "additional")
@@ -70,7 +77,7 @@ class RunConfig:
     out: str = ""  # runs are written to <out>/seed<seed>/ (default runs/<name>)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    model: dict[str, Any] = field(default_factory=dict)  # keyword arguments of model.ModelConfig
+    model: ModelConfig = ModelConfig()  # in_channels follows data.inputs
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     loss: LossConfig = LossConfig()
@@ -80,11 +87,6 @@ class RunConfig:
     @property
     def out_dir(self) -> Path:
         return Path(self.out or f"runs/{self.name}") / f"seed{self.seed}"
-
-    @property
-    def in_channels(self) -> int:
-        from .datasets import S2_BANDS
-        return 2 + (len(S2_BANDS) if self.data.inputs == "s1s2" else 0)
 
     def with_overrides(self, **changes: Any) -> "RunConfig":
         """A copy with top-level fields (seed, out, device) or ``data_root`` / ``epochs`` / ``steps`` changed."""
@@ -99,20 +101,59 @@ class RunConfig:
         return dataclasses.replace(self, data=data, optim=optim, **top)
 
 
+SECTIONS = ("run", "model", "data", "optim", "loss", "distill")
+#: Settings holding a path relative to the file that sets them: (section, key).
+FILE_RELATIVE = (("data", "root"), ("distill", "teacher"), ("model", "encoder_weights"))
+
+
+def in_channels(inputs: str) -> int:
+    """Model input bands of ``data.inputs``: VV, VH and, for the teacher, the Sentinel-2 bands."""
+    return 2 + (len(S2_BANDS) if inputs == "s1s2" else 0)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a field's type (int, float, str, bool, Optional, tuple[str, ...])."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        return any(_fits(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(item, args[0]) for item in value)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
 def _section(cls: type, values: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a TOML table, refusing unknown keys and converting lists to tuples."""
+    """Build dataclass ``cls`` from a TOML table, refusing unknown keys and values of the wrong type."""
     if not isinstance(values, dict):
         raise FloodSarError(f"{where}: must be a table of settings.")
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    known = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise FloodSarError(f"{where}: unknown setting(s) {', '.join(unknown)}; "
-                            f"allowed: {', '.join(known)}.")
+        raise FloodSarError(f"{where}: unknown setting(s) {', '.join(unknown)}; allowed: {', '.join(known)}.")
+    for key, value in values.items():
+        if not _fits(value, hints[key]):
+            raise FloodSarError(f"{where} {key}: {value!r} is not {_type_name(hints[key])}; fix the value.")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     try:
         return cls(**values)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise FloodSarError(f"{where}: {exc}; fix the section.") from exc
+
+
+def _type_name(hint: Any) -> str:
+    names = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple:
+        return f"a list of {_type_name(args[0]).replace('a ', '', 1)}s"
+    if origin is typing.Union:
+        return " or ".join(_type_name(arg) for arg in args if arg is not type(None))
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
 
 
 def _check(config: RunConfig, path: Path) -> None:
@@ -132,8 +173,8 @@ def _check(config: RunConfig, path: Path) -> None:
         raise bad("optim needs epochs >= 1, batch_size >= 1, steps_per_epoch >= 0 and lr > 0.")
     if config.loss.edge_width < 0 or config.loss.edge_factor <= 0:
         raise bad("loss needs edge_width >= 0 and edge_factor > 0.")
-    if config.device not in ("auto", "cpu", "cuda"):
-        raise bad(f"run.device must be auto, cpu or cuda, not {config.device!r}.")
+    if config.device not in DEVICES:
+        raise bad(f"run.device must be one of {', '.join(DEVICES)}, not {config.device!r}.")
     distill = config.distill
     if distill is not None:
         if data.inputs != "s1":
@@ -146,34 +187,61 @@ def _check(config: RunConfig, path: Path) -> None:
             raise bad("distill.pseudo must name at least one paired S1/S2 folder for the teacher to label.")
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a training config; FloodSarError naming the file on any problem."""
-    path = Path(path)
+def _merge(base: dict, override: dict) -> dict:
+    """``base`` with ``override``'s settings on top, table by table."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
+
+
+def _read(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """The settings of one file with those of the files it extends beneath them; relative paths resolved."""
     if not path.is_file():
-        raise FloodSarError(f"{path}: config file not found; pass one of training/configs/*.toml.")
+        where = f" (extended by {chain[-1]})" if chain else ""
+        raise FloodSarError(f"{path}: config file not found{where}; pass one of training/configs/*.toml.")
+    if path.resolve() in chain:
+        raise FloodSarError(f"{chain[-1]}: extends {path.name}, which extends it back; break the loop.")
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise FloodSarError(f"{path}: not valid TOML ({exc}); fix the syntax.") from exc
-    unknown = sorted(set(raw) - {"run", "model", "data", "optim", "loss", "distill"})
+    unknown = sorted(set(raw) - {*SECTIONS, "extends"})
     if unknown:
-        raise FloodSarError(f"{path}: unknown section(s) {', '.join(unknown)}; "
-                            "allowed: run, model, data, optim, loss, distill.")
+        raise FloodSarError(f"{path}: unknown section(s) {', '.join(unknown)}; allowed: extends, "
+                            f"{', '.join(SECTIONS)}.")
+    for section in SECTIONS:
+        if section in raw and not isinstance(raw[section], dict):
+            raise FloodSarError(f"{path} [{section}]: must be a table of settings.")
+    for section, key in FILE_RELATIVE:
+        value = raw.get(section, {}).get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            raw[section][key] = str(path.parent / value)
+    extends = raw.pop("extends", [])
+    extends = [extends] if isinstance(extends, str) else extends
+    if not isinstance(extends, list) or not all(isinstance(name, str) for name in extends):
+        raise FloodSarError(f"{path} extends: must be a file name or a list of them, not {extends!r}.")
+    settings: dict = {}
+    for name in extends:
+        settings = _merge(settings, _read(path.parent / name, (*chain, path.resolve())))
+    return _merge(settings, raw)
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a training config (and those it extends); FloodSarError naming the file on any problem."""
+    path = Path(path)
+    raw = _read(path)
     run = dict(raw.get("run", {}))
     if "name" not in run:
         raise FloodSarError(f"{path}: [run] needs a name.")
-    model = raw.get("model", {})
-    if not isinstance(model, dict) or "in_channels" in model:
-        raise FloodSarError(f"{path}: [model] must be a table without in_channels (set by data.inputs).")
+    if "in_channels" in raw.get("model", {}):
+        raise FloodSarError(f"{path} [model]: in_channels is set by data.inputs; remove it.")
     data = _section(DataConfig, raw.get("data", {}), f"{path} [data]")
-    if data.root and not Path(data.root).is_absolute():
-        data = dataclasses.replace(data, root=str(path.parent / data.root))
-    distill = None
-    if "distill" in raw:
-        distill = _section(DistillConfig, raw["distill"], f"{path} [distill]")
-        if not Path(distill.teacher).is_absolute():
-            distill = dataclasses.replace(distill, teacher=str(path.parent / distill.teacher))
-    config = _section(RunConfig, {**run, "model": dict(model), "data": data,
+    model = _section(ModelConfig, {**raw.get("model", {}), "in_channels": in_channels(data.inputs)},
+                     f"{path} [model]")
+    distill = _section(DistillConfig, raw["distill"], f"{path} [distill]") if "distill" in raw else None
+    config = _section(RunConfig, {**run, "model": model, "data": data,
                                   "optim": _section(OptimConfig, raw.get("optim", {}), f"{path} [optim]"),
                                   "loss": _section(LossConfig, raw.get("loss", {}), f"{path} [loss]"),
                                   "distill": distill, "source": str(path)}, f"{path} [run]")

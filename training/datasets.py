@@ -27,20 +27,17 @@ from ..engine.errors import FloodSarError
 from ..engine.metadata import ModelMetadata
 from ..engine.sentinel1 import open_sentinel1
 from . import weak_labels
-from .synthetic.layout import HAND, SPLITS, WEAK
+from .sen1floods11 import HAND, S2_BANDS, SPLIT_NAMES, SPLITS, WEAK
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -1
 #: Sentinel-1 normalisation shared with the engine: the student's exported metadata starts from it.
 S1_NORMALISATION = ModelMetadata(name="floodsar-s1", architecture="deeplabv3plus")
-#: Sentinel-2 L1C bands of a Sen1Floods11 S2 chip (int16 reflectance x 10000, 0 = nodata) and
-#: per-band standardisation (approximate Sen1Floods11 statistics); defined here only.
-S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
+#: Per-band standardisation of the Sentinel-2 bands (S2_BANDS order; approximate Sen1Floods11 statistics).
 S2_MEAN = (1600.0, 1400.0, 1300.0, 1250.0, 1450.0, 2100.0, 2400.0, 2300.0, 2550.0, 700.0, 40.0, 1900.0, 1200.0)
 S2_STD = (700.0, 750.0, 750.0, 850.0, 800.0, 900.0, 1000.0, 1050.0, 1100.0, 450.0, 60.0, 1000.0, 850.0)
 S2_CLIP = (0.0, 10000.0)
-SPLIT_NAMES = ("train", "valid", "test", "bolivia")
 
 
 def normalisation_record() -> dict:

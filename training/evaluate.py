@@ -5,9 +5,9 @@ a training checkpoint (PyTorch), an exported ONNX model run through the engine
 (:func:`floodsar.engine.models.load_model`, normalised with the model's own metadata), and the
 engine's per-chip Otsu threshold on VH (the paper's baseline row).
 
-    python -m floodsar.training.evaluate --data ROOT --split test --checkpoint runs/x/seed0/best.pt
-    python -m floodsar.training.evaluate --data ROOT --split test --onnx model.onnx
-    python -m floodsar.training.evaluate --data ROOT --split test --otsu
+    floodsar-train evaluate --data ROOT --split test --checkpoint runs/x/seed0/best.pt
+    floodsar-train evaluate --data ROOT --split test --onnx model.onnx
+    floodsar-train evaluate --data ROOT --split test --otsu
 """
 from __future__ import annotations
 
@@ -21,10 +21,12 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..engine.errors import FloodSarError
+from .checkpoint import load_checkpoint
 from .datasets import IGNORE_INDEX, Chip, ChipDataset, Sen1Floods11Hand, read_s1
+from .devices import pick_device
+from .network import water_probability
 
 #: A predictor maps (chip files, dataset sample) to a bool water map [H, W].
 Predictor = Callable[[Chip, dict], np.ndarray]
@@ -99,17 +101,6 @@ def evaluate(predict: Predictor, dataset: ChipDataset, progress: bool = False) -
     return Evaluation(total, per_chip)
 
 
-def padded_probability(model: torch.nn.Module, images: torch.Tensor, stride: int = 16) -> torch.Tensor:
-    """Water probability [N, H, W] of a 2-class logit model, padding H, W to a multiple of ``stride``."""
-    height, width = images.shape[-2:]
-    pad_h, pad_w = -height % stride, -width % stride
-    if pad_h or pad_w:
-        images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > max(pad_h, pad_w)
-                       else "replicate")
-    logits = model(images)
-    return torch.softmax(logits.float(), dim=1)[:, 1, :height, :width]
-
-
 def torch_predictor(model: torch.nn.Module, threshold: float = 0.5) -> Predictor:
     """Predictor from a model in memory (the dataset's normalised image)."""
     device = next(model.parameters()).device
@@ -117,7 +108,7 @@ def torch_predictor(model: torch.nn.Module, threshold: float = 0.5) -> Predictor
     def predict(chip: Chip, sample: dict) -> np.ndarray:
         model.eval()
         with torch.no_grad():
-            probability = padded_probability(model, sample["image"][None].to(device))[0]
+            probability = water_probability(model, sample["image"][None].to(device))[0]
         return probability.cpu().numpy() >= threshold
 
     return predict
@@ -125,10 +116,7 @@ def torch_predictor(model: torch.nn.Module, threshold: float = 0.5) -> Predictor
 
 def checkpoint_predictor(path: Path, device: str = "auto") -> tuple[Predictor, str]:
     """(predictor, inputs 's1' or 's1s2') of a training checkpoint."""
-    from .model import load_model
-    from .train import pick_device
-
-    model, config, checkpoint = load_model(path)
+    model, config, _ = load_checkpoint(path)
     model.to(pick_device(device))
     inputs = "s1s2" if config.in_channels > 2 else "s1"
     return torch_predictor(model), inputs
@@ -182,45 +170,43 @@ def write_per_chip(evaluation: Evaluation, path: Path) -> None:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.evaluate",
-                                     description="Water IoU of a model or of Otsu on a Sen1Floods11 split.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder containing v1.1/")
     parser.add_argument("--split", default="test", help="train, valid, test or bolivia (default test)")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--checkpoint", type=Path, help="training checkpoint (.pt)")
     what.add_argument("--onnx", type=Path, help="exported model, run through the engine")
     what.add_argument("--otsu", action="store_true", help="the engine's per-chip Otsu on VH")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--allow-missing", action="store_true",
                         help="evaluate the chips present and skip those missing (with a warning)")
     parser.add_argument("--per-chip", type=Path, help="write per-chip scores to this CSV")
     parser.add_argument("--json", type=Path, help="write the totals to this JSON file")
-    args = parser.parse_args(argv)
-    try:
-        inputs = "s1"
-        if args.checkpoint:
-            predict, inputs = checkpoint_predictor(args.checkpoint, args.device)
-            name = str(args.checkpoint)
-        elif args.onnx:
-            predict, name = onnx_predictor(args.onnx, args.device), str(args.onnx)
-        else:
-            predict, name = otsu_predictor, "Otsu (VH)"
-        dataset = Sen1Floods11Hand(args.data, args.split, inputs, allow_missing=args.allow_missing)
-        if not len(dataset):
-            raise FloodSarError(f"{args.data}: the {args.split} split has no chip to evaluate.")
-        evaluation = evaluate(predict, dataset, progress=True)
-        print(report(evaluation, name))
-        if args.per_chip:
-            write_per_chip(evaluation, args.per_chip)
-        if args.json:
-            args.json.write_text(json.dumps({"split": args.split, "model": name, **evaluation.total.summary(),
-                                             "mean_chip_iou": evaluation.mean_chip_iou}, indent=2))
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train evaluate``: water IoU of a model or of Otsu on a Sen1Floods11 split."""
+    inputs = "s1"
+    if args.checkpoint:
+        predict, inputs = checkpoint_predictor(args.checkpoint, args.device)
+        name = str(args.checkpoint)
+    elif args.onnx:
+        predict, name = onnx_predictor(args.onnx, args.device), str(args.onnx)
+    else:
+        predict, name = otsu_predictor, "Otsu (VH)"
+    dataset = Sen1Floods11Hand(args.data, args.split, inputs, allow_missing=args.allow_missing)
+    if not len(dataset):
+        raise FloodSarError(f"{args.data}: the {args.split} split has no chip to evaluate.")
+    evaluation = evaluate(predict, dataset, progress=not args.quiet)
+    print(report(evaluation, name))
+    if args.per_chip:
+        write_per_chip(evaluation, args.per_chip)
+    if args.json:
+        args.json.write_text(json.dumps({"split": args.split, "model": name, **evaluation.total.summary(),
+                                         "mean_chip_iou": evaluation.mean_chip_iou}, indent=2))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.evaluate ...
+    from .cli import main
+
+    sys.exit(main(["evaluate", *sys.argv[1:]]))

@@ -1,7 +1,7 @@
 """How well FloodSAR maps REAL floods: the shipped model vs Otsu on the labelled real chips.
 
-    python -m floodsar.training.evaluate_real [--model resources/models/floodsar_s1.onnx]
-                                              [--real ../shared/data/real] [--json scores.json]
+    floodsar-train evaluate-real [--model resources/models/floodsar_s1.onnx]
+                                 [--real ../shared/data/real] [--json scores.json]
 
 Every chip goes through the engine exactly as a user's raster does (:func:`floodsar.engine.pipeline.predict`:
 file reading, units and nodata rules, tiling, the model's metadata). Rows:
@@ -35,8 +35,7 @@ from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
 from .evaluate import IGNORE_INDEX, Scores, confusion
-
-DEFAULT_REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
 
 
 @dataclass(frozen=True)
@@ -187,28 +186,28 @@ def as_json(results: dict[str, list[ChipResult]]) -> dict:
     return out
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.evaluate_real",
-                                     description="Water IoU of the model and of Otsu on the labelled real chips.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX or .pt2 model (default: bundled)")
-    parser.add_argument("--real", type=Path, default=DEFAULT_REAL, help="shared real-data folder")
+    parser.add_argument("--real", type=Path, default=None,
+                        help=f"shared real-data folder (default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
     parser.add_argument("--json", type=Path, help="also write all scores to this JSON file")
-    args = parser.parse_args(argv)
-    try:
-        load_model(args.model, backend_of(args.model), "cpu")  # a bad model fails here, not chip by chip
-        methods = {"FloodSAR model": engine_method("model", args.model),
-                   "engine Otsu (bimodal tiles)": engine_method("otsu"),
-                   "per-chip Otsu (paper baseline)": chip_otsu}
-        results, skipped = run(methods, find_chips(args.real))
-        print(markdown(results, skipped))
-        if args.json:
-            with raster_io.atomic_output(args.json) as tmp:
-                tmp.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train evaluate-real``: the model vs Otsu on the labelled real chips, as a Markdown table."""
+    load_model(args.model, backend_of(args.model), "cpu")  # a bad model fails here, not chip by chip
+    methods = {"FloodSAR model": engine_method("model", args.model),
+               "engine Otsu (bimodal tiles)": engine_method("otsu"),
+               "per-chip Otsu (paper baseline)": chip_otsu}
+    results, skipped = run(methods, find_chips(args.real or real_data_dir()), progress=not args.quiet)
+    print(markdown(results, skipped))
+    if args.json:
+        with raster_io.atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.evaluate_real ...
+    from .cli import main
+
+    sys.exit(main(["evaluate-real", *sys.argv[1:]]))

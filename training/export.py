@@ -5,7 +5,7 @@ float32 [N, C, H, W], output ``water_probability`` float32 [N, 1, H, W] = softma
 dynamic batch, height and width, and the model's metadata inside the file. ONNX uses the legacy
 TorchScript-based exporter (``dynamo=False``; it needs no onnxscript), opset 17, ``onnx.checker``.
 
-    python -m floodsar.training.export --checkpoint runs/bundled/seed0/best.pt \\
+    floodsar-train export --checkpoint runs/bundled/seed0/best.pt \\
         --out resources/models/floodsar_s1.onnx [--fp16] [--sample S1.tif]
 
 writes the .onnx and its sibling .pt2 (and ``<name>_fp16.onnx`` with ``--fp16``), checks each
@@ -20,7 +20,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from ..engine.backends import TORCH_METADATA_FILE
 from ..engine.errors import FloodSarError
 from ..engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, write_onnx_metadata
 from ..engine.raster_io import atomic_output
+from .checkpoint import load_checkpoint
 
 OPSET = 17
 #: Largest allowed max-abs difference of the fp32 ONNX / .pt2 probability from PyTorch's.
@@ -181,21 +182,21 @@ def read_card(path: Path) -> dict:
     return card
 
 
-def _parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.export",
-                                     description="Export a FloodSAR training checkpoint for the engine "
-                                                 "(.onnx and .pt2), with parity checks against PyTorch.")
+def _onnx_path(value: str) -> Path:
+    path = Path(value)
+    if path.suffix.lower() != ".onnx":
+        raise argparse.ArgumentTypeError(f"must end in .onnx, not {path.name!r}")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, help="best.pt / last.pt of an S1 model")
-    parser.add_argument("--out", required=True, type=Path, help="the .onnx to write (the .pt2 goes beside it)")
+    parser.add_argument("--out", required=True, type=_onnx_path, help="the .onnx to write (the .pt2 goes beside it)")
     parser.add_argument("--fp16", action="store_true", help="also write <name>_fp16.onnx (for GPUs)")
     parser.add_argument("--sample", type=Path, default=SAMPLE_TILE,
                         help="Sentinel-1 VV/VH GeoTIFF for the parity checks (default: the bundled sample chip)")
     parser.add_argument("--card", type=Path, help="model card JSON stored in the metadata (training_data, "
                                                    "licence; other keys join the provenance)")
-    args = parser.parse_args(argv)
-    if args.out.suffix.lower() != ".onnx":
-        parser.error(f"--out must end in .onnx, not {args.out.name!r}")
-    return args
 
 
 def _verified(path: Path, value: float, ok: bool, what: str) -> None:
@@ -206,43 +207,42 @@ def _verified(path: Path, value: float, ok: bool, what: str) -> None:
                             "operations the exporter does not support.")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = _parse(argv)
-    from .model import load_model
-
+def student_for_export(path: Path, card: Optional[Path] = None) -> tuple[nn.Module, ModelMetadata]:
+    """The model and engine metadata of an S1 checkpoint (with the model card when given)."""
+    model, _, checkpoint = load_checkpoint(path)
+    if not checkpoint.get("metadata"):
+        raise FloodSarError(f"{path}: the checkpoint has no FloodSAR metadata (only S1 models the "
+                            "engine can run carry it, not teachers); export a Sentinel-1 student.")
     try:
-        model, _, checkpoint = load_model(args.checkpoint)
-        if not checkpoint.get("metadata"):
-            raise FloodSarError(f"{args.checkpoint}: the checkpoint has no FloodSAR metadata (only S1 models the "
-                                "engine can run carry it, not teachers); export a Sentinel-1 student.")
-        try:
-            metadata = ModelMetadata.from_json(checkpoint["metadata"])
-            _check_model(model, metadata)
-            if args.card:
-                metadata = apply_card(metadata, read_card(args.card))
-        except ValueError as exc:
-            raise FloodSarError(f"{args.checkpoint}: {exc}; retrain or fix the checkpoint.") from exc
-        sample = sample_tile(args.sample, metadata)
-        onnx_path = export_onnx(model, metadata, args.out)
-        difference = check_parity(model, onnx_path, sample)
-        _verified(onnx_path, difference, difference <= FP32_TOLERANCE, "ONNX Runtime differs from PyTorch")
-        print(f"{onnx_path}: max |p_onnx - p_torch| = {difference:.2e} on {args.sample.name}")
-        pt2_path = export_torch(model, metadata, args.out.with_suffix(".pt2"))
-        difference = check_torch_parity(model, pt2_path, sample)
-        _verified(pt2_path, difference, difference <= FP32_TOLERANCE, "the .pt2 program differs from PyTorch")
-        print(f"{pt2_path}: max |p_pt2 - p_torch| = {difference:.2e}")
-        if args.fp16:
-            fp16_path = export_onnx(model, metadata, args.out.with_name(f"{args.out.stem}_fp16.onnx"), fp16=True)
-            iou = mask_iou(model, fp16_path, sample, metadata.threshold)
-            _verified(fp16_path, iou, iou >= FP16_MIN_IOU, f"the fp16 water mask's IoU with fp32 is below "
-                                                            f"{FP16_MIN_IOU}")
-            print(f"{fp16_path}: water-mask IoU fp16 vs fp32 = {iou:.4f}, max |dp| = "
-                  f"{check_parity(model, fp16_path, sample):.2e}")
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        metadata = ModelMetadata.from_json(checkpoint["metadata"])
+        _check_model(model, metadata)
+    except ValueError as exc:
+        raise FloodSarError(f"{path}: {exc}; retrain or fix the checkpoint.") from exc
+    return model, apply_card(metadata, read_card(card)) if card else metadata
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train export``: the .onnx and its .pt2 twin (and the fp16 .onnx), each checked against PyTorch."""
+    model, metadata = student_for_export(args.checkpoint, args.card)
+    sample = sample_tile(args.sample, metadata)
+    onnx_path = export_onnx(model, metadata, args.out)
+    difference = check_parity(model, onnx_path, sample)
+    _verified(onnx_path, difference, difference <= FP32_TOLERANCE, "ONNX Runtime differs from PyTorch")
+    print(f"{onnx_path}: max |p_onnx - p_torch| = {difference:.2e} on {args.sample.name}")
+    pt2_path = export_torch(model, metadata, args.out.with_suffix(".pt2"))
+    difference = check_torch_parity(model, pt2_path, sample)
+    _verified(pt2_path, difference, difference <= FP32_TOLERANCE, "the .pt2 program differs from PyTorch")
+    print(f"{pt2_path}: max |p_pt2 - p_torch| = {difference:.2e}")
+    if args.fp16:
+        fp16_path = export_onnx(model, metadata, args.out.with_name(f"{args.out.stem}_fp16.onnx"), fp16=True)
+        iou = mask_iou(model, fp16_path, sample, metadata.threshold)
+        _verified(fp16_path, iou, iou >= FP16_MIN_IOU, f"the fp16 water mask's IoU with fp32 is below {FP16_MIN_IOU}")
+        print(f"{fp16_path}: water-mask IoU fp16 vs fp32 = {iou:.4f}, max |dp| = "
+              f"{check_parity(model, fp16_path, sample):.2e}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.export ...
+    from .cli import main
+
+    sys.exit(main(["export", *sys.argv[1:]]))

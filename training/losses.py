@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .datasets import IGNORE_INDEX
 
@@ -47,13 +46,3 @@ def edge_weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, widt
     loss = -(probability * log_p[:, 1] + (1 - probability) * log_p[:, 0])
     return (weights * loss).sum() / weights.sum().clamp_min(1.0)
 
-
-class EdgeWeightedCrossEntropy(nn.Module):
-    """:func:`edge_weighted_cross_entropy` with a fixed edge width (px) and factor."""
-
-    def __init__(self, width: int = 3, factor: float = 2.0) -> None:
-        super().__init__()
-        self.width, self.factor = width, factor
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return edge_weighted_cross_entropy(logits, target, self.width, self.factor)

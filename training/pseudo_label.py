@@ -5,7 +5,7 @@ S1 chip's grid, NaN where the input has no data). The student turns it into targ
 time (:func:`to_target`: hard class or soft probability, pixels below a confidence ignored), so
 these settings can change without labelling again.
 
-    python -m floodsar.training.pseudo_label --teacher runs/teacher/seed0/best.pt \
+    floodsar-train pseudo-label --teacher runs/teacher/seed0/best.pt \
         --folder DATA/additional --out runs/pseudo/additional
 """
 from __future__ import annotations
@@ -21,8 +21,11 @@ import torch
 
 from ..engine.errors import FloodSarError
 from ..engine.raster_io import atomic_output
-from .datasets import IGNORE_INDEX, S2_BANDS, Chip, ChipDataset, paired_chips, read_raster
-from .evaluate import padded_probability
+from .checkpoint import load_checkpoint
+from .datasets import IGNORE_INDEX, Chip, ChipDataset, paired_chips, read_raster
+from .devices import pick_device
+from .network import water_probability
+from .sen1floods11 import S2_BANDS
 
 SUFFIX = "_Pseudo.tif"
 DONE = "pseudo_labels.json"
@@ -56,7 +59,7 @@ class PseudoLabelled(ChipDataset):
         missing = [c.label for c in chips if not c.label.is_file()]
         if missing:
             raise FloodSarError(f"{missing[0]}: teacher label missing ({len(missing)} in all); run "
-                                "python -m floodsar.training.pseudo_label for this folder first.")
+                                "floodsar-train pseudo-label for this folder first.")
         super().__init__(chips, "s1", transform)
         self.targets, self.confidence = targets, confidence
 
@@ -83,8 +86,6 @@ def label_folder(teacher: str | Path, folder: str | Path, out: str | Path, devic
     """
     from tqdm import tqdm
 
-    from .model import load_model
-    from .train import pick_device
 
     teacher, folder, out = Path(teacher), Path(folder), Path(out)
     chips = paired_chips(folder)
@@ -93,7 +94,7 @@ def label_folder(teacher: str | Path, folder: str | Path, out: str | Path, devic
     done = out / DONE
     if done.is_file() and json.loads(done.read_text()) == stamp:
         return len(chips)
-    model, config, _ = load_model(teacher)
+    model, config, _ = load_checkpoint(teacher)
     if config.in_channels != 2 + len(S2_BANDS):
         raise FloodSarError(f"{teacher}: is not a Sentinel-1 + Sentinel-2 teacher ({config.in_channels} input "
                             f"bands, expected {2 + len(S2_BANDS)}); pass the checkpoint of the teacher stage.")
@@ -104,7 +105,7 @@ def label_folder(teacher: str | Path, folder: str | Path, out: str | Path, devic
         sample = dataset[index]
         with torch.no_grad():
             image = sample["image"][None].to(next(model.parameters()).device)
-            probability = padded_probability(model, image)[0].cpu().numpy()
+            probability = water_probability(model, image)[0].cpu().numpy()
         probability[~sample["valid"].numpy()] = np.nan
         _write_probability(out / f"{chips[index].name}{SUFFIX}", chips[index].s1, probability)
     with atomic_output(done) as tmp:
@@ -112,22 +113,20 @@ def label_folder(teacher: str | Path, folder: str | Path, out: str | Path, devic
     return len(chips)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.pseudo_label",
-                                     description="Label paired S1/S2 chips with the cross-modal teacher.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teacher", required=True, type=Path, help="teacher checkpoint (S1+S2)")
     parser.add_argument("--folder", required=True, type=Path, help="paired folder: S1/<chip>_S1.tif, S2/<chip>_S2.tif")
     parser.add_argument("--out", required=True, type=Path, help="folder for <chip>_Pseudo.tif")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    args = parser.parse_args(argv)
-    try:
-        count = label_folder(args.teacher, args.folder, args.out, args.device)
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train pseudo-label``: label paired S1/S2 chips with the cross-modal teacher."""
+    count = label_folder(args.teacher, args.folder, args.out, args.device, progress=not args.quiet)
     print(f"teacher labels of {count} chips in {args.out}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.pseudo_label ...
+    from .cli import main
+
+    sys.exit(main(["pseudo-label", *sys.argv[1:]]))

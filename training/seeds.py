@@ -1,6 +1,6 @@
 """Repeat configurations over N seeds and print the paper's table (mean ± std) beside the paper's numbers.
 
-    python -m floodsar.training.seeds --data ROOT --seeds 3 --otsu \
+    floodsar-train seeds --data ROOT --seeds 3 --otsu \
         training/configs/s1_hand.toml training/configs/s1_weak.toml \
         training/configs/s1_weak_additional.toml training/configs/distill.toml
 
@@ -22,6 +22,7 @@ from ..engine.errors import FloodSarError
 from .config import load_config
 from .datasets import Sen1Floods11Hand
 from .evaluate import checkpoint_predictor, evaluate, otsu_predictor
+from .train import train
 
 #: Row key -> (method, the paper's water IoU on the Sen1Floods11 hand-labelled test split).
 PAPER_ROWS = {
@@ -55,8 +56,6 @@ def run_seeds(configs: Sequence[Path], seeds: Sequence[int], data: str, split: s
               progress: bool = True) -> dict[str, list[float]]:
     """Water IoU (percent) per paper row: each config trained (into ``out_root/<name>`` when given) and
     scored once per seed."""
-    from .train import train
-
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     test = Sen1Floods11Hand(data, split, "s1")
     if not len(test):
@@ -78,9 +77,7 @@ def run_seeds(configs: Sequence[Path], seeds: Sequence[int], data: str, split: s
     return results
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.seeds",
-                                     description="Train configs over several seeds and print the paper's table.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="*", type=Path, help="training configs (each with run.row set)")
     parser.add_argument("--data", required=True, help="folder containing v1.1/")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ... N-1)")
@@ -89,20 +86,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", help="put every run under this folder (OUT/<name>/seed<k>)")
     parser.add_argument("--epochs", type=int, help="overrides optim.epochs")
     parser.add_argument("--steps", type=int, help="overrides optim.steps_per_epoch")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train seeds``: train configs over several seeds and print the paper's table."""
     if not args.configs and not args.otsu:
-        parser.error("give configs to train, or --otsu")
-    try:
-        results = run_seeds(args.configs, range(args.seeds), args.data, args.split, args.otsu, args.out,
-                            {"epochs": args.epochs, "steps": args.steps, "device": args.device}, not args.quiet)
-    except FloodSarError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        raise FloodSarError("nothing to do: give configs to train, or --otsu.")
+    results = run_seeds(args.configs, range(args.seeds), args.data, args.split, args.otsu, args.out,
+                        {"epochs": args.epochs, "steps": args.steps, "device": args.device}, not args.quiet)
     print(format_table(results))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.seeds ...
+    from .cli import main
+
+    sys.exit(main(["seeds", *sys.argv[1:]]))

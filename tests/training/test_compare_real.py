@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from floodsar.training import compare_real
-from floodsar.training.synthetic import __main__ as synthetic_cli
+from floodsar.training.cli import main as floodsar_train
 
 
 def test_distances_identical_and_disjoint():
@@ -17,9 +17,9 @@ def test_distances_identical_and_disjoint():
 
 def test_command_on_tiny_generated_set_and_real_data(tmp_path, real_data, capsys):
     root = tmp_path / "syn"
-    assert synthetic_cli.main(["--out", str(root), "--hand", "6", "--size", "64", "--seed", "1", "--quiet"]) == 0
+    assert floodsar_train(["synthetic", "--out", str(root), "--hand", "6", "--size", "64", "--seed", "1", "--quiet"]) == 0
     capsys.readouterr()
-    assert compare_real.main(["--synthetic", str(root), "--real", str(real_data)]) == 0
+    assert floodsar_train(["compare-real", "--synthetic", str(root), "--real", str(real_data)]) == 0
     out = capsys.readouterr().out
     for row in ("| dry | VV | real |", "| dry | VH | generated |", "speckle lag-1"):
         assert row in out
@@ -33,5 +33,5 @@ def test_command_on_tiny_generated_set_and_real_data(tmp_path, real_data, capsys
 
 
 def test_missing_synthetic_folder_is_a_clear_error(tmp_path, capsys):
-    assert compare_real.main(["--synthetic", str(tmp_path / "nothing")]) == 1
+    assert floodsar_train(["compare-real", "--synthetic", str(tmp_path / "nothing")]) == 1
     assert "generate them with" in capsys.readouterr().err

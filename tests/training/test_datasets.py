@@ -14,7 +14,7 @@ from floodsar.training import weak_labels
 from floodsar.training.datasets import (IGNORE_INDEX, S1_NORMALISATION, PairedNdwi, RandomCropFlip,
                                         Sen1Floods11Hand, Sen1Floods11Weak, read_s1, read_split)
 from floodsar.training.synthetic.generate import generate
-from floodsar.training.synthetic.layout import HAND, SPLITS
+from floodsar.training.sen1floods11 import HAND, SPLITS
 
 REAL_CHIPS = ("Spain_7370579", "India_900498", "Ghana_83483", "Paraguay_34417")
 

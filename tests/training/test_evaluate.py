@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from floodsar.training.datasets import Sen1Floods11Hand
-from floodsar.training.evaluate import Scores, confusion, evaluate, main, otsu_predictor
-from floodsar.training.synthetic.layout import HAND, write_geotiff, write_splits
+from floodsar.training.cli import main as floodsar_train
+from floodsar.training.evaluate import Scores, confusion, evaluate, otsu_predictor
+from floodsar.training.sen1floods11 import HAND
+from floodsar.training.synthetic.layout import write_geotiff, write_splits
 
 
 def test_confusion_counts_only_labelled_valid_pixels() -> None:
@@ -63,7 +65,7 @@ def test_otsu_scores_on_hand_made_chips(two_chips: Path) -> None:
 def test_command_line_writes_totals_and_per_chip_scores(two_chips: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture) -> None:
     totals, per_chip = tmp_path / "totals.json", tmp_path / "chips.csv"
-    assert main(["--data", str(two_chips), "--split", "test", "--otsu", "--json", str(totals),
+    assert floodsar_train(["evaluate", "--data", str(two_chips), "--split", "test", "--otsu", "--json", str(totals),
                  "--per-chip", str(per_chip)]) == 0
     assert "water IoU 76.27" in capsys.readouterr().out
     assert json.loads(totals.read_text())["iou"] == pytest.approx(45 / 59)
@@ -72,7 +74,7 @@ def test_command_line_writes_totals_and_per_chip_scores(two_chips: Path, tmp_pat
 
 
 def test_command_line_reports_bad_data_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--data", str(tmp_path), "--otsu"]) == 1
+    assert floodsar_train(["evaluate", "--data", str(tmp_path), "--otsu"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "split file not found" in err and "Traceback" not in err
 
@@ -85,7 +87,8 @@ def test_onnx_model_through_the_engine_scores_like_its_checkpoint(tmp_path: Path
     from floodsar.training.datasets import S1_NORMALISATION
     from floodsar.training.evaluate import checkpoint_predictor, onnx_predictor
     from floodsar.training.export import export_onnx
-    from floodsar.training.model import ModelConfig, build_model, save_checkpoint
+    from floodsar.training.checkpoint import save_checkpoint
+    from floodsar.training.network import ModelConfig, build_model
     from floodsar.training.synthetic.generate import generate
 
     generate(tmp_path / "data", hand=8, weak=0, additional=0, size=64, seed=1, progress=False)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from floodsar.training.evaluate_real import chip_otsu, engine_method, find_chips, main, markdown, run
+from floodsar.training.cli import main as floodsar_train
+from floodsar.training.evaluate_real import chip_otsu, engine_method, find_chips, markdown, run
 
 DRY_CHIPS = {"Ghana_53713", "awc00"}
 
@@ -34,7 +35,7 @@ def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
 
 def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path) -> None:
     scores = tmp_path / "scores.json"
-    assert main(["--real", str(real_data), "--json", str(scores)]) == 0
+    assert floodsar_train(["evaluate-real", "--real", str(real_data), "--json", str(scores)]) == 0
     result = json.loads(scores.read_text())
     model, otsu = result["FloodSAR model"], result["engine Otsu (bimodal tiles)"]
     assert model["total"]["iou"] > otsu["total"]["iou"]
@@ -54,12 +55,12 @@ def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path,
 def test_corrupt_model_is_one_clear_line(real_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     model = tmp_path / "broken.onnx"
     model.write_bytes(b"not a model")
-    assert main(["--real", str(real_data), "--model", str(model)]) == 1
+    assert floodsar_train(["evaluate-real", "--real", str(real_data), "--model", str(model)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "broken.onnx" in err and "\n" not in err
 
 
 def test_folder_without_chips_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--real", str(tmp_path)]) == 1
+    assert floodsar_train(["evaluate-real", "--real", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--real" in err and "\n" not in err

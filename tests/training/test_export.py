@@ -14,9 +14,11 @@ import torch
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, metadata_from_map
 from floodsar.engine.models import load_model as load_engine_model
+from floodsar.training.checkpoint import load_checkpoint, save_checkpoint
+from floodsar.training.cli import main as floodsar_train
 from floodsar.training.export import (FP16_MIN_IOU, check_parity, check_torch_parity, export_onnx, export_torch,
-                                      main, mask_iou, sample_tile)
-from floodsar.training.model import DeepLabV3Plus, ModelConfig, build_model, load_model, save_checkpoint
+                                      mask_iou, sample_tile)
+from floodsar.training.network import DeepLabV3Plus, ModelConfig, build_model
 
 CHIPS = ("Spain_7370579", "India_900498", "Mekong_333434")
 METADATA = ModelMetadata(name="floodsar-test", architecture="deeplabv3plus-xception_tiny", tile_size=256,
@@ -144,14 +146,14 @@ def test_command_line_writes_checked_onnx_pt2_and_fp16(model: DeepLabV3Plus, tmp
     out = tmp_path / "models" / "floodsar_s1.onnx"
     out.parent.mkdir()
     sample = real_data / "sen1floods11" / "S1Hand" / "India_900498_S1Hand.tif"
-    assert main(["--checkpoint", str(checkpoint), "--out", str(out), "--fp16", "--sample", str(sample)]) == 0
+    assert floodsar_train(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--fp16", "--sample", str(sample)]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == ["floodsar_s1.onnx", "floodsar_s1.pt2",
                                                             "floodsar_s1_fp16.onnx"]
     printed = capsys.readouterr().out
     assert "max |p_onnx - p_torch|" in printed and "IoU fp16 vs fp32" in printed
     for backend in ("onnx", "torch"):
         assert load_engine_model(out, backend, "cpu").metadata == METADATA
-    reloaded, _, _ = load_model(checkpoint)
+    reloaded, _, _ = load_checkpoint(checkpoint)
     assert check_parity(reloaded, out, sample_tile(sample, METADATA)) < 1e-4
 
 
@@ -162,7 +164,7 @@ def test_command_line_removes_an_fp16_model_that_fails_the_iou_check(
     monkeypatch.setattr(export, "FP16_MIN_IOU", 1.01)  # no model can pass: the gate must act
     save_checkpoint(tmp_path / "best.pt", model, model.config, metadata=METADATA)
     out = tmp_path / "m.onnx"
-    assert main(["--checkpoint", str(tmp_path / "best.pt"), "--out", str(out), "--fp16"]) == 1
+    assert floodsar_train(["export", "--checkpoint", str(tmp_path / "best.pt"), "--out", str(out), "--fp16"]) == 1
     assert "m_fp16.onnx: the fp16 water mask's IoU with fp32 is below 1.01" in capsys.readouterr().err
     assert out.is_file() and out.with_suffix(".pt2").is_file() and not (tmp_path / "m_fp16.onnx").exists()
 
@@ -171,7 +173,7 @@ def test_command_line_refuses_a_teacher_checkpoint(tmp_path: Path, capsys: pytes
     config = ModelConfig(encoder="xception_tiny", in_channels=15)
     save_checkpoint(tmp_path / "teacher.pt", build_model(config), config)  # teachers carry no metadata
     out = tmp_path / "teacher.onnx"
-    assert main(["--checkpoint", str(tmp_path / "teacher.pt"), "--out", str(out)]) == 1
+    assert floodsar_train(["export", "--checkpoint", str(tmp_path / "teacher.pt"), "--out", str(out)]) == 1
     assert "teacher.pt: the checkpoint has no FloodSAR metadata" in capsys.readouterr().err
     assert not out.exists() and not out.with_suffix(".pt2").exists()
 
@@ -180,16 +182,16 @@ def test_command_line_refuses_bad_metadata_in_a_checkpoint(model: DeepLabV3Plus,
                                                            capsys: pytest.CaptureFixture) -> None:
     three_bands = dataclasses.replace(METADATA, bands=("VV", "VH", "VV"), mean=(0, 0, 0), std=(1, 1, 1))
     save_checkpoint(tmp_path / "best.pt", model, model.config, metadata=three_bands)
-    assert main(["--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
+    assert floodsar_train(["export", "--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "best.pt: the model takes 2 input channels but the metadata lists 3 bands" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
 
 
 def test_command_line_reports_a_missing_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
+    assert floodsar_train(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "none.pt: checkpoint not found" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.pt2")])
+        floodsar_train(["export", "--checkpoint", str(tmp_path / "none.pt"), "--out", str(tmp_path / "m.pt2")])
 
 
 def test_command_line_stores_a_model_card_in_both_files(model: DeepLabV3Plus, tmp_path: Path) -> None:
@@ -197,7 +199,7 @@ def test_command_line_stores_a_model_card_in_both_files(model: DeepLabV3Plus, tm
     save_checkpoint(checkpoint, model, model.config, metadata=METADATA, epoch=3)
     card.write_text(json.dumps({"training_data": "generated chips", "licence": "CC BY 4.0",
                                 "failure_modes": ["mountain shadow"], "seed": 0}))
-    assert main(["--checkpoint", str(checkpoint), "--out", str(out), "--card", str(card)]) == 0
+    assert floodsar_train(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--card", str(card)]) == 0
     for backend in ("onnx", "torch"):
         meta = load_engine_model(out, backend, "cpu").metadata
         assert (meta.training_data, meta.licence) == ("generated chips", "CC BY 4.0")
@@ -209,7 +211,7 @@ def test_command_line_refuses_a_card_that_is_not_an_object(model: DeepLabV3Plus,
                                                            capsys: pytest.CaptureFixture) -> None:
     save_checkpoint(tmp_path / "best.pt", model, model.config, metadata=METADATA, epoch=3)
     (tmp_path / "card.json").write_text("[1, 2]")
-    assert main(["--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx"),
+    assert floodsar_train(["export", "--checkpoint", str(tmp_path / "best.pt"), "--out", str(tmp_path / "m.onnx"),
                  "--card", str(tmp_path / "card.json")]) == 1
     assert "card.json: a model card must be a JSON object" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from floodsar.training.seeds import PAPER_ROWS, format_table, main, run_seeds
+from floodsar.training.cli import main as floodsar_train
+from floodsar.training.seeds import PAPER_ROWS, format_table, run_seeds
 from floodsar.training.synthetic.generate import generate
 
 
@@ -41,5 +42,5 @@ def test_runs_each_seed_and_scores_the_test_split(data: Path, repo_root: Path, t
 
 def test_config_without_a_table_row_is_refused(data: Path, repo_root: Path, capsys: pytest.CaptureFixture) -> None:
     teacher = repo_root / "training" / "configs" / "quick_teacher.toml"
-    assert main([str(teacher), "--data", str(data), "--seeds", "1", "--quiet"]) == 1
+    assert floodsar_train(["seeds", str(teacher), "--data", str(data), "--seeds", "1", "--quiet"]) == 1
     assert "run.row must name a row of the paper's table" in capsys.readouterr().err

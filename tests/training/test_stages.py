@@ -11,11 +11,13 @@ import torch
 
 from floodsar.engine.errors import FloodSarError
 from floodsar.training import train as train_module
+from floodsar.training.checkpoint import load_checkpoint
+from floodsar.training.cli import main as floodsar_train
 from floodsar.training.config import load_config
 from floodsar.training.datasets import Sen1Floods11Hand
 from floodsar.training.pseudo_label import label_folder, to_target
 from floodsar.training.synthetic.generate import generate
-from floodsar.training.train import main, train
+from floodsar.training.train import train
 
 QUICK = ("quick_s1_hand", "quick_s1_weak", "quick_s1_weak_additional", "quick_teacher")
 
@@ -32,24 +34,19 @@ def configs(repo_root: Path) -> Path:
     return repo_root / "training" / "configs"
 
 
-def _checkpoint(path: Path):
-    from floodsar.training.model import load_model
-    return load_model(path)
-
-
 def _log(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("name", QUICK)
 def test_each_stage_trains_one_epoch(name: str, data: Path, configs: Path, tmp_path: Path) -> None:
-    assert main(["--config", str(configs / f"{name}.toml"), "--data", str(data), "--out", str(tmp_path),
+    assert floodsar_train(["train", "--config", str(configs / f"{name}.toml"), "--data", str(data), "--out", str(tmp_path),
                  "--quiet"]) == 0
     run = tmp_path / "seed0"
     assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
     [record] = _log(run)
     assert record["epoch"] == 1 and np.isfinite(record["loss"]) and 0 <= record["valid_iou"] <= 1
-    model, config, _ = _checkpoint(run / "best.pt")
+    model, config, _ = load_checkpoint(run / "best.pt")
     teacher = name == "quick_teacher"
     assert config.in_channels == (15 if teacher else 2)
     sample = Sen1Floods11Hand(data, "test", "s1s2" if teacher else "s1")[0]
@@ -58,10 +55,10 @@ def test_each_stage_trains_one_epoch(name: str, data: Path, configs: Path, tmp_p
 
 
 def test_distillation_teacher_pseudo_labels_student(data: Path, configs: Path, tmp_path: Path) -> None:
-    assert main(["--config", str(configs / "quick_distill.toml"), "--data", str(data), "--out", str(tmp_path),
+    assert floodsar_train(["train", "--config", str(configs / "quick_distill.toml"), "--data", str(data), "--out", str(tmp_path),
                  "--quiet"]) == 0
     teacher = tmp_path / "teacher" / "seed0" / "best.pt"
-    assert teacher.is_file() and _checkpoint(teacher)[1].in_channels == 15
+    assert teacher.is_file() and load_checkpoint(teacher)[1].in_channels == 15
     labels = sorted((tmp_path / "seed0" / "pseudo" / "additional").glob("*_Pseudo.tif"))
     assert len(labels) == 3
     with rasterio.open(labels[0]) as src:
@@ -69,7 +66,7 @@ def test_distillation_teacher_pseudo_labels_student(data: Path, configs: Path, t
     assert probability.shape == (64, 64)
     finite = probability[np.isfinite(probability)]
     assert finite.size and finite.min() >= 0 and finite.max() <= 1
-    student, config, _ = _checkpoint(tmp_path / "seed0" / "best.pt")
+    student, config, _ = load_checkpoint(tmp_path / "seed0" / "best.pt")
     assert config.in_channels == 2
     assert [r["epoch"] for r in _log(tmp_path / "seed0")] == [1]
     assert len(_log(tmp_path / "seed0")[0]["source_losses"]) == 2  # hand batches and teacher-labelled batches
@@ -90,7 +87,7 @@ def test_resume_continues_where_the_run_stopped(data: Path, configs: Path, tmp_p
     base = load_config(configs / "quick_s1_hand.toml").with_overrides(data_root=str(data), epochs=2)
     straight = train(base.with_overrides(out=str(tmp_path / "straight")), progress=False)
 
-    save, saves = train_module._save, []
+    save, saves = train_module.save_checkpoint, []
 
     def crash_after_first_epoch(path: Path, *args, **kwargs) -> None:
         save(path, *args, **kwargs)
@@ -99,13 +96,13 @@ def test_resume_continues_where_the_run_stopped(data: Path, configs: Path, tmp_p
             raise KeyboardInterrupt
 
     interrupted = base.with_overrides(out=str(tmp_path / "interrupted"))
-    monkeypatch.setattr(train_module, "_save", crash_after_first_epoch)
+    monkeypatch.setattr(train_module, "save_checkpoint", crash_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(interrupted, progress=False)
-    monkeypatch.setattr(train_module, "_save", save)
+    monkeypatch.setattr(train_module, "save_checkpoint", save)
     resumed = train(interrupted, resume=True, progress=False)
     assert [r["epoch"] for r in _log(resumed.parent)] == [1, 2]
-    final = [_checkpoint(run.parent / "last.pt")[0].state_dict() for run in (straight, resumed)]
+    final = [load_checkpoint(run.parent / "last.pt")[0].state_dict() for run in (straight, resumed)]
     for key, value in final[0].items():
         assert torch.equal(value, final[1][key]), key
 
@@ -121,17 +118,17 @@ def test_config_errors_name_the_file_and_the_fix(tmp_path: Path, capsys: pytest.
     bad.write_text('[run]\nname = "x"\n[data]\ncrop = 100\n')
     with pytest.raises(FloodSarError, match="multiple of 16"):
         load_config(bad)
-    assert main(["--config", str(tmp_path / "none.toml")]) == 1
+    assert floodsar_train(["train", "--config", str(tmp_path / "none.toml")]) == 1
     assert "config file not found" in capsys.readouterr().err
 
 
 def test_missing_data_folder_is_explained(configs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--config", str(configs / "quick_s1_hand.toml"), "--data", str(tmp_path), "--quiet"]) == 1
+    assert floodsar_train(["train", "--config", str(configs / "quick_s1_hand.toml"), "--data", str(tmp_path), "--quiet"]) == 1
     assert "has no v1.1 folder" in capsys.readouterr().err
 
 
 def test_every_shipped_config_loads(configs: Path) -> None:
     loaded = {path.stem: load_config(path) for path in configs.glob("*.toml")}
     assert {"s1_hand", "s1_weak", "s1_weak_additional", "teacher", "distill", "bundled"} <= set(loaded)
-    assert all(loaded[n].model["encoder"] == "xception65" for n in ("s1_hand", "teacher", "distill"))
+    assert all(loaded[n].model.encoder == "xception65" for n in ("s1_hand", "teacher", "distill"))
     assert {c.row for c in loaded.values() if c.row} == {"hand", "weak", "weak_additional", "distillation"}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from floodsar.training.synthetic import __main__ as cli
+from floodsar.training.cli import main as floodsar_train
 from floodsar.training.synthetic import terrain
 from floodsar.training.synthetic.chip import make_chip
 
@@ -19,7 +19,7 @@ WEAK = Path("v1.1/data/flood_events/WeaklyLabeled")
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic")
-    assert cli.main(["--out", str(root), "--hand", "6", "--weak", "2", "--additional", "2",
+    assert floodsar_train(["synthetic", "--out", str(root), "--hand", "6", "--weak", "2", "--additional", "2",
                      "--size", "64", "--seed", "3", "--quiet"]) == 0
     return root
 
@@ -32,8 +32,8 @@ def _digest(root: Path) -> dict[str, str]:
 def test_same_seed_same_bytes_other_seed_differs(dataset, tmp_path):
     again, other = tmp_path / "again", tmp_path / "other"
     common = ["--hand", "6", "--weak", "2", "--additional", "2", "--size", "64", "--quiet"]
-    assert cli.main(["--out", str(again), "--seed", "3", *common]) == 0
-    assert cli.main(["--out", str(other), "--seed", "4", *common]) == 0
+    assert floodsar_train(["synthetic", "--out", str(again), "--seed", "3", *common]) == 0
+    assert floodsar_train(["synthetic", "--out", str(other), "--seed", "4", *common]) == 0
     assert _digest(again) == _digest(dataset)
     assert _digest(other) != _digest(dataset)
 
@@ -128,4 +128,4 @@ def test_scenarios_include_dry_and_mostly_water_chips():
 
 def test_bad_arguments_are_refused(tmp_path, capsys):
     with pytest.raises(SystemExit):
-        cli.main(["--out", str(tmp_path), "--hand", "-1"])
+        floodsar_train(["synthetic", "--out", str(tmp_path), "--hand", "-1"])

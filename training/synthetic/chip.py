@@ -9,7 +9,7 @@ from . import labels, optical, sar, terrain
 
 
 @dataclass
-class Chip:
+class GeneratedChip:
     """Images and labels of one chip, in Sen1Floods11 dtypes."""
 
     event: str
@@ -20,7 +20,7 @@ class Chip:
     scenario: str
 
 
-def make_chip(rng: np.random.Generator, size: int, event: str | None = None) -> Chip:
+def make_chip(rng: np.random.Generator, size: int, event: str | None = None) -> GeneratedChip:
     """Draw a chip for ``event`` (random event when None)."""
     event = event or str(rng.choice(terrain.EVENTS))
     scene = terrain.make_scene(rng, size, event)
@@ -28,4 +28,4 @@ def make_chip(rng: np.random.Generator, size: int, event: str | None = None) -> 
     opacity, shadow = optical.clouds(rng, (size, size))
     s2 = optical.reflectance(scene, rng, (opacity, shadow))
     label = labels.hand_label(scene, opacity, shadow, s2, rng)
-    return Chip(event, s1, s2, label, scene.permanent.astype(np.int16), scene.scenario)
+    return GeneratedChip(event, s1, s2, label, scene.permanent.astype(np.int16), scene.scenario)

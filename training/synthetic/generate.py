@@ -1,11 +1,15 @@
-"""Generate a whole synthetic Sen1Floods11-layout dataset, deterministically for a seed."""
+"""Generate a whole synthetic Sen1Floods11-layout dataset, deterministically for a seed.
+
+    floodsar-train synthetic --out DIR --hand N --weak N --additional N [--size 512] [--seed S]
+"""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
+from ..sen1floods11 import SPLIT_NAMES
 from . import labels, layout, terrain
 from .chip import make_chip
 
@@ -32,9 +36,9 @@ def _origin(rng: np.random.Generator, event: str) -> tuple[float, float]:
 
 def _hand_split(rng: np.random.Generator, index: int) -> str:
     """The first four chips cover every split; later ones follow the official proportions."""
-    if index < len(layout.SPLIT_NAMES):
-        return layout.SPLIT_NAMES[index]
-    return layout.SPLIT_NAMES[rng.choice(len(layout.SPLIT_NAMES), p=SPLIT_WEIGHTS)]
+    if index < len(SPLIT_NAMES):
+        return SPLIT_NAMES[index]
+    return SPLIT_NAMES[rng.choice(len(SPLIT_NAMES), p=SPLIT_WEIGHTS)]
 
 
 def generate(root: Path, hand: int, weak: int, additional: int, size: int = 512, seed: int = 0,
@@ -44,7 +48,7 @@ def generate(root: Path, hand: int, weak: int, additional: int, size: int = 512,
 
     root = Path(root)
     taken: set[str] = set()
-    splits: dict[str, list[str]] = {s: [] for s in layout.SPLIT_NAMES}
+    splits: dict[str, list[str]] = {s: [] for s in SPLIT_NAMES}
     bar = tqdm(total=hand + weak + additional, unit="chip", disable=not progress, desc="generating")
     for i in range(hand):
         rng = _chip_rng(seed, 0, i)
@@ -71,6 +75,29 @@ def generate(root: Path, hand: int, weak: int, additional: int, size: int = 512,
     return splits
 
 
-def chip_names(paths: Iterable[Path], suffix: str) -> list[str]:
-    """Chip names of files ending in ``suffix`` (e.g. "_S1Hand.tif")."""
-    return sorted(p.name[: -len(suffix)] for p in paths if p.name.endswith(suffix))
+def _at_least(smallest: int):
+    """An argparse type: a whole number no smaller than ``smallest``."""
+    def parse(value: str) -> int:
+        number = int(value)
+        if number < smallest:
+            raise argparse.ArgumentTypeError(f"must be {smallest} or more, not {number}")
+        return number
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    count = _at_least(0)
+    parser.add_argument("--out", required=True, help="dataset root to write (v1.1/... and additional/...)")
+    parser.add_argument("--hand", type=count, default=16, help="hand-labelled chips (split over train/valid/test/bolivia)")
+    parser.add_argument("--weak", type=count, default=0, help="weakly labelled chips (S1Weak + NDWI and Otsu labels)")
+    parser.add_argument("--additional", type=count, default=0, help="unlabelled paired S1/S2 chips")
+    parser.add_argument("--size", type=_at_least(16), default=512, help="chip side in pixels (512 as Sen1Floods11)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train synthetic``: write the chips and say how many went where."""
+    splits = generate(args.out, args.hand, args.weak, args.additional, args.size, args.seed, not args.quiet)
+    counts = ", ".join(f"{k} {len(v)}" for k, v in splits.items())
+    print(f"wrote {args.hand} hand ({counts}), {args.weak} weak, {args.additional} additional chips to {args.out}")
+    return 0

@@ -1,10 +1,4 @@
-"""Writing chips in the Sen1Floods11 v1.1 folder layout (plus the "additional" paired S1/S2 set).
-
-ROOT/v1.1/data/flood_events/HandLabeled/{S1Hand,S2Hand,LabelHand,JRCWaterHand}/<chip>_<Folder>.tif
-ROOT/v1.1/data/flood_events/WeaklyLabeled/{S1Weak,S2IndexLabelWeak,S1OtsuLabelWeak}/<chip>_<Folder>.tif
-ROOT/v1.1/splits/flood_handlabeled/flood_{train,valid,test,bolivia}_data.csv  (CRLF, no header)
-ROOT/additional/{S1,S2}/<chip>_{S1,S2}.tif
-"""
+"""Writing generated chips in the Sen1Floods11 v1.1 folder layout (:mod:`floodsar.training.sen1floods11`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,15 +6,10 @@ from pathlib import Path
 import numpy as np
 
 from ...engine.raster_io import atomic_output
-from .chip import Chip
-from .optical import BANDS
+from ..sen1floods11 import ADDITIONAL, HAND, S2_BANDS, SPLIT_NAMES, SPLITS, WEAK
+from .chip import GeneratedChip
 
 PIXEL_DEG = 8.9831528412e-05  # Sen1Floods11's ~10 m grid in EPSG:4326
-HAND = Path("v1.1/data/flood_events/HandLabeled")
-WEAK = Path("v1.1/data/flood_events/WeaklyLabeled")
-SPLITS = Path("v1.1/splits/flood_handlabeled")
-ADDITIONAL = Path("additional")
-SPLIT_NAMES = ("train", "valid", "test", "bolivia")
 
 
 def write_geotiff(path: Path, array: np.ndarray, origin: tuple[float, float],
@@ -41,15 +30,15 @@ def write_geotiff(path: Path, array: np.ndarray, origin: tuple[float, float],
                 dst.set_band_description(band, text)
 
 
-def write_s1(path: Path, chip: Chip, origin: tuple[float, float]) -> None:
+def write_s1(path: Path, chip: GeneratedChip, origin: tuple[float, float]) -> None:
     write_geotiff(path, chip.s1, origin, nodata=float("nan"), descriptions=("VV", "VH"))
 
 
-def write_s2(path: Path, chip: Chip, origin: tuple[float, float]) -> None:
-    write_geotiff(path, chip.s2, origin, nodata=0, descriptions=BANDS)
+def write_s2(path: Path, chip: GeneratedChip, origin: tuple[float, float]) -> None:
+    write_geotiff(path, chip.s2, origin, nodata=0, descriptions=S2_BANDS)
 
 
-def write_hand(root: Path, name: str, chip: Chip, origin: tuple[float, float]) -> None:
+def write_hand(root: Path, name: str, chip: GeneratedChip, origin: tuple[float, float]) -> None:
     """S1Hand, S2Hand, LabelHand and JRCWaterHand files of one hand-labelled chip."""
     write_s1(root / HAND / "S1Hand" / f"{name}_S1Hand.tif", chip, origin)
     write_s2(root / HAND / "S2Hand" / f"{name}_S2Hand.tif", chip, origin)
@@ -57,7 +46,7 @@ def write_hand(root: Path, name: str, chip: Chip, origin: tuple[float, float]) -
     write_geotiff(root / HAND / "JRCWaterHand" / f"{name}_JRCWaterHand.tif", chip.permanent, origin)
 
 
-def write_weak(root: Path, name: str, chip: Chip, origin: tuple[float, float],
+def write_weak(root: Path, name: str, chip: GeneratedChip, origin: tuple[float, float],
                ndwi: np.ndarray, otsu: np.ndarray) -> None:
     """S1Weak with its S2IndexLabelWeak and S1OtsuLabelWeak labels."""
     write_s1(root / WEAK / "S1Weak" / f"{name}_S1Weak.tif", chip, origin)
@@ -65,7 +54,7 @@ def write_weak(root: Path, name: str, chip: Chip, origin: tuple[float, float],
     write_geotiff(root / WEAK / "S1OtsuLabelWeak" / f"{name}_S1OtsuLabelWeak.tif", otsu, origin)
 
 
-def write_additional(root: Path, name: str, chip: Chip, origin: tuple[float, float]) -> None:
+def write_additional(root: Path, name: str, chip: GeneratedChip, origin: tuple[float, float]) -> None:
     """A paired S1/S2 chip without labels (weak labels come from NDWI at training time)."""
     write_s1(root / ADDITIONAL / "S1" / f"{name}_S1.tif", chip, origin)
     write_s2(root / ADDITIONAL / "S2" / f"{name}_S2.tif", chip, origin)

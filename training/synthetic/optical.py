@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..sen1floods11 import S2_BANDS
 from .terrain import BARE, CROP, FOREST, GRASS, ROAD, SAND, SHRUB, URBAN, Scene, fractal_noise
 
-BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12")
 
-# Typical L1C TOA reflectance x10000 per class, in BANDS order.
+# Typical L1C TOA reflectance x10000 per class, in S2_BANDS order.
 SPECTRA: dict[str, tuple[int, ...]] = {
     "crop": (1450, 1200, 1150, 1000, 1350, 2300, 2700, 2650, 2900, 480, 11, 2200, 1200),
     "grass": (1450, 1200, 1150, 1050, 1400, 2100, 2400, 2400, 2600, 450, 11, 2500, 1500),
@@ -49,7 +49,7 @@ def reflectance(scene: Scene, rng: np.random.Generator,
                 cloud: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Int16 [13, H, W] L1C reflectance x10000 with 0 as nodata."""
     shape = scene.cover.shape
-    toa = np.zeros((len(BANDS),) + shape, np.float32)
+    toa = np.zeros((len(S2_BANDS),) + shape, np.float32)
     for code, name in COVER_SPECTRUM.items():
         sel = scene.cover == code
         if sel.any():

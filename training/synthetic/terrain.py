@@ -14,7 +14,6 @@ PIXEL_M = 10.0
 
 # Dry land-cover codes (water is carried by separate masks, it overrides the cover).
 CROP, GRASS, FOREST, SHRUB, BARE, SAND, URBAN, ROAD = range(8)
-COVER_NAMES = ("crop", "grass", "forest", "shrub", "bare", "sand", "urban", "road")
 NATURAL = (CROP, GRASS, FOREST, SHRUB, BARE, SAND)
 
 

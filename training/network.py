@@ -1,4 +1,4 @@
-"""DeepLabv3+ with an aligned Xception backbone, in plain PyTorch, plus the checkpoint format.
+"""The segmentation network: DeepLabv3+ with an aligned Xception backbone, in plain PyTorch.
 
 Architecture (Chen et al. 2018, "Encoder-Decoder with Atrous Separable Convolution"):
 
@@ -15,28 +15,18 @@ Encoders (one code path; :data:`ENCODERS` sets width, depth and decoder width):
 ``xception65`` is the paper's backbone (parameter names equal timm's ``xception65`` under
 ``encoder.``, so :func:`load_timm_encoder` can load its ImageNet weights from a local file);
 ``xception_lite`` is a narrow, shallow variant for CPU users; ``xception_tiny`` is for tests.
-
-Checkpoint format (shared by training and export; write it with :func:`save_checkpoint`, read it
-with :func:`load_model`): a ``torch.save``'d dict with
-
-- ``model_config``: ``dataclasses.asdict(ModelConfig)``
-- ``state_dict``: the model's ``state_dict()`` (CPU tensors)
-- ``metadata``: ``ModelMetadata.to_json()`` for a model the engine can run (an S1 student), or None
-- anything else the trainer adds (``epoch``, ``optimizer``, ``scheduler``, ``best_iou``, ...).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..engine.errors import FloodSarError
-from ..engine.metadata import ModelMetadata
 
 #: BatchNorm settings of the aligned Xception (those of the TF DeepLab weights timm ports).
 BN_EPS, BN_MOMENTUM = 1e-3, 0.1
@@ -258,7 +248,7 @@ def build_model(config: ModelConfig) -> DeepLabV3Plus:
     return model
 
 
-def _reason(exc: Exception) -> str:
+def first_line(exc: Exception) -> str:
     """The first line of an exception's message (its type if it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -277,7 +267,7 @@ def load_timm_encoder(model: DeepLabV3Plus, path: str | Path) -> None:
         state = torch.load(path, map_location="cpu", weights_only=True)
         state = dict(state.get("state_dict", state))
     except Exception as exc:  # torch.load raises many types for a file that is not a state dict
-        raise FloodSarError(f"{path}: cannot read timm xception65 weights ({_reason(exc)}); check the file.") \
+        raise FloodSarError(f"{path}: cannot read timm xception65 weights ({first_line(exc)}); check the file.") \
             from exc
     state = {key: value for key, value in state.items() if not key.startswith("head.")}
     first = "stem.0.conv.weight"
@@ -289,29 +279,16 @@ def load_timm_encoder(model: DeepLabV3Plus, path: str | Path) -> None:
     try:
         model.encoder.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise FloodSarError(f"{path}: not a timm xception65 state dict ({_reason(exc)}); "
+        raise FloodSarError(f"{path}: not a timm xception65 state dict ({first_line(exc)}); "
                             "save timm.create_model('xception65', pretrained=True).state_dict().") from exc
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, config: ModelConfig,
-                    metadata: Optional[ModelMetadata] = None, **extra: Any) -> None:
-    """Write a checkpoint (format in the module docstring); ``extra`` entries are stored as given."""
-    state = {key: value.detach().cpu() for key, value in model.state_dict().items()}
-    torch.save({"model_config": dataclasses.asdict(config), "state_dict": state,
-                "metadata": metadata.to_json() if metadata is not None else None, **extra}, Path(path))
-
-
-def load_model(path: str | Path) -> tuple[DeepLabV3Plus, ModelConfig, dict]:
-    """(model on CPU in eval mode, its config, the whole checkpoint dict); FloodSarError if unusable."""
-    path = Path(path)
-    if not path.is_file():
-        raise FloodSarError(f"{path}: checkpoint not found; check the path.")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        config = ModelConfig(**{**checkpoint["model_config"], "encoder_weights": None})
-        model = DeepLabV3Plus(config)
-        model.load_state_dict(checkpoint["state_dict"])
-    except Exception as exc:  # torch.load and load_state_dict raise many types for a bad file
-        raise FloodSarError(f"{path}: not a FloodSAR training checkpoint ({_reason(exc)}); "
-                            "use a best.pt or last.pt written by floodsar.training.train.") from exc
-    return model.eval(), config, checkpoint
+def water_probability(model: nn.Module, images: torch.Tensor, stride: int = 16) -> torch.Tensor:
+    """Water probability [N, H, W] of a 2-class logit model, padding H, W to a multiple of ``stride``."""
+    height, width = images.shape[-2:]
+    pad_h, pad_w = -height % stride, -width % stride
+    if pad_h or pad_w:
+        images = F.pad(images, (0, pad_w, 0, pad_h), mode="reflect" if min(height, width) > max(pad_h, pad_w)
+                       else "replicate")
+    logits = model(images)
+    return torch.softmax(logits.float(), dim=1)[:, 1, :height, :width]

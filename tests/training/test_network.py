@@ -9,8 +9,8 @@ import torch
 
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.metadata import ModelMetadata
-from floodsar.training.model import (ENCODERS, DeepLabV3Plus, ModelConfig, build_model, load_model,
-                                     load_timm_encoder, save_checkpoint)
+from floodsar.training.checkpoint import load_checkpoint, save_checkpoint
+from floodsar.training.network import ENCODERS, DeepLabV3Plus, ModelConfig, build_model, load_timm_encoder
 
 #: Parameters of timm's xception65 classifier head (2048 -> 1000), absent from our encoder.
 TIMM_HEAD_PARAMS = 2048 * 1000 + 1000
@@ -97,7 +97,7 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
                              mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     path = tmp_path / "ckpt.pt"
     save_checkpoint(path, model, config, metadata=metadata, epoch=7, optimizer={"lr": 0.1})
-    loaded, loaded_config, checkpoint = load_model(path)
+    loaded, loaded_config, checkpoint = load_checkpoint(path)
     assert loaded_config == config and not loaded.training
     assert checkpoint["epoch"] == 7 and checkpoint["optimizer"] == {"lr": 0.1}
     assert ModelMetadata.from_json(checkpoint["metadata"]) == metadata
@@ -109,20 +109,20 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
 
 def test_checkpoint_without_metadata(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "teacher.pt", tiny(in_channels=15), ModelConfig("xception_tiny", in_channels=15))
-    _, config, checkpoint = load_model(tmp_path / "teacher.pt")
+    _, config, checkpoint = load_checkpoint(tmp_path / "teacher.pt")
     assert config.in_channels == 15 and checkpoint["metadata"] is None
 
 
 def test_unusable_checkpoints_raise_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FloodSarError, match="checkpoint not found"):
-        load_model(tmp_path / "missing.pt")
+        load_checkpoint(tmp_path / "missing.pt")
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(FloodSarError, match="garbage.pt: not a FloodSAR training checkpoint"):
-        load_model(garbage)
+        load_checkpoint(garbage)
     torch.save({"model_config": {"encoder": "xception_tiny"}, "state_dict": {}}, tmp_path / "empty.pt")
     with pytest.raises(FloodSarError, match="empty.pt"):
-        load_model(tmp_path / "empty.pt")
+        load_checkpoint(tmp_path / "empty.pt")
 
 
 def _timm_state_dict(path: Path) -> dict:

@@ -1,0 +1,99 @@
+"""The package has no import circles: every module imports only modules that do not import it back.
+
+A static scan of every import statement (at module level and inside functions), so a circle hidden in a
+function-level import counts too. ``if __name__ == "__main__":`` blocks are entry points, not dependencies.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from floodsar.training.real_data import REPO_ROOT
+
+SKIPPED = {"tests", "build", "dist"}
+
+
+def module_files() -> dict[str, Path]:
+    """floodsar module name -> file, for every .py file of the package (not the tests)."""
+    modules = {}
+    for path in REPO_ROOT.rglob("*.py"):
+        parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        if parts[0] in SKIPPED or parts[0].startswith("."):
+            continue
+        name = ".".join(("floodsar", *parts))
+        modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+def _without_main_blocks(tree: ast.Module) -> ast.Module:
+    tree.body = [node for node in tree.body if not (
+        isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")]
+    return tree
+
+
+def imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The package modules that module ``name`` imports."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(_without_main_blocks(ast.parse(path.read_text(encoding="utf-8")))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            found.update(f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                         for alias in node.names)
+    return {module for module in found if module in modules and module != name}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_the_scan_finds_a_circle() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_no_module_imports_itself_back() -> None:
+    modules = module_files()
+    assert "floodsar.training.train" in modules and "floodsar.engine.pipeline" in modules
+    graph = {name: imports(name, path, modules) for name, path in modules.items()}
+    assert "floodsar.training.evaluate" in graph["floodsar.training.train"]
+    assert circles(graph) == []

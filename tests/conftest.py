@@ -1,25 +1,24 @@
-"""Fixtures shared by every test area."""
+"""Fixtures shared by every test area: the real chips and the repository."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from helpers.real_data import FIXTURES, large_real_data_dir, skip_without
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def real_data_dir() -> Path:
-    """The shared real Sentinel-1 data (../shared/data/real beside the checkout, or $FLOODSAR_REAL_DATA)."""
-    return Path(os.environ.get("FLOODSAR_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    path = real_data_dir()
-    if not path.is_dir():
-        pytest.fail(f"real test data not found at {path}; set FLOODSAR_REAL_DATA")
-    return path
+    """The small real chips committed under tests/fixtures/real (always there)."""
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def large_real_data() -> Path:
+    """The large shared real-data set; tests that take it are skipped, saying why, when it is not there."""
+    return skip_without(large_real_data_dir() / "sen1floods11").parent
 
 
 @pytest.fixture(scope="session")

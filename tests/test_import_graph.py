@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from floodsar.training.real_data import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SKIPPED = {"tests", "build", "dist"}
 

@@ -182,7 +182,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     """``floodsar-train compare-real``: the statistics tables of real vs generated chips."""
-    real, generated = load_real(args.real or real_data_dir()), load_synthetic(args.synthetic)
+    generated, real = load_synthetic(args.synthetic), load_real(args.real or real_data_dir())
     print(format_table(compare(real, generated), real, generated))
     return 0
 

@@ -12,9 +12,7 @@ import pytest
 from osgeo import gdal
 
 from floodsar.engine.cli import main
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import unwritable_folder, write_geotiff  # noqa: E402
+from helpers.rasters import unwritable_folder, write_geotiff
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "floodsar"
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ from osgeo import gdal
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.outputs import open_output
 from floodsar.engine.raster_io import RasterGrid, open_raster
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import read_band, unwritable_folder  # noqa: E402
+from helpers.rasters import read_band, unwritable_folder
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"

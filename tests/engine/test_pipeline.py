@@ -12,9 +12,7 @@ from osgeo import gdal
 from floodsar.engine.errors import CancelledError, FloodSarError
 from floodsar.engine.metadata import ModelMetadata
 from floodsar.engine.pipeline import PredictionRequest, predict
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import read_band, unwritable_folder, write_geotiff  # noqa: E402
+from helpers.rasters import read_band, unwritable_folder, write_geotiff
 
 
 def read_all(path) -> np.ndarray:
@@ -218,7 +216,7 @@ def test_memory_is_bounded_on_a_20480_px_raster(chips, tmp_path):
     import resource
     import subprocess
 
-    from conftest import model_metadata, onnx_model, save_onnx
+    from helpers.models import model_metadata, onnx_model, save_onnx
 
     model = save_onnx(onnx_model("conv3x3", model_metadata(tile_size=512, overlap=16)), tmp_path / "conv.onnx")
     big = mosaic_vrt(chips["spain"], tmp_path / "big.vrt", 40)

@@ -12,9 +12,7 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.outputs import open_output
 from floodsar.engine.postprocess import apply_minimum_mapping_unit, minimum_pixels, write_water_polygons
 from floodsar.engine.raster_io import RasterGrid, open_raster
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import UTM_TRANSFORM, gdal_exception_mode, read_band  # noqa: E402,F401
+from helpers.rasters import UTM_TRANSFORM, read_band
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"

@@ -10,9 +10,7 @@ import pytest
 from floodsar.engine import raster_io
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.raster_io import RasterGrid
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import UTM_TRANSFORM, gdal_exception_mode, unwritable_folder, write_geotiff  # noqa: E402,F401
+from helpers.rasters import UTM_TRANSFORM, unwritable_folder, write_geotiff
 
 BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
@@ -89,8 +87,8 @@ def test_boundless_window_read_matches_the_file(io, real_data):
     np.testing.assert_array_equal(window[:, 10:, :12], reference[[1, 0], :30, 500:])
 
 
-def test_backends_agree_on_grid_and_values(real_data):
-    vv = real_data / "stac_overflow/labelled/awc00_vv.tif"
+def test_backends_agree_on_grid_and_values(large_real_data):
+    vv = large_real_data / "stac_overflow/labelled/awc00_vv.tif"
     with raster_io.open_raster(vv, "rasterio") as a, raster_io.open_raster(vv, "gdal") as b:
         assert a.grid.transform == b.grid.transform and (a.grid.width, a.grid.height) == (b.grid.width, b.grid.height)
         assert raster_io.backend("gdal").same_crs(a.grid.crs_wkt, b.grid.crs_wkt)

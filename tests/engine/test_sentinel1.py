@@ -1,9 +1,7 @@
 """Sentinel-1 inputs: band selection, units detection, nodata rules and clear errors."""
 from __future__ import annotations
 
-import sys
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +9,7 @@ from osgeo import gdal
 
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.sentinel1 import open_sentinel1, polarisation
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import write_geotiff  # noqa: E402
+from helpers.rasters import write_geotiff
 
 BACKENDS = ["rasterio", "gdal"]
 S1HAND = "sen1floods11/S1Hand/{}_S1Hand.tif"
@@ -50,8 +46,8 @@ def test_sen1floods11_chip(io, real_data, spain_db):
 
 
 @pytest.mark.parametrize("io", BACKENDS)
-def test_drivendata_pair_with_zero_nodata(io, real_data):
-    vv_path, vh_path = (real_data / DRIVENDATA.format(p) for p in ("vv", "vh"))
+def test_drivendata_pair_with_zero_nodata(io, large_real_data):
+    vv_path, vh_path = (large_real_data / DRIVENDATA.format(p) for p in ("vv", "vh"))
     raw = np.stack([gdal.Open(str(p)).ReadAsArray() for p in (vv_path, vh_path)])
     with open_sentinel1([vv_path, vh_path], io=io) as source:
         assert source.units == "db" and source.grid.pixel_size_m == pytest.approx(10.0)
@@ -64,9 +60,9 @@ def test_drivendata_pair_with_zero_nodata(io, real_data):
     assert (db[:, ~valid] == -99.0).all()
 
 
-def test_vv_only_scene_is_refused_clearly(real_data):
+def test_vv_only_scene_is_refused_clearly(large_real_data):
     with pytest.raises(FloodSarError, match=r"VV-only.*needs both VV and VH.*VV\.tif VH\.tif"):
-        open_sentinel1([real_data / VV_ONLY])
+        open_sentinel1([large_real_data / VV_ONLY])
 
 
 def test_all_nan_chip_reads_as_all_invalid(real_data):
@@ -157,8 +153,8 @@ def test_two_files_in_the_wrong_order_or_on_different_grids(tmp_path, spain_db):
         open_sentinel1([vv, vh, vh])
 
 
-def test_reads_from_several_threads_match_serial_reads(real_data):
-    paths = [real_data / DRIVENDATA.format(p) for p in ("vv", "vh")]
+def test_reads_from_several_threads_match_serial_reads(large_real_data):
+    paths = [large_real_data / DRIVENDATA.format(p) for p in ("vv", "vh")]
     windows = [(r, c, 96, 96) for r in range(-32, 512, 80) for c in range(-32, 512, 80)]
     with open_sentinel1(paths) as source:
         serial = [source.read_db(*w) for w in windows]
@@ -178,8 +174,9 @@ def test_reads_from_several_threads_match_serial_reads(real_data):
         np.testing.assert_array_equal(results[i][0], db)
 
 
-def test_describe_says_what_the_engine_will_do(real_data):
-    with open_sentinel1([real_data / DRIVENDATA.format("vv"), real_data / DRIVENDATA.format("vh")]) as source:
+def test_describe_says_what_the_engine_will_do(large_real_data):
+    vv, vh = (large_real_data / DRIVENDATA.format(p) for p in ("vv", "vh"))
+    with open_sentinel1([vv, vh]) as source:
         text = source.describe()
     for expected in ("awc00_vv.tif", "VV: awc00_vv.tif band 1", "VH: awc00_vh.tif band 1", "Units: dB (detected",
                      "Size: 512 x 512 pixels", "UTM zone 20S", "Pixel size: about 10.0 m",

@@ -15,11 +15,9 @@ from qgis.core import Qgis, QgsApplication, QgsProject  # noqa: E402
 from qgis.gui import QgsMapCanvas, QgsMessageBar  # noqa: E402
 from qgis.PyQt.QtWidgets import QMainWindow, QMenu, QVBoxLayout, QWidget  # noqa: E402
 
+from helpers.models import model_metadata, onnx_model, save_onnx  # noqa: E402
+
 PROCESSING_PLUGINS = "/usr/share/qgis/python/plugins"
-# the tests import plugin_test_helpers.py from this folder (pytest runs with --import-mode=importlib)
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.append(str(Path(__file__).parent))
-from plugin_test_helpers import engine_test_models  # noqa: E402
 _APP: QgsApplication | None = None
 
 
@@ -127,6 +125,5 @@ def spain_chip(real_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def water_model(tmp_path_factory) -> Path:
     """A tiny real ONNX model (the engine tests' "pointwise" one): dark VH is water, pixel by pixel."""
-    models = engine_test_models()
-    model = models.onnx_model("pointwise", models.model_metadata(name="plugin-test-pointwise"))
-    return models.save_onnx(model, tmp_path_factory.mktemp("models") / "pointwise.onnx")
+    model = onnx_model("pointwise", model_metadata(name="plugin-test-pointwise"))
+    return save_onnx(model, tmp_path_factory.mktemp("models") / "pointwise.onnx")

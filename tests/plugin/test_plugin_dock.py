@@ -8,7 +8,7 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
-from plugin_test_helpers import water_model_expected, read, write_without_crs
+from helpers.qgis_layers import read, water_model_expected, write_without_crs
 
 RUN_TIMEOUT_MS = 60_000
 

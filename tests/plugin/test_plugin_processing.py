@@ -18,7 +18,7 @@ from qgis.core import (QgsApplication, QgsProcessingException, QgsProcessingFeed
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
 from floodsar.plugin.package import build
-from plugin_test_helpers import water_model_expected, read, write_without_crs
+from helpers.qgis_layers import read, water_model_expected, write_without_crs
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.training import weak_labels
 from floodsar.training.datasets import (IGNORE_INDEX, S1_NORMALISATION, PairedNdwi, RandomCropFlip,
                                         Sen1Floods11Hand, Sen1Floods11Weak, read_s1, read_split)
-from floodsar.training.synthetic.generate import generate
 from floodsar.training.sen1floods11 import HAND, SPLITS
 
 REAL_CHIPS = ("Spain_7370579", "India_900498", "Ghana_83483", "Paraguay_34417")
@@ -33,13 +32,6 @@ def real_root(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     assert len(kept) == len(REAL_CHIPS)
     (root / SPLITS).mkdir(parents=True)
     (root / SPLITS / "flood_test_data.csv").write_bytes(b"".join(line + b"\r\n" for line in kept))
-    return root
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("generated")
-    generate(root, hand=4, weak=2, additional=2, size=32, seed=3, progress=False)
     return root
 
 
@@ -86,7 +78,7 @@ def _official_order(root: Path) -> list[str]:
 def test_teacher_inputs_mask_sentinel2_nodata(real_root: Path, tmp_path: Path) -> None:
     root = tmp_path / "root"
     shutil.copytree(real_root, root, symlinks=True)
-    s2_path = root / HAND / "S2Hand" / "Spain_7370579_S2Hand.tif"
+    s2_path = root / HAND / "S2Hand" / "India_900498_S2Hand.tif"
     with rasterio.open(s2_path) as src:
         profile, s2 = src.profile, src.read()
     s2[:, :100, :50] = 0  # a nodata corner
@@ -94,30 +86,31 @@ def test_teacher_inputs_mask_sentinel2_nodata(real_root: Path, tmp_path: Path) -
     with rasterio.open(s2_path, "w", **profile) as dst:
         dst.write(s2)
     csv = root / SPLITS / "flood_test_data.csv"
-    csv.write_bytes(b"Spain_7370579_S1Hand.tif,Spain_7370579_LabelHand.tif\r\n")
+    csv.write_bytes(b"India_900498_S1Hand.tif,India_900498_LabelHand.tif\r\n")
     sample = Sen1Floods11Hand(root, "test", inputs="s1s2")[0]
-    assert sample["image"].shape == (15, 512, 512)
+    assert sample["image"].shape == (15, 256, 256)
     assert (sample["mask"][:100, :50] == IGNORE_INDEX).all() and not sample["valid"][:100, :50].any()
     assert (sample["image"][2:, :100, :50] == 0).all()
     assert (sample["mask"][100:, 50:] != IGNORE_INDEX).any()
 
 
 def test_missing_files_are_reported_clearly(real_root: Path, real_data: Path, tmp_path: Path) -> None:
-    official = tmp_path / "official"  # the official test split: 90 chips listed, 7 of them here
+    official = tmp_path / "official"  # the official test split: 90 chips listed, a few of them here
     shutil.copytree(real_root, official, symlinks=True)
     (official / SPLITS / "flood_test_data.csv").write_bytes(
         (real_data / "sen1floods11" / "splits" / "flood_test_data.csv").read_bytes())
     with pytest.raises(FloodSarError, match=r"missing, with \d+ more file\(s\).*download the complete Sen1Floods11"):
         Sen1Floods11Hand(official, "test")
     present = Sen1Floods11Hand(official, "test", allow_missing=True)
-    assert len(present) == 7  # every real chip of the official test split that is here
+    here = list((real_root / HAND / "S1Hand").glob("*_S1Hand.tif"))
+    assert len(present) == len(here) >= 5  # every real chip of the official test split that is here
     with pytest.raises(FloodSarError, match="split file not found"):
         Sen1Floods11Hand(official, "valid")
 
 
-def test_weak_label_choice_reads_the_chosen_files(generated: Path) -> None:
-    ndwi, otsu = Sen1Floods11Weak(generated, "s2index"), Sen1Floods11Weak(generated, "s1otsu")
-    assert len(ndwi) == 2 and ndwi.chips[0].label.parent.name == "S2IndexLabelWeak"
+def test_weak_label_choice_reads_the_chosen_files(generated_data: Path) -> None:
+    ndwi, otsu = Sen1Floods11Weak(generated_data, "s2index"), Sen1Floods11Weak(generated_data, "s1otsu")
+    assert len(ndwi) == 3 and ndwi.chips[0].label.parent.name == "S2IndexLabelWeak"
     assert otsu.chips[0].label.parent.name == "S1OtsuLabelWeak"
     for dataset in (ndwi, otsu):
         sample = dataset[0]
@@ -125,11 +118,11 @@ def test_weak_label_choice_reads_the_chosen_files(generated: Path) -> None:
         valid = sample["valid"].numpy()
         assert np.array_equal(sample["mask"].numpy()[valid], on_disk[valid])
     with pytest.raises(FloodSarError, match="unknown weak label"):
-        Sen1Floods11Weak(generated, "jrc")
+        Sen1Floods11Weak(generated_data, "jrc")
 
 
-def test_additional_set_is_labelled_by_ndwi(generated: Path) -> None:
-    dataset = PairedNdwi(generated / "additional", inputs="s1s2")
+def test_additional_set_is_labelled_by_ndwi(generated_data: Path) -> None:
+    dataset = PairedNdwi(generated_data / "additional", inputs="s1s2")
     sample = dataset[0]
     s2 = rasterio.open(dataset.chips[0].s2).read()
     expected = weak_labels.ndwi_label(s2)
@@ -138,7 +131,7 @@ def test_additional_set_is_labelled_by_ndwi(generated: Path) -> None:
     assert np.array_equal(sample["mask"].numpy()[valid], expected[valid])
     assert (sample["mask"].numpy()[~valid] == IGNORE_INDEX).all()
     with pytest.raises(FloodSarError, match="no \\*_S1.tif chips"):
-        PairedNdwi(generated / "nowhere")
+        PairedNdwi(generated_data / "nowhere")
 
 
 def test_random_crop_keeps_image_and_mask_aligned() -> None:

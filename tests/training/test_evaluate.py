@@ -79,7 +79,7 @@ def test_command_line_reports_bad_data_in_one_line(tmp_path: Path, capsys: pytes
     assert err.startswith("error: ") and "split file not found" in err and "Traceback" not in err
 
 
-def test_onnx_model_through_the_engine_scores_like_its_checkpoint(tmp_path: Path) -> None:
+def test_onnx_model_through_the_engine_scores_like_its_checkpoint(generated_data: Path, tmp_path: Path) -> None:
     import dataclasses
 
     import torch
@@ -89,13 +89,11 @@ def test_onnx_model_through_the_engine_scores_like_its_checkpoint(tmp_path: Path
     from floodsar.training.export import export_onnx
     from floodsar.training.checkpoint import save_checkpoint
     from floodsar.training.network import ModelConfig, build_model
-    from floodsar.training.synthetic.generate import generate
 
-    generate(tmp_path / "data", hand=8, weak=0, additional=0, size=64, seed=1, progress=False)
     torch.manual_seed(0)
     config = ModelConfig(encoder="xception_tiny", in_channels=2)
     model = build_model(config).eval()
-    dataset = Sen1Floods11Hand(tmp_path / "data", "valid")
+    dataset = Sen1Floods11Hand(generated_data, "valid")
     with torch.no_grad():  # large margins (few pixels near the threshold), water on about half the pixels
         model.classifier.weight.mul_(50)
         logits = model(torch.stack([dataset[i]["image"] for i in range(len(dataset))]))

@@ -12,8 +12,8 @@ from floodsar.training.evaluate_real import chip_otsu, engine_method, find_chips
 DRY_CHIPS = {"Ghana_53713", "awc00"}
 
 
-def test_finds_both_datasets_with_their_layouts(real_data: Path) -> None:
-    chips = {chip.name: chip for chip in find_chips(real_data)}
+def test_finds_both_datasets_with_their_layouts(large_real_data: Path) -> None:
+    chips = {chip.name: chip for chip in find_chips(large_real_data)}
     assert {"Spain_7370579", "India_900498", "Ghana_53713", "awc00", "jja10", "pxs10", "qxb32"} <= set(chips)
     assert len(chips["Spain_7370579"].inputs) == 1
     assert [p.name for p in chips["jja10"].inputs] == ["jja10_vv.tif", "jja10_vh.tif"]
@@ -26,6 +26,7 @@ def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
     assert any(s.startswith("Ghana_83483") for s in skipped)  # label all -1
     false_water = {name: {r.chip.name: r.false_water for r in rows if r.chip.name in DRY_CHIPS}
                    for name, rows in results.items()}
+    assert set(false_water["engine Otsu"]) == {"Ghana_53713"}  # the committed dry chip
     # the bimodality check keeps dry land dry; a plain threshold always finds "water"
     assert max(false_water["engine Otsu"].values()) < 0.01
     assert min(false_water["per-chip Otsu"].values()) > 0.2
@@ -33,9 +34,9 @@ def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
     assert "| engine Otsu |" in table and "| Spain_7370579 | Sen1Floods11 |" in table
 
 
-def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path) -> None:
+def test_bundled_model_beats_otsu_on_real_chips(large_real_data: Path, tmp_path: Path) -> None:
     scores = tmp_path / "scores.json"
-    assert floodsar_train(["evaluate-real", "--real", str(real_data), "--json", str(scores)]) == 0
+    assert floodsar_train(["evaluate-real", "--real", str(large_real_data), "--json", str(scores)]) == 0
     result = json.loads(scores.read_text())
     model, otsu = result["FloodSAR model"], result["engine Otsu (bimodal tiles)"]
     assert model["total"]["iou"] > otsu["total"]["iou"]
@@ -44,10 +45,11 @@ def test_bundled_model_beats_otsu_on_real_chips(real_data: Path, tmp_path: Path)
 
 
 def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path, repo_root: Path) -> None:
-    chips = [c for c in find_chips(real_data) if c.name in ("India_900498", "jja10")]
+    chips = [c for c in find_chips(real_data) if c.name in ("Spain_7370579", "India_900498")]
     models = repo_root / "resources" / "models"
     results, _ = run({"onnx": engine_method("model", models / "floodsar_s1.onnx"),
                       "torch": engine_method("model", models / "floodsar_s1.pt2")}, chips, progress=False)
+    assert len(results["onnx"]) == len(results["torch"]) == 2
     for onnx, torch in zip(results["onnx"], results["torch"]):
         assert abs(onnx.scores.iou - torch.scores.iou) < 0.005
 

@@ -7,7 +7,6 @@ import pytest
 
 from floodsar.training.cli import main as floodsar_train
 from floodsar.training.seeds import PAPER_ROWS, format_table, run_seeds
-from floodsar.training.synthetic.generate import generate
 
 
 def test_table_shows_mean_std_beside_the_paper() -> None:
@@ -25,22 +24,16 @@ def test_paper_numbers() -> None:
         "otsu": 54.58, "hand": 67.63, "weak": 67.76, "weak_additional": 68.94, "distillation": 71.91}
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("seed_chips")
-    generate(root, hand=6, weak=0, additional=0, size=64, seed=1, progress=False)  # its test chip has water
-    return root
-
-
-def test_runs_each_seed_and_scores_the_test_split(data: Path, repo_root: Path, tmp_path: Path) -> None:
+def test_runs_each_seed_and_scores_the_test_split(generated_data: Path, repo_root: Path, tmp_path: Path) -> None:
     config = repo_root / "training" / "configs" / "quick_s1_hand.toml"
-    results = run_seeds([config], [0, 1], str(data), otsu=True, out_root=str(tmp_path), progress=False)
+    results = run_seeds([config], [0, 1], str(generated_data), otsu=True, out_root=str(tmp_path), progress=False)
     assert set(results) == {"otsu", "hand"} and len(results["otsu"]) == 1 and len(results["hand"]) == 2
     assert all(0 <= v <= 100 for v in results["hand"] + results["otsu"])
     assert sorted(p.name for p in (tmp_path / "quick_s1_hand").iterdir()) == ["seed0", "seed1"]
 
 
-def test_config_without_a_table_row_is_refused(data: Path, repo_root: Path, capsys: pytest.CaptureFixture) -> None:
+def test_config_without_a_table_row_is_refused(generated_data: Path, repo_root: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
     teacher = repo_root / "training" / "configs" / "quick_teacher.toml"
-    assert floodsar_train(["seeds", str(teacher), "--data", str(data), "--seeds", "1", "--quiet"]) == 1
+    assert floodsar_train(["seeds", str(teacher), "--data", str(generated_data), "--seeds", "1", "--quiet"]) == 1
     assert "run.row must name a row of the paper's table" in capsys.readouterr().err

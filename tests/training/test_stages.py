@@ -16,17 +16,9 @@ from floodsar.training.cli import main as floodsar_train
 from floodsar.training.config import load_config
 from floodsar.training.datasets import Sen1Floods11Hand
 from floodsar.training.pseudo_label import label_folder, to_target
-from floodsar.training.synthetic.generate import generate
 from floodsar.training.train import train
 
 QUICK = ("quick_s1_hand", "quick_s1_weak", "quick_s1_weak_additional", "quick_teacher")
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("chips")
-    generate(root, hand=8, weak=3, additional=3, size=64, seed=1, progress=False)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +31,9 @@ def _log(run: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("name", QUICK)
-def test_each_stage_trains_one_epoch(name: str, data: Path, configs: Path, tmp_path: Path) -> None:
-    assert floodsar_train(["train", "--config", str(configs / f"{name}.toml"), "--data", str(data), "--out", str(tmp_path),
-                 "--quiet"]) == 0
+def test_each_stage_trains_one_epoch(name: str, generated_data: Path, configs: Path, tmp_path: Path) -> None:
+    assert floodsar_train(["train", "--config", str(configs / f"{name}.toml"), "--data", str(generated_data),
+                           "--out", str(tmp_path), "--quiet"]) == 0
     run = tmp_path / "seed0"
     assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
     [record] = _log(run)
@@ -49,14 +41,14 @@ def test_each_stage_trains_one_epoch(name: str, data: Path, configs: Path, tmp_p
     model, config, _ = load_checkpoint(run / "best.pt")
     teacher = name == "quick_teacher"
     assert config.in_channels == (15 if teacher else 2)
-    sample = Sen1Floods11Hand(data, "test", "s1s2" if teacher else "s1")[0]
+    sample = Sen1Floods11Hand(generated_data, "test", "s1s2" if teacher else "s1")[0]
     with torch.no_grad():
         assert model.eval()(sample["image"][None]).shape == (1, 2, 64, 64)
 
 
-def test_distillation_teacher_pseudo_labels_student(data: Path, configs: Path, tmp_path: Path) -> None:
-    assert floodsar_train(["train", "--config", str(configs / "quick_distill.toml"), "--data", str(data), "--out", str(tmp_path),
-                 "--quiet"]) == 0
+def test_distillation_teacher_pseudo_labels_student(generated_data: Path, configs: Path, tmp_path: Path) -> None:
+    assert floodsar_train(["train", "--config", str(configs / "quick_distill.toml"), "--data", str(generated_data),
+                           "--out", str(tmp_path), "--quiet"]) == 0
     teacher = tmp_path / "teacher" / "seed0" / "best.pt"
     assert teacher.is_file() and load_checkpoint(teacher)[1].in_channels == 15
     labels = sorted((tmp_path / "seed0" / "pseudo" / "additional").glob("*_Pseudo.tif"))
@@ -71,7 +63,7 @@ def test_distillation_teacher_pseudo_labels_student(data: Path, configs: Path, t
     assert [r["epoch"] for r in _log(tmp_path / "seed0")] == [1]
     assert len(_log(tmp_path / "seed0")[0]["source_losses"]) == 2  # hand batches and teacher-labelled batches
     before = labels[0].stat().st_mtime_ns  # same teacher, same chips: not labelled again
-    label_folder(teacher, data / "additional", labels[0].parent, progress=False)
+    label_folder(teacher, generated_data / "additional", labels[0].parent, progress=False)
     assert labels[0].stat().st_mtime_ns == before
 
 
@@ -82,9 +74,9 @@ def test_teacher_targets_hard_soft_and_confidence() -> None:
     assert to_target(probability, "soft", confidence=0.8).tolist() == pytest.approx([0.1, -1, 0.9, -1])
 
 
-def test_resume_continues_where_the_run_stopped(data: Path, configs: Path, tmp_path: Path,
+def test_resume_continues_where_the_run_stopped(generated_data: Path, configs: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    base = load_config(configs / "quick_s1_hand.toml").with_overrides(data_root=str(data), epochs=2)
+    base = load_config(configs / "quick_s1_hand.toml").with_overrides(data_root=str(generated_data), epochs=2)
     straight = train(base.with_overrides(out=str(tmp_path / "straight")), progress=False)
 
     save, saves = train_module.save_checkpoint, []
@@ -123,7 +115,8 @@ def test_config_errors_name_the_file_and_the_fix(tmp_path: Path, capsys: pytest.
 
 
 def test_missing_data_folder_is_explained(configs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert floodsar_train(["train", "--config", str(configs / "quick_s1_hand.toml"), "--data", str(tmp_path), "--quiet"]) == 1
+    assert floodsar_train(["train", "--config", str(configs / "quick_s1_hand.toml"), "--data", str(tmp_path),
+                           "--quiet"]) == 1
     assert "has no v1.1 folder" in capsys.readouterr().err
 
 

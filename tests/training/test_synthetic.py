@@ -83,7 +83,7 @@ def _profile(path: Path) -> tuple:
 
 
 @pytest.mark.parametrize("folder, real_name", [("S1Hand", "Spain_7370579_S1Hand.tif"),
-                                               ("S2Hand", "Spain_7370579_S2Hand.tif"),
+                                               ("S2Hand", "India_900498_S2Hand.tif"),
                                                ("LabelHand", "Spain_7370579_LabelHand.tif")])
 def test_file_format_matches_the_real_chip(dataset, real_data, folder, real_name):
     generated = next((dataset / HAND / folder).glob("*.tif"))

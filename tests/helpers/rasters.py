@@ -1,10 +1,4 @@
-"""Helpers to write small generated GeoTIFFs for engine tests (stable: other test files import this).
-
-Import from a test file with::
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from io_helpers import write_geotiff
-"""
+"""Small generated GeoTIFFs for tests: write one, read a band back, a folder nobody can write to."""
 from __future__ import annotations
 
 import os
@@ -66,11 +60,3 @@ def unwritable_folder(tmp_path: Path) -> Path:
     folder.mkdir(mode=0o500)
     return folder
 
-
-@pytest.fixture(params=["exceptions on", "exceptions off"])
-def gdal_exception_mode(request):
-    """Run under both GDAL exception modes: QGIS and other plugins choose theirs, not FloodSAR."""
-    previous = gdal.GetUseExceptions()
-    (gdal.UseExceptions if request.param == "exceptions on" else gdal.DontUseExceptions)()
-    yield request.param
-    (gdal.UseExceptions if previous else gdal.DontUseExceptions)()

@@ -59,7 +59,8 @@ def test_dry_chip_has_no_bimodal_tile_and_falls_back(chips):
     vh, valid = vh_of(chips["ghana_dry"])
     assert not is_bimodal(vh_histogram(vh, valid))
     result = tiled(vh, valid).result()
-    assert result.bimodal_tiles == 0 and result.checked_tiles == 4
+    tiles = -(-vh.shape[0] // TILE_SIZE) * -(-vh.shape[1] // TILE_SIZE)  # every tile was looked at
+    assert result.bimodal_tiles == 0 and result.checked_tiles == tiles >= 1
     assert result.threshold_db == FALLBACK_THRESHOLD_DB and "bimodal" in result.warning
     plain = otsu_water(vh, valid)[0]
     assert np.mean(plain[valid] == 1) > 0.3  # plain Otsu splits dry land in two...

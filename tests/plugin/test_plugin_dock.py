@@ -94,7 +94,7 @@ def test_dock_runs_otsu_into_a_temporary_file(plugin, qtbot, real_data):
     label = read(chips / "LabelHand" / "India_900498_LabelHand.tif")
     valid = label >= 0
     iou = np.sum((mask == 1) & (label == 1) & valid) / np.sum(((mask == 1) | (label == 1)) & valid)
-    assert iou > 0.6  # Otsu on this hand-labelled flood chip: IoU 0.73
+    assert iou > 0.5  # Otsu on this hand-labelled flood chip (256 px crop): IoU 0.60; all water: 0.35
 
 
 def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip, water_model, tmp_path):

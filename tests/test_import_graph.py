@@ -1,7 +1,8 @@
 """The package has no import circles: every module imports only modules that do not import it back.
 
 A static scan of every import statement (at module level and inside functions), so a circle hidden in a
-function-level import counts too. ``if __name__ == "__main__":`` blocks are entry points, not dependencies.
+function-level import counts too. ``if __name__ == "__main__":`` blocks are entry points and
+``if TYPE_CHECKING:`` blocks are read by type checkers only: neither runs as a dependency.
 """
 from __future__ import annotations
 
@@ -25,10 +26,18 @@ def module_files() -> dict[str, Path]:
     return modules
 
 
+def _runs_on_import(node: ast.stmt) -> bool:
+    """False for ``if __name__ == "__main__":`` and ``if TYPE_CHECKING:`` blocks."""
+    if not isinstance(node, ast.If):
+        return True
+    test = node.test
+    main = isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+    typing_only = ast.unparse(test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+    return not (main or typing_only)
+
+
 def _without_main_blocks(tree: ast.Module) -> ast.Module:
-    tree.body = [node for node in tree.body if not (
-        isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-        and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")]
+    tree.body = [node for node in tree.body if _runs_on_import(node)]
     return tree
 
 

@@ -60,14 +60,16 @@ def bad_inputs(chips, bad_models, pointwise_model, tmp_path) -> dict[str, tuple[
     """Each case: (command-line arguments after 'predict', text the message must name)."""
     text = tmp_path / "notes.tif"
     text.write_text("not a raster\n")
-    nocrs = write_geotiff(tmp_path / "nocrs.tif", gdal.Open(str(chips["spain"])).ReadAsArray(), epsg=None)
+    spain = gdal.Open(str(chips["spain"])).ReadAsArray()
+    nocrs = write_geotiff(tmp_path / "nocrs.tif", spain, epsg=None)
+    vv_only = write_geotiff(tmp_path / "vv_only.tif", spain[0], descriptions=("VV",))  # real VV, no VH
     out = tmp_path / "out" / "mask.tif"
     model = ["--model", pointwise_model]
     return {
         "missing file": ([tmp_path / "missing.tif", "-o", out, *model], "missing.tif"),
         "not a raster": ([text, "-o", out, *model], "notes.tif"),
         "wrong band count": ([chips["spain_label"], "-o", out, *model], "Spain_7370579_LabelHand.tif"),
-        "VV only": ([chips["vv_only"], "-o", out, *model], "VV-only"),
+        "VV only": ([vv_only, "-o", out, *model], "VV-only"),
         "no CRS": ([nocrs, "-o", out, *model], "nocrs.tif"),
         "unwritable output": ([chips["spain"], "-o", unwritable_folder(tmp_path) / "m.tif", *model], "m.tif"),
         "missing output folder": ([chips["spain"], "-o", tmp_path / "nowhere" / "m.tif", *model], "nowhere"),

@@ -21,15 +21,14 @@ from floodsar.engine.tiling import Window
 from floodsar.engine.terrain import slope_degrees
 from floodsar.training.synthetic.pairs import make_pair, write_pair
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import read_band, write_geotiff  # noqa: E402
+from helpers.rasters import read_band, write_geotiff
 
 DRY, FLOOD, REFERENCE, EXCLUDED, NODATA = 0, 1, 2, 3, 255
 
 
 @pytest.fixture(scope="module")
-def ayt12(real_data) -> dict[str, Path]:
-    folder = real_data / "stac_overflow" / "unlabelled"
+def ayt12(large_real_data) -> dict[str, Path]:
+    folder = large_real_data / "stac_overflow" / "unlabelled"
     return {"vv": folder / "test_features" / "ayt12_vv.tif", "vh": folder / "test_features" / "ayt12_vh.tif",
             "jrc": folder / "jrc_extent" / "ayt12.tif", "seasonality": folder / "jrc_seasonality" / "ayt12.tif",
             "dem": folder / "nasadem" / "ayt12.tif"}
@@ -136,8 +135,8 @@ def test_reference_polygons_in_another_crs_and_an_exclusion_raster(ayt12, tmp_pa
     assert found == {FLOOD, REFERENCE} and result.polygons == layer.GetFeatureCount()
 
 
-def test_a_pre_image_that_does_not_overlap_is_a_clear_error(real_data, tmp_path):
-    folder = real_data / "other" / "spatialist"  # two real VV scenes 30 km apart
+def test_a_pre_image_that_does_not_overlap_is_a_clear_error(large_real_data, tmp_path):
+    folder = large_real_data / "other" / "spatialist"  # two real VV scenes 30 km apart
     first, second = sorted(folder.glob("*.tif"))
     with pytest.raises(FloodSarError, match=rf"{first.name}: the pre-flood image does not overlap the post-flood"):
         run([second], tmp_path / "out.tif", pre=[first], method="otsu")
@@ -207,9 +206,9 @@ def test_generated_pre_post_pair_finds_the_flood_and_not_the_permanent_water(tmp
     assert report["method"] == "otsu" and "Otsu threshold" in report["model"]
 
 
-def test_otsu_maps_a_real_single_polarisation_two_date_stack(chips, real_data, tmp_path):
+def test_otsu_maps_a_real_single_polarisation_two_date_stack(chips, large_real_data, tmp_path):
     pre = chips["vv_only"]  # 2015, the same grid as the spatialist 2017-03-09 scene
-    post = real_data / "other" / "spatialist" / "S1A__IW___D_20170309T054356_VV_grd_mli_geo_norm_db.tif"
+    post = large_real_data / "other" / "spatialist" / "S1A__IW___D_20170309T054356_VV_grd_mli_geo_norm_db.tif"
     result, classes = run([post], tmp_path / "c.tif", pre=[pre], method="otsu", report=tmp_path / "r.json")
     assert "VV" in result.backend and set(np.unique(classes)) <= {DRY, FLOOD, REFERENCE, NODATA}
     assert np.any(classes == REFERENCE) and np.any(classes == FLOOD)

@@ -98,6 +98,20 @@ class DesktopIface:
 
 
 @pytest.fixture
+def processing_plugin(qapp):
+    """The plugin as qgis_process loads it: classFactory(None) + initProcessing()."""
+    import floodsar
+
+    plugin = floodsar.classFactory(None)
+    plugin.initProcessing()
+    import processing
+
+    yield processing
+    plugin.unload()
+    assert QgsApplication.processingRegistry().providerById("floodsar") is None
+
+
+@pytest.fixture
 def iface(qapp):
     iface = DesktopIface()
     iface.window.show()

@@ -9,15 +9,14 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
-from plugin_test_helpers import read
-from test_plugin_processing import processing_plugin  # noqa: F401 (the fixture)
+from helpers.qgis_layers import read
 
 RUN_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def ayt12(real_data) -> dict[str, Path]:
-    folder = real_data / "stac_overflow" / "unlabelled"
+def ayt12(large_real_data) -> dict[str, Path]:
+    folder = large_real_data / "stac_overflow" / "unlabelled"
     return {"vv": folder / "test_features" / "ayt12_vv.tif", "vh": folder / "test_features" / "ayt12_vh.tif",
             "jrc": folder / "jrc_extent" / "ayt12.tif", "dem": folder / "nasadem" / "ayt12.tif"}
 

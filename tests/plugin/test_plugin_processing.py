@@ -21,20 +21,6 @@ from floodsar.plugin.package import build
 from helpers.qgis_layers import read, water_model_expected, write_without_crs
 
 
-@pytest.fixture
-def processing_plugin(qapp):
-    """The plugin as qgis_process loads it: classFactory(None) + initProcessing()."""
-    import floodsar
-
-    plugin = floodsar.classFactory(None)
-    plugin.initProcessing()
-    import processing
-
-    yield processing
-    plugin.unload()
-    assert QgsApplication.processingRegistry().providerById("floodsar") is None
-
-
 def test_provider_lists_both_algorithms_with_typed_parameters(processing_plugin):
     provider = QgsApplication.processingRegistry().providerById("floodsar")
     assert sorted(alg.id() for alg in provider.algorithms()) == ["floodsar:map_flood_extent", "floodsar:otsu_water"]

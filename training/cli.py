@@ -24,6 +24,7 @@ COMMANDS = {
     "export": ("export", (), "export a checkpoint for the engine (.onnx and .pt2) with parity checks"),
     "evaluate-real": ("evaluate_real", ("quiet",), "water IoU of the model and of Otsu on labelled real chips"),
     "compare-real": ("compare_real", (), "compare generated Sentinel-1 chips with real ones"),
+    "gamma0-effect": ("gamma0_effect", ("quiet",), "the model's water IoU on real chips as sigma0 and as gamma0"),
 }
 
 

@@ -1,7 +1,6 @@
 """What gamma0 instead of sigma0 does to the model, measured on the labelled real chips.
 
-    python -m floodsar.training.gamma0_effect [--model resources/models/floodsar_s1.onnx]
-                                              [--real ../shared/data/real]
+    floodsar-train gamma0-effect [--model resources/models/floodsar_s1.onnx] [--real ../shared/data/real]
 
 The model was trained on sigma0. An RTC product (ASF HyP3) delivers gamma0 = sigma0 / cos(incidence),
 brighter by -10 log10(cos(incidence)) dB: 0.62 dB at 30 deg, 1.00 at 37.5, 1.51 at 45. Each chip is
@@ -16,7 +15,6 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -24,7 +22,8 @@ from ..engine import raster_io
 from ..engine.models import DEFAULT_MODEL
 from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
-from .evaluate_real import DEFAULT_REAL, Method, RealChip, backend_of, find_chips, markdown, run
+from .evaluate_real import Method, RealChip, backend_of, find_chips, markdown, run
+from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
 
 FALLBACK_DEG = 37.5
 
@@ -57,12 +56,14 @@ def shifted(model: Path, offset_db: float) -> Method:
     return method
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m floodsar.training.gamma0_effect",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
-    parser.add_argument("--real", type=Path, default=DEFAULT_REAL)
-    args = parser.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX or .pt2 model (default: bundled)")
+    parser.add_argument("--real", type=Path, default=None,
+                        help=f"shared real-data folder (default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
+
+
+def command(args: argparse.Namespace) -> int:
+    """``floodsar-train gamma0-effect``: the model's water IoU on sigma0 and on gamma0 at several incidences."""
     methods = {"sigma0 (as trained; also gamma0 corrected with an incidence map)": shifted(args.model, 0.0)}
     for angle in (30.0, FALLBACK_DEG, 45.0):
         methods[f"gamma0 at {angle:g} deg, uncorrected (+{brightening_db(angle):.2f} dB)"] = \
@@ -71,10 +72,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         residual = brightening_db(angle) - brightening_db(FALLBACK_DEG)
         methods[f"gamma0 at {angle:g} deg, corrected at {FALLBACK_DEG:g} deg ({residual:+.2f} dB)"] = \
             shifted(args.model, residual)
-    results, skipped = run(methods, find_chips(args.real))
+    results, skipped = run(methods, find_chips(args.real or real_data_dir()), progress=not args.quiet)
     print(markdown(results, skipped))
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # the older form: python -m floodsar.training.gamma0_effect ...
+    from .cli import main
+
+    sys.exit(main(["gamma0-effect", *sys.argv[1:]]))

@@ -23,9 +23,8 @@ from floodsar.engine.products import calibration, grd, resolve, safe
 from floodsar.engine.products.container import Container
 from floodsar.engine.sentinel1 import open_sentinel1
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import write_geotiff  # noqa: E402
-from products_helpers import SAFE_NAME, TINY_SHAPE, tiny_safe, zip_folder  # noqa: E402
+from helpers.products import SAFE_NAME, TINY_SHAPE, tiny_safe, zip_folder
+from helpers.rasters import write_geotiff
 
 BACKENDS = ["rasterio", "gdal"]
 RTC_NAME = "S1A_IW_20180128T161201_DVP_RTC10_G_gpuned_FD6A"
@@ -309,12 +308,12 @@ def test_cog_over_http(io, tmp_path, http_folder, capsys):
 
 
 @pytest.mark.slow
-def test_full_size_grd_maps_in_bounded_memory(tmp_path, real_data, pointwise_model):
+def test_full_size_grd_maps_in_bounded_memory(tmp_path, large_real_data, pointwise_model):
     """The shared full-size GRD (25,788 x 16,685 px per polarisation) mapped end to end in a fresh
     process: peak memory stays far below the ~1.7 GB one polarisation's sigma0 would take at once."""
-    from products_helpers import full_size_safe
+    from helpers.products import full_size_safe
 
-    product = full_size_safe(tmp_path, real_data / "safe")
+    product = full_size_safe(tmp_path, large_real_data / "safe")
     script = ("import resource, sys; from floodsar.engine.cli import main; code = main(sys.argv[1:]); "
               "print('peak_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(code)")
     done = subprocess.run([sys.executable, "-c", script, "predict", str(product), "-o", str(tmp_path / "water.tif"),

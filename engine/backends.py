@@ -6,11 +6,13 @@ torch is imported only when the PyTorch backend is asked for.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import model_trust
 from .errors import FloodSarError
 from .metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME
 
@@ -48,6 +50,8 @@ class OnnxBackend:
     def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        if hasattr(ort, "disable_telemetry_events"):  # usage events (sent on Windows builds): off
+            ort.disable_telemetry_events()
         providers = select_providers(device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
@@ -85,9 +89,11 @@ class OnnxBackend:
 
 
 class TorchBackend:
-    """A ``torch.export`` program (``.pt2``) on CPU or CUDA."""
+    """A ``torch.export`` program (``.pt2``) on CPU or CUDA; only a trusted file is opened (:mod:`.model_trust`)."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, path: Path, device: str = "auto", threads: int | None = None,
+                 trusted_by_user: bool = False) -> None:
+        data = model_trust.read_pt2(path, trusted_by_user)
         import torch
 
         check_device(device)
@@ -99,7 +105,7 @@ class TorchBackend:
         self.device = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
         extra = {TORCH_METADATA_FILE: ""}
         try:
-            program = torch.export.load(str(path), extra_files=extra)
+            program = torch.export.load(io.BytesIO(data), extra_files=extra)
         except Exception as exc:  # torch raises many types for a bad archive
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise FloodSarError(f"{path}: not a usable torch.export model ({reason}); "

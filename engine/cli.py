@@ -1,22 +1,70 @@
 """The ``floodsar`` command: ``predict``, ``batch``, ``info`` and ``benchmark``.
 
 Exit codes: 0 success, 1 a problem with the input, model or output (one line
-``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 130 Ctrl-C
-(no output left). Subcommands register themselves through :data:`SUBCOMMANDS`.
+``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 128 + the
+signal number for Ctrl-C (130), SIGTERM (143) and SIGHUP (129): a clean cancel, no output
+left. 141 when the reader of stdout goes away (``floodsar info X | head -1``). Text from
+files (model cards, file names) is printed without terminal control characters.
+Subcommands register themselves through :data:`SUBCOMMANDS`.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import os
+import signal
 import sys
-from typing import Callable, List, Optional, Sequence
+import threading
+import unicodedata
+from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 
 from .errors import FloodSarError
 from .event.command import add_subcommand as _add_batch
 from .pipeline import predict
 from .predict_options import add_band_options, add_flood_options, add_predict_options, request_from_args
 
-EXIT_OK, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_OK, EXIT_ERROR, EXIT_BROKEN_PIPE = 0, 1, 128 + 13
+#: Signals that cancel a run cleanly, like Ctrl-C (SIGINT already raises KeyboardInterrupt).
+CANCEL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: Line breaks and tabs are kept; every other control or format character is dropped.
+_KEPT = {"\n", "\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` without terminal control sequences (escape codes, bidi overrides) that a file could carry."""
+    return "".join(c for c in text if c in _KEPT or unicodedata.category(c) not in ("Cc", "Cf"))
+
+
+def say(text: str, stream: Optional[TextIO] = None) -> None:
+    """Print ``text`` (to stdout by default) without control characters."""
+    print(printable(text), file=sys.stdout if stream is None else stream)
+
+
+class Cancelled(KeyboardInterrupt):
+    """A cancel signal arrived; raised in the main thread so every output is cleaned up as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _cancel(signum: int, frame: object) -> None:
+    raise Cancelled(signum)
+
+
+@contextlib.contextmanager
+def _signals_cancel() -> Iterator[None]:
+    """While the command runs, SIGTERM and SIGHUP cancel it like Ctrl-C (previous handlers restored)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers need the main thread
+        yield
+        return
+    previous = {signum: signal.signal(signum, _cancel) for signum in CANCEL_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +102,7 @@ def _predict(args: argparse.Namespace) -> int:
     finally:
         close()
     for warning in result.warnings:
-        print(f"floodsar: warning: {warning}", file=sys.stderr)
+        say(f"floodsar: warning: {warning}", sys.stderr)
     def share(km2: float) -> str:
         return f"{km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0:.1%}"
 
@@ -73,7 +121,7 @@ def _predict(args: argparse.Namespace) -> int:
     lines += [f"Valid area: {result.valid_area_km2:.3f} km2",
               f"Time: {result.seconds:.1f} s",
               f"Backend: {result.backend}"]
-    print("\n".join(lines))
+    say("\n".join(lines))
     return EXIT_OK
 
 
@@ -102,15 +150,15 @@ def _info(args: argparse.Namespace) -> int:
     with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units,
                         single_polarisation=model is None) as source:
         native = model.metadata.resolution_m if model else 10.0
-        print(source.describe(native_m=native))
+        say(source.describe(native_m=native))
     if model is not None:
         meta = model.metadata
-        print(f"Model: {meta.name} ({model.path}), bands {', '.join(meta.bands)}, {meta.resolution_m:g} m pixels, "
+        say(f"Model: {meta.name} ({model.path}), bands {', '.join(meta.bands)}, {meta.resolution_m:g} m pixels, "
               f"tile {meta.tile_size} px, overlap {meta.overlap} px")
         lines = [f"Trained on: {meta.training_data}" if meta.training_data else "",
                  f"Licence: {meta.licence}" if meta.licence else ""]
         lines += [f"Known failure mode: {mode}" for mode in meta.provenance.get("failure_modes", [])]
-        print("\n".join(line for line in lines if line))
+        say("\n".join(line for line in lines if line))
     return EXIT_OK
 
 
@@ -153,14 +201,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with _signals_cancel():
+            code = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
+        return code
     except FloodSarError as exc:
-        print(f"floodsar: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        say(f"floodsar: error: {' '.join(str(exc).split())}", sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
-        kept = str(exc) or "no output was written."
-        print(f"floodsar: interrupted; {kept}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        signum = exc.signum if isinstance(exc, Cancelled) else signal.SIGINT
+        kept = "" if isinstance(exc, Cancelled) else str(exc)
+        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+        say(f"floodsar: interrupted{by}; {kept or 'no output was written.'}", sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:
+        # the reader (e.g. head) has all it wanted: stop quietly, and let the exit not flush into the closed pipe
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -241,12 +241,12 @@ def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Pat
 
 @contextlib.contextmanager
 def _scratch(beside: Path) -> Iterator[Path]:
-    """A temporary raster path beside ``beside``, deleted afterwards."""
-    path = raster_io.temporary_beside(beside)
+    """A temporary raster path in a private folder beside ``beside``, deleted afterwards (never renamed)."""
+    staged = raster_io.StagedOutputs()
     try:
-        yield path
+        yield staged.temporary(beside)
     finally:
-        raster_io.discard(path)
+        staged.discard()
 
 
 def _part(progress: Progress, start: float, end: float) -> Progress:

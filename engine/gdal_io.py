@@ -54,14 +54,19 @@ class GdalFile(RasterFile):
         self.path = path
         self.count = ds.RasterCount
         bands = [ds.GetRasterBand(i + 1) for i in range(self.count)]
+        if any(gdal.DataTypeIsComplex(band.DataType) for band in bands):
+            raise raster_io.complex_data(path)
         self.descriptions = tuple(b.GetDescription() or "" for b in bands)
         self.nodata = tuple(b.GetNoDataValue() for b in bands)
         self.grid = raster_io.make_grid(path, ds.RasterXSize, ds.RasterYSize, ds.GetProjection() or "",
                                         ds.GetGeoTransform(), ds.GetGCPCount(), require_crs)
 
     def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
-        data = _ok(self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
-                                        buf_type=gdal.GDT_Float32), f"reading {self.path}")
+        try:
+            data = _ok(self._ds.ReadAsArray(col0, row0, col1 - col0, row1 - row0, band_list=list(bands),
+                                            buf_type=gdal.GDT_Float32), "reading")
+        except RuntimeError as exc:
+            raise raster_io.unreadable_pixels(self.path, str(exc)) from exc
         return data.reshape(len(bands), row1 - row0, col1 - col0)
 
     def close(self) -> None:
@@ -91,7 +96,6 @@ class GdalGeoTiff(GeoTiffWriter):
                  colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
                  options: dict[str, str] | None = None) -> None:
         options = raster_io.creation_options(dtype, options)
-        self._grid = grid
         self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
             str(path), grid.width, grid.height, len(descriptions), _GDAL_TYPES[dtype],
             [f"{k}={v}" for k, v in options.items()]), f"creating {path}")
@@ -113,14 +117,10 @@ class GdalGeoTiff(GeoTiffWriter):
         for band, plane in zip(self.bands, array.reshape(-1, *array.shape[-2:])):
             _ok(band.WriteArray(plane, xoff=col_off, yoff=row_off), "writing")
 
-    def finish(self, resampling: str | None) -> None:
-        factors = raster_io.overview_factors(self._grid)
-        if factors and resampling is not None:
-            _ok(self._ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
-        self.close()
-
     def close(self) -> None:
         self.bands = []
+        if self._ds is not None:
+            _ok(self._ds.FlushCache() or 0, "writing")
         self._ds = None
 
 
@@ -137,6 +137,18 @@ def crs_wkt(definition: str) -> str:
     return srs.ExportToWkt()
 
 
+def add_overviews(path: Path, factors: list[int], resampling: str) -> None:
+    """Add internal overviews to a finished GeoTIFF; RuntimeError unless they are all there afterwards."""
+    if not factors:
+        return
+    ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE), f"opening {path}")
+    _ok(ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
+    ds = None
+    ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
+    if ds.GetRasterBand(1).GetOverviewCount() != len(factors):
+        raise RuntimeError("the overviews were not saved")
+
+
 def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours."""
     mask = GdalFile(src)
@@ -150,10 +162,8 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
             valid = _ok(gdal.Open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)), "opening the mask")
             _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.bands[0], min_pixels, 4), "sieving")
             valid = None
-            writer.finish("nearest")
-        except BaseException:
+        finally:
             writer.close()
-            raise
     finally:
         mask.close()
 

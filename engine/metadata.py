@@ -26,6 +26,8 @@ from .errors import FloodSarError
 SCHEMA_VERSION = 1
 METADATA_KEY = "floodsar"
 INPUT_NAME = "input"
+#: Largest tile a model may declare (the engine's own limit on --tile is the same).
+MAX_TILE_SIZE = 2048
 OUTPUT_NAME = "water_probability"
 
 
@@ -65,6 +67,14 @@ class ModelMetadata:
             raise ValueError("tile_size must be a multiple of stride and overlap less than half a tile")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError("threshold must lie strictly between 0 and 1")
+        if self.tile_size > MAX_TILE_SIZE:
+            raise ValueError(f"tile_size {self.tile_size} is over {MAX_TILE_SIZE} pixels (memory grows with its square)")
+        for name in ("name", "architecture", "units", "training_data", "licence"):
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name} must be text")
+        modes = self.provenance.get("failure_modes", []) if isinstance(self.provenance, Mapping) else None
+        if not isinstance(modes, list) or not all(isinstance(mode, str) for mode in modes):
+            raise ValueError("provenance must be a JSON object whose failure_modes, if any, is a list of text")
 
     def normalise(self, db: np.ndarray) -> np.ndarray:
         """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale."""

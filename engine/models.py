@@ -88,12 +88,13 @@ class Model:
 
 
 def load_model(model: str | Path | None = None, backend: str = "onnx", device: str = "auto",
-               threads: int | None = None) -> Model:
+               threads: int | None = None, trusted_by_user: bool = False) -> Model:
     """Load and validate a model file (None = the bundled model); FloodSarError on any problem.
-    ``threads``: CPU threads for inference (default: one per core)."""
+    ``threads``: CPU threads for inference (default: one per core). A ``.pt2`` file is opened only
+    when it is the bundled model or ``trusted_by_user`` (opening one can run code)."""
     path = resolve_model_path(model, backend)
-    backend_class = OnnxBackend if backend == "onnx" else TorchBackend
-    runner = backend_class(path, device, threads)
+    runner = (OnnxBackend(path, device, threads) if backend == "onnx"
+              else TorchBackend(path, device, threads, trusted_by_user))
     metadata = metadata_from_map(runner.metadata_map, path)
     unknown = [band for band in metadata.bands if band not in POLARISATIONS]
     if unknown:

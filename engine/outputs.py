@@ -1,24 +1,28 @@
-"""Output rasters: the water mask and the water probability, written safely.
+"""Output rasters: the water mask and the water probability, written safely and checked.
 
 Encoding:
   mask         uint8: 0 dry, 1 water, 255 nodata; colour table (dry grey, water blue)
   classes      uint8: 0 dry, 1 flood, 2 reference water, 3 excluded, 255 nodata; colour table
   probability  float32: water probability 0..1, -1 nodata (NaN written is stored as -1)
 Both: same grid and CRS as the input, tiled 512 x 512, DEFLATE with predictor,
-BIGTIFF=IF_SAFER, internal overviews. Each is written to a hidden temporary file in
-the output folder and renamed onto the final name only when complete.
+BIGTIFF=IF_SAFER, internal overviews. Each is written into a temporary file in the
+output folder (:class:`.raster_io.StagedOutputs`), read back block by block to prove
+every pixel reached the disk (GDAL may only print an error when a full disk stops a
+write), given overviews, and renamed onto the final name only when the run succeeded.
 """
 from __future__ import annotations
 
-import os
+import contextlib
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from . import raster_io
 from .errors import FloodSarError
-from .raster_io import RasterGrid
+from .raster_io import RasterGrid, StagedOutputs
+from .tiling import plan_tiles
 
 KINDS = {
     # kind: (dtype, nodata, colour table, band description, overview resampling)
@@ -29,64 +33,136 @@ KINDS = {
     "probability": ("float32", raster_io.PROBABILITY_NODATA, None, "water probability (0..1, -1 nodata)",
                     "average"),
 }
+#: Side of the windows a finished output is read back in (one GeoTIFF block).
+CHECK_BLOCK = int(raster_io.GTIFF_OPTIONS["BLOCKXSIZE"])
+
+
+class Counts(NamedTuple):
+    """Pixels of an output that are not nodata, and (masks) those that are water."""
+
+    valid: int
+    water: int
+
+
+def write_error(final: Path, reason: object) -> FloodSarError:
+    return FloodSarError(f"{final}: could not write the output ({reason}); nothing was saved: "
+                         "check free disk space and permissions.")
+
+
+def count_pixels(array: np.ndarray, kind: str) -> Counts:
+    nodata = KINDS[kind][1]
+    water = int(np.count_nonzero(array == raster_io.WATER)) if kind == "mask" else 0
+    return Counts(int(np.count_nonzero(array != nodata)), water)
+
+
+def read_counts(path: Path, grid: RasterGrid, kind: str, io: str = "auto") -> Counts:
+    """Count an output's pixels by reading it block by block (FloodSarError if it cannot be read)."""
+    counts = Counts(0, 0)
+    with raster_io.open_raster(path, io) as raster:
+        for tile in plan_tiles(grid.height, grid.width, CHECK_BLOCK, 0):
+            w = tile.core
+            block = count_pixels(raster.read_window([1], w.row, w.col, w.height, w.width)[0], kind)
+            counts = Counts(counts.valid + block.valid, counts.water + block.water)
+    return counts
+
+
+def finish_geotiff(tmp: Path, final: Path, grid: RasterGrid, kind: str, expected_valid: int,
+                   io: str = "auto") -> Counts:
+    """Check a closed output by reading it back, then add its overviews; FloodSarError if anything failed.
+
+    ``expected_valid`` is the number of valid pixels that were written: a block lost to a full
+    disk reads back as nodata (or not at all), so the counts differ.
+    """
+    try:
+        counts = read_counts(tmp, grid, kind, io)
+        if counts.valid != expected_valid:
+            raise OSError(f"{expected_valid - counts.valid} of {expected_valid} valid pixels did not reach the disk")
+        module = raster_io.backend(io)
+        module.add_overviews(tmp, raster_io.overview_factors(grid), KINDS[kind][4])
+    except FloodSarError as exc:  # the file does not open or decode: it was cut short
+        raise write_error(final, "it is unreadable after writing") from exc
+    except raster_io.backend(io).WRITE_ERRORS as exc:
+        raise write_error(final, exc) from exc
+    return counts
 
 
 class OutputWriter:
     """A mask, class map or probability GeoTIFF written window by window; a context manager.
 
-    Call :meth:`write` from one thread. On a clean exit overviews are built and the
-    file is renamed onto its final path; on any exception (Ctrl-C included) the
-    temporary file is deleted and nothing appears at the final path.
+    Call :meth:`write` from one thread. With ``staged`` the file is one of a run's outputs
+    (renamed when the whole run succeeds); without, the writer renames it itself on a clean
+    exit. On any exception (Ctrl-C included) nothing appears at the final path.
     """
 
-    def __init__(self, path: str | Path, grid: RasterGrid, kind: str, io: str = "auto") -> None:
+    def __init__(self, path: str | Path, grid: RasterGrid, kind: str, io: str = "auto",
+                 staged: Optional[StagedOutputs] = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
         self.path = raster_io.check_writable(path)
         self.kind = kind
-        self._dtype, self._nodata, colours, description, self._resampling = KINDS[kind]
-        self._tmp = raster_io.temporary_beside(self.path)
+        self.counts = Counts(0, 0)
+        self._grid, self._io = grid, io
+        self._dtype, self._nodata, colours, description, _ = KINDS[kind]
+        self._own = staged is None
+        self._staged = StagedOutputs() if staged is None else staged
+        self._tmp = self._staged.temporary(self.path)
         module = raster_io.backend(io)
         self._errors = module.WRITE_ERRORS
         try:
             self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, [description])
-        except self._errors as exc:
-            raster_io.discard(self._tmp)
-            raise self._write_error(exc) from exc
-        except BaseException:
-            raster_io.discard(self._tmp)
+        except BaseException as exc:
+            self._drop()
+            if isinstance(exc, self._errors):
+                raise write_error(self.path, exc) from exc
             raise
 
-    def _write_error(self, exc: BaseException) -> FloodSarError:
-        return FloodSarError(f"{self.path}: could not write the output ({exc}); "
-                             "check free disk space and permissions.")
+    @property
+    def temporary(self) -> Path:
+        """The file being written (renamed onto :attr:`path` when the run succeeds)."""
+        return self._tmp
 
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
         """Write a [h, w] block at a pixel offset (probability NaN is stored as nodata)."""
         if self.kind == "probability":
             array = np.where(np.isnan(array), self._nodata, array)
+        array = np.asarray(array, dtype=self._dtype)
         try:
-            self._writer.write(row_off, col_off, np.asarray(array, dtype=self._dtype))
+            self._writer.write(row_off, col_off, array)
         except self._errors as exc:
-            raise self._write_error(exc) from exc
+            raise write_error(self.path, exc) from exc
+        block = count_pixels(array, self.kind)
+        self.counts = Counts(self.counts.valid + block.valid, self.counts.water + block.water)
+
+    def _drop(self) -> None:
+        """After a failure: close the file, and delete it when this writer owns it."""
+        if hasattr(self, "_writer"):
+            with contextlib.suppress(*self._errors):
+                self._writer.close()
+        if self._own:
+            self._staged.discard()
 
     def __enter__(self) -> "OutputWriter":
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self._drop()
+            return
         try:
-            if exc_type is None:
-                self._writer.finish(self._resampling)
-                os.replace(self._tmp, self.path)
-            else:
-                self._writer.close()
-        except self._errors as error:
-            raise self._write_error(error) from error
-        finally:
-            raster_io.discard(self._tmp)
+            self._writer.close()
+            finish_geotiff(self._tmp, self.path, self._grid, self.kind, self.counts.valid, self._io)
+        except BaseException as error:
+            self._drop()
+            if isinstance(error, self._errors):
+                raise write_error(self.path, error) from error
+            raise
+        if self._own:
+            with self._staged:  # renames the file onto its final name
+                pass
 
 
-def open_output(path: str | Path, grid: RasterGrid, kind: str, io: str = "auto") -> OutputWriter:
+def open_output(path: str | Path, grid: RasterGrid, kind: str, io: str = "auto",
+                staged: Optional[StagedOutputs] = None) -> OutputWriter:
     """Start writing a 'mask' or 'probability' GeoTIFF; FloodSarError at once if it cannot be written."""
-    return OutputWriter(path, grid, kind, io)
+    return OutputWriter(path, grid, kind, io, staged)

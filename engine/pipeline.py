@@ -21,6 +21,7 @@ from . import flood, outputs, postprocess, raster_io, report
 from .backends import BACKENDS, check_device
 from .errors import CancelledError, FloodSarError
 from .flood import FloodLayers, FloodOptions, Progress
+from .metadata import MAX_TILE_SIZE
 from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
@@ -32,6 +33,8 @@ from .tiling import Tile, Window, blocks, plan_tiles
 METHODS = ("model", "otsu")
 #: Tiles per batch when the request leaves it open (batch 1 is fastest on CPU).
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
+#: Largest tile side and batch accepted from options or model metadata: memory is tile x tile x batch.
+MAX_TILE, MAX_BATCH = MAX_TILE_SIZE, 64
 #: Output block height: finished rows are written in whole blocks.
 BLOCK_ROWS = int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"])
 RASTER_SUFFIXES = (".tif", ".tiff")
@@ -62,6 +65,8 @@ class PredictionRequest:
     io: str = "auto"
     flood: Optional[FloodOptions] = None
     report: Optional[PathLike] = None
+    #: Open a ``.pt2`` model that is not the bundled one (a ``.pt2`` file can run code when opened).
+    trust_model: bool = False
 
 
 @dataclass
@@ -136,8 +141,8 @@ def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Op
                                ("batch", request.batch, 1)):
         if value is not None and (not isinstance(value, int) or value < least):
             raise FloodSarError(f"--{name} must be a whole number of at least {least}, not {value!r}.")
-    if not request.min_area_m2 >= 0:
-        raise FloodSarError(f"--min-area must be 0 or more square metres, not {request.min_area_m2}.")
+    if not (math.isfinite(request.min_area_m2) and request.min_area_m2 >= 0):
+        raise FloodSarError(f"--min-area must be a number of square metres, 0 or more, not {request.min_area_m2}.")
     if request.method == "otsu" and request.probabilities:
         raise FloodSarError("--probabilities needs --method model: Otsu thresholding gives no probability.")
     if request.flood is not None:
@@ -195,14 +200,35 @@ def _blocks(grid: raster_io.RasterGrid, size: int) -> List[Window]:
     return blocks(grid.height, grid.width, size)
 
 
-def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, output: Path,
-               probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> _Tally:
+def _tiling(request: PredictionRequest, model: Model) -> Tuple[int, int, int]:
+    """(tile, overlap, batch) from the request or the model, within the bounds that keep memory small."""
     metadata = model.metadata
     tile = metadata.tile_size if request.tile is None else request.tile
     overlap = metadata.overlap if request.overlap is None else request.overlap
+    batch = request.batch or DEFAULT_BATCH[model.backend.device]
+    source = {"tile": "--tile" if request.tile else f"the model's tile size ({model.path.name})",
+              "overlap": "--overlap" if request.overlap is not None else f"the model's overlap ({model.path.name})"}
+    if tile > MAX_TILE:
+        raise FloodSarError(f"{source['tile']} is {tile} pixels, more than FloodSAR's limit of {MAX_TILE} "
+                            f"(memory grows with tile x tile x batch); use --tile {min(metadata.tile_size, MAX_TILE)} "
+                            "or less.")
+    if overlap > tile // 4:
+        raise FloodSarError(f"{source['overlap']} is {overlap} pixels, more than a quarter of the {tile} px tile: "
+                            "most of each tile would be thrown away (an overlap of tile/2 - 1 makes a run take "
+                            f"thousands of times longer); use --overlap {tile // 4} or less, or a larger --tile.")
+    if batch > MAX_BATCH:
+        raise FloodSarError(f"--batch {batch} is more than FloodSAR's limit of {MAX_BATCH} tiles per batch "
+                            f"(memory grows with tile x tile x batch); use --batch {MAX_BATCH} or less.")
+    return tile, overlap, batch
+
+
+def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, output: Path,
+               probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> _Tally:
+    metadata = model.metadata
+    tile, overlap, batch = _tiling(request, model)
     plan = plan_tiles(source.grid.height, source.grid.width, tile, overlap, metadata.stride)
     tiles = list(plan)
-    batch = request.batch or DEFAULT_BATCH[model.backend.device]
+    batch = min(batch, len(tiles))  # never pad a batch with tiles that do not exist
     tally = _Tally()
     assembler = StripAssembler(source.grid.width, BLOCK_ROWS)
     with contextlib.ExitStack() as stack:
@@ -296,7 +322,8 @@ class _Mapper:
 
     def __init__(self, request: PredictionRequest, model: Optional[Model] = None) -> None:
         self.request = request
-        self.model = (model or load_model(request.model, request.backend, request.device)
+        self.model = (model or load_model(request.model, request.backend, request.device,
+                                          trusted_by_user=request.trust_model)
                       if request.method == "model" else None)
         self.thresholds: List[Tuple[str, float]] = []
         self.warnings: List[str] = []
@@ -336,6 +363,7 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
     with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
                         units=request.units, io=request.io,
                         single_polarisation=request.method == "otsu") as source:
+        postprocess.minimum_pixels(source.grid, request.min_area_m2)  # an impossible unit fails before mapping
         mapper = _Mapper(request, model)
         if classes:
             tally = _Tally()

@@ -44,6 +44,9 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
     parser.add_argument("--model", metavar="PATH", help="FloodSAR model file (.onnx, or .pt2 with "
                         "--backend torch; default: the bundled model)")
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="open a .pt2 model that is not the bundled one (a .pt2 file can run code when opened: "
+                             "only for files you made or trust)")
     parser.add_argument("--device", choices=DEVICES, default="auto",
                         help="where to run the model (default: a GPU when available)")
     parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")

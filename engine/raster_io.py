@@ -8,11 +8,12 @@ until :func:`backend` asks for it, so importing this module pulls in numpy only.
 from __future__ import annotations
 
 import contextlib
-import glob
 import importlib
 import importlib.util
 import math
 import os
+import shutil
+import stat
 import sys
 import tempfile
 from abc import ABC, abstractmethod
@@ -156,7 +157,21 @@ def check_exists(path: str | Path) -> None:
         raise FloodSarError(f"{path}: file not found; check the path.")
 
 
+def complex_data(path: str | Path) -> FloodSarError:
+    """The error for complex (SLC) pixels, which are not backscatter intensities."""
+    return FloodSarError(f"{path}: holds complex values (a Single Look Complex product), not backscatter "
+                         "intensity; use a detected GRD product or calibrated intensity "
+                         "(e.g. radiometric calibration to sigma0 intensity, then terrain correction).")
+
+
 NO_BANDS = "it has no raster bands; if it holds subdatasets, pass one of them"
+
+
+def unreadable_pixels(path: Path, reason: str) -> FloodSarError:
+    """The error for a raster whose header opens but whose pixels cannot be read (cut short or damaged)."""
+    detail = reason.strip().splitlines()[0].rstrip(".") if reason.strip() else "read failed"
+    return FloodSarError(f"{path}: the pixels cannot be read ({detail}); the file is truncated or corrupt: "
+                         "download or export it again (gdalinfo -checksum FILE shows the damage).")
 
 
 def not_a_raster(path: Path, reason: str = "") -> FloodSarError:
@@ -241,35 +256,67 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
-def temporary_beside(path: Path) -> Path:
-    """A fresh, unused temporary path in ``path``'s folder (hidden, same suffix)."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".partial{path.suffix}")
-    os.close(fd)
-    os.unlink(name)  # the writer creates it afresh
-    return Path(name)
+class StagedOutputs:
+    """The temporary files of one run's outputs, renamed onto their final names only when all are done.
 
+    Each temporary file lies in a private folder that ``mkdtemp`` creates (fresh name, mode 0700)
+    beside its output: nobody else can plant a link or a file in it, so the write cannot be
+    redirected, whatever the writer (GDAL, SQLite) does with the name. :meth:`commit` moves only
+    regular files. Leaving the ``with`` block by any exception (Ctrl-C and the CLI's
+    SIGTERM/SIGHUP included) deletes every temporary file and leaves the final paths untouched.
+    """
 
-def discard(tmp: Path) -> None:
-    """Delete a temporary output and any sidecar GDAL left beside it."""
-    for leftover in (tmp, *tmp.parent.glob(glob.escape(tmp.name) + ".*")):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+    def __init__(self) -> None:
+        self._files: dict[Path, Path] = {}  # final -> its latest temporary file
+        self._folders: list[Path] = []  # every private folder made, removed at the end
+
+    def temporary(self, final: str | Path) -> Path:
+        """A new temporary file for ``final`` (not created yet): write it. Earlier ones go at the end."""
+        final = check_writable(final)
+        folder = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".partial"))
+        self._folders.append(folder)
+        self._files[final] = folder / final.name
+        return self._files[final]
+
+    def current(self, final: str | Path) -> Path:
+        """The latest temporary file of ``final``."""
+        return self._files[Path(final)]
+
+    def commit(self) -> None:
+        """Move every temporary file onto its final name (each move is atomic)."""
+        for final, tmp in self._files.items():
+            if not stat.S_ISREG(os.lstat(tmp).st_mode):
+                raise FloodSarError(f"{final}: the output was not written as a regular file; nothing was saved.")
+        for final, tmp in self._files.items():
+            os.replace(tmp, final)
+        self._files.clear()
+
+    def discard(self) -> None:
+        """Delete every temporary file and folder (with any sidecar GDAL or SQLite left in it)."""
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._files.clear()
+        self._folders.clear()
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.discard()
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+    """Yield a temporary file beside ``path`` (see :class:`StagedOutputs`); renamed onto ``path`` on success.
 
-    Any exception (KeyboardInterrupt included) deletes the temporary file and leaves
-    ``path`` untouched.
+    Any exception (KeyboardInterrupt included) deletes the temporary file and leaves ``path`` untouched.
     """
-    path = check_writable(path)
-    tmp = temporary_beside(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        discard(tmp)
+    with StagedOutputs() as staged:
+        yield staged.temporary(path)
 
 
 class GeoTiffWriter(ABC):
@@ -280,12 +327,8 @@ class GeoTiffWriter(ABC):
         """Write a [h, w] array (band 1) or a [bands, h, w] array at the given pixel offset."""
 
     @abstractmethod
-    def finish(self, resampling: str | None) -> None:
-        """Build overviews ('nearest' or 'average'; None: none) and close."""
-
-    @abstractmethod
     def close(self) -> None:
-        """Close without building overviews (on failure)."""
+        """Flush and close (overviews are added afterwards, once the file is read back whole)."""
 
 
 def equal_area_proj4(lon: float, lat: float) -> str:

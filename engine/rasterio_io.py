@@ -1,6 +1,7 @@
 """Raster I/O with rasterio (command line and training); see :mod:`.raster_io` for the interface."""
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import warnings
@@ -30,6 +31,11 @@ from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
 CACHE_MAX_MB = 256
 if "GDAL_CACHEMAX" not in os.environ:
     rasterio.env.set_gdal_config("GDAL_CACHEMAX", CACHE_MAX_MB * 1024 * 1024)  # bytes
+#: GDAL prints its errors on stderr besides returning them; FloodSAR reports each failure in one line
+#: of its own (with GDAL's reason), so the printed copies go (set CPL_LOG to a file to keep them).
+if "CPL_LOG" not in os.environ:
+    rasterio.env.set_gdal_config("CPL_LOG", os.devnull)
+logging.getLogger("rasterio").addHandler(logging.NullHandler())  # rasterio's copies, unless logging is set up
 
 #: Errors a failed write can raise.
 WRITE_ERRORS = (RasterioError, CPLE_BaseError, OSError)
@@ -48,6 +54,8 @@ class RasterioFile(RasterFile):
         try:
             if self._ds.count == 0:
                 raise raster_io.not_a_raster(path, raster_io.NO_BANDS)
+            if any(np.dtype(dtype).kind == "c" for dtype in self._ds.dtypes):
+                raise raster_io.complex_data(path)
             self.path = path
             self.count = self._ds.count
             self.descriptions = tuple(d or "" for d in self._ds.descriptions)
@@ -61,10 +69,19 @@ class RasterioFile(RasterFile):
 
     def _read(self, bands: Sequence[int], row0: int, col0: int, row1: int, col1: int) -> np.ndarray:
         window = Window(col0, row0, col1 - col0, row1 - row0)
-        return self._ds.read(list(bands), window=window, out_dtype="float32")
+        try:
+            return self._ds.read(list(bands), window=window, out_dtype="float32")
+        except (RasterioError, CPLE_BaseError) as exc:
+            raise raster_io.unreadable_pixels(self.path, _gdal_reason(exc)) from exc
 
     def close(self) -> None:
         self._ds.close()
+
+
+def _gdal_reason(exc: Exception) -> str:
+    """GDAL's own words for a failure (rasterio chains them as the cause)."""
+    cause = exc.__cause__ or exc.__context__
+    return str(cause or exc)
 
 
 def open_raster(path: Path | str, require_crs: bool = True) -> RasterioFile:
@@ -92,7 +109,6 @@ class RasterioGeoTiff(GeoTiffWriter):
     def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
                  colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
                  options: dict[str, str] | None = None) -> None:
-        self._grid = grid
         self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
                                  count=len(descriptions), dtype=dtype, nodata=nodata,
                                  crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
@@ -105,12 +121,6 @@ class RasterioGeoTiff(GeoTiffWriter):
     def write(self, row_off: int, col_off: int, array: np.ndarray) -> None:
         height, width = array.shape[-2:]
         self._ds.write(array, 1 if array.ndim == 2 else None, window=Window(col_off, row_off, width, height))
-
-    def finish(self, resampling: str | None) -> None:
-        factors = raster_io.overview_factors(self._grid)
-        if factors and resampling is not None:
-            self._ds.build_overviews(factors, Resampling[resampling])
-        self._ds.close()
 
     def close(self) -> None:
         self._ds.close()
@@ -127,6 +137,17 @@ def crs_wkt(definition: str) -> str:
     return CRS.from_user_input(definition).to_wkt()
 
 
+def add_overviews(path: Path, factors: list[int], resampling: str) -> None:
+    """Add internal overviews to a finished GeoTIFF; OSError unless they are all there afterwards."""
+    if not factors:
+        return
+    with rasterio.open(path, "r+") as ds:
+        ds.build_overviews(factors, Resampling[resampling])
+    with rasterio.open(path) as ds:
+        if len(ds.overviews(1)) != len(factors):
+            raise OSError("the overviews were not saved")
+
+
 def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
     """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours.
 
@@ -139,10 +160,8 @@ def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
                                  [mask._ds.descriptions[0] or ""])
         try:
             writer.write(0, 0, sieved)
-            writer.finish("nearest")
-        except BaseException:
+        finally:
             writer.close()
-            raise
 
 
 def _colours(ds: rasterio.io.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
@@ -157,9 +176,20 @@ def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000, class
     """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count.
 
     ``classes``: the mask is a flood class map; write flood and reference water polygons with their class.
+    pyogrio's write errors (a full disk) come out as OSError.
     """
-    import pyogrio.raw
+    with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused here
+        warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
+        import pyogrio.errors
+        import pyogrio.raw
 
+    try:
+        return _polygonize(mask_path, gpkg_path, batch, classes, pyogrio.raw.write)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise OSError(str(exc).strip().splitlines()[0]) from exc
+
+
+def _polygonize(mask_path: Path, gpkg_path: Path, batch: int, classes: bool, write_layer) -> int:
     layer, lut = raster_io.polygon_layer(classes)
     with RasterioFile(mask_path) as mask, \
             rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, lut)) as water:
@@ -176,7 +206,7 @@ def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000, class
             areas = _areas(polygons, crs, equal_area) if polygons else np.zeros(0)
             fields = [raster_io.AREA_FIELD] + ([raster_io.CLASS_FIELD] if classes else [])
             columns = [areas] + ([np.array(values, dtype=np.int32)] if classes else [])
-            pyogrio.raw.write(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
+            write_layer(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
                               columns, fields=fields, layer=layer,
                               driver="GPKG", geometry_type="Polygon", crs=grid.crs_wkt,
                               append=count > len(polygons), dataset_options={"VERSION": raster_io.GPKG_VERSION})

@@ -24,7 +24,11 @@ from .tiling import spread_windows
 if TYPE_CHECKING:
     from .products import Product
 
-UNITS_CHOICES = ("auto", "db", "linear")
+UNITS_CHOICES = ("auto", "db", "linear", "amplitude")
+#: Median VH above this cannot be linear power of a normal scene (-13 dB) but is typical of amplitude (-26 dB).
+AMPLITUDE_VH_MEDIAN = 0.05
+UNITS_DESCRIPTIONS = {"db": "dB", "linear": "linear power (converted to dB)",
+                      "amplitude": "linear amplitude (converted to dB)"}
 POLARISATIONS = ("VV", "VH")
 #: Units detection reads at most SAMPLE_WINDOWS**2 windows of SAMPLE_SIZE**2 pixels.
 SAMPLE_WINDOWS, SAMPLE_SIZE = 8, 64
@@ -89,20 +93,20 @@ class Sentinel1Source:
         Thread-safe.
         """
         stack, valid = self._read_raw(row_off, col_off, height, width)
-        if self.units == "linear":
+        if self.units in ("linear", "amplitude"):
             valid &= (stack > 0).all(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
-                stack = 10 * np.log10(stack)
+                stack = (10 if self.units == "linear" else 20) * np.log10(stack)
         stack[:, ~valid] = fill
         return stack.astype(np.float32, copy=False), valid
 
     def _sample(self) -> np.ndarray:
-        """Valid raw values from a bounded grid of windows spread over the raster."""
+        """Valid raw values [polarisations, n] from a bounded grid of windows spread over the raster."""
         values = []
         for w in spread_windows(self.grid.height, self.grid.width, SAMPLE_WINDOWS, SAMPLE_SIZE):
             stack, valid = self._read_raw(w.row, w.col, w.height, w.width)
-            values.append(stack[:, valid].ravel())
-        return np.concatenate(values)
+            values.append(stack[:, valid])
+        return np.concatenate(values, axis=1)
 
     def _detect_units(self) -> tuple[str, str]:
         """'db' or 'linear' from the sampled values, with the reason in words."""
@@ -116,6 +120,12 @@ class Sentinel1Source:
         if negative >= 0.5 and -60 < median < 10:
             return "db", f"detected: {negative:.0%} of sampled values negative, median {median:.1f}"
         if negative <= 0.01 and 0 < median < 1:
+            vh_median = float(np.median(values[self.polarisations.index("VH")])) if "VH" in self.polarisations else 0
+            if vh_median > AMPLITUDE_VH_MEDIAN:
+                self.warnings.append(
+                    f"The VH values (median {vh_median:.3g}) look like amplitude, not power: read as power they are "
+                    f"{10 * np.log10(vh_median):.0f} dB, as amplitude {20 * np.log10(vh_median):.0f} dB. "
+                    "If the file holds amplitude, pass --units amplitude (taken as power, water is underestimated).")
             return "linear", f"detected: sampled values non-negative, median {median:.3g}"
         names = " and ".join(str(p) for p in self.paths)
         raise FloodSarError(
@@ -134,7 +144,7 @@ class Sentinel1Source:
             lines.append(f"Product: {self.product.kind}")
             lines += [f"Processing: {step}" for step in self.product.steps]
         lines += [*(f"{pol}: {name}" for pol, name in zip(self.polarisations, self.band_names)),
-                 f"Units: {'dB' if self.units == 'db' else 'linear power (converted to dB)'} "
+                 f"Units: {UNITS_DESCRIPTIONS[self.units]} "
                  f"({self.units_reason})",
                  f"Size: {self.grid.width} x {self.grid.height} pixels",
                  f"CRS: {crs_name}",
@@ -148,7 +158,7 @@ class Sentinel1Source:
         values = {self._files[i].nodata[band - 1] for i, band in self._bands}
         flagged = sorted(f"{v:g}" for v in values if v is not None and np.isfinite(v))
         rule = "NaN, +-inf, pixels 0 in both bands"
-        rule += ", values <= 0 (linear power)" if self.units == "linear" else ""
+        rule += ", values <= 0 (linear)" if self.units in ("linear", "amplitude") else ""
         return rule + (f", flagged value {' / '.join(flagged)}" if flagged else "")
 
     def close(self) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
                        QgsProcessingFeedback, QgsProcessingOutputNumber, QgsProcessingOutputString,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterFile,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorDestination,
                        QgsRasterLayer)
@@ -230,11 +230,15 @@ class MapFloodExtent(FloodSarAlgorithm):
         self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0, optional=True))
         self._advanced(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0,
                                                   optional=True))
+        self._advanced(QgsProcessingParameterBoolean(
+            "TRUST_MODEL", "Trust this PyTorch model file (a .pt2 can run programs when opened)", False, True))
         for key, label in (("TILE", "Tile size in pixels (0 = model default)"),
-                           ("OVERLAP", "Tile overlap in pixels (0 = model default)"),
                            ("BATCH", "Tiles per batch (0 = default)")):
             self._advanced(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
                                                         0, True, 0))
+        # 0 is a valid overlap, so "not set" (None) means the model's default.
+        self._advanced(QgsProcessingParameterNumber("OVERLAP", "Tile overlap in pixels (empty = model default)",
+                                                    QgsProcessingParameterNumber.Integer, None, True, 0))
 
     def add_method_outputs(self) -> None:
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -246,7 +250,9 @@ class MapFloodExtent(FloodSarAlgorithm):
             "device": DEVICES[self.parameterAsEnum(parameters, "DEVICE", context)],
             "backend": BACKENDS[self.parameterAsEnum(parameters, "BACKEND", context)],
             "tile": self.parameterAsInt(parameters, "TILE", context) or None,
-            "overlap": self.parameterAsInt(parameters, "OVERLAP", context) or None,
+            "overlap": (None if parameters.get("OVERLAP") in (None, "")
+                        else self.parameterAsInt(parameters, "OVERLAP", context)),
+            "trust_model": self.parameterAsBoolean(parameters, "TRUST_MODEL", context),
             "batch": self.parameterAsInt(parameters, "BATCH", context) or None,
             "probabilities": self.parameterAsOutputLayer(parameters, "PROBABILITIES", context) or None,
         }

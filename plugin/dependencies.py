@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import platform
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +30,11 @@ class Dependency:
     required: bool
 
 
+#: Versions pinned to the major releases FloodSAR is tested with (wheels for every Python QGIS ships).
 DEPENDENCIES = (
-    Dependency("onnxruntime", "onnxruntime", "runs the flood model (CPU, or GPU with onnxruntime-gpu)", True),
-    Dependency("torch", "torch", "optional PyTorch backend for GPUs", False),
+    Dependency("onnxruntime", "onnxruntime>=1.20,<2", "runs the flood model (CPU, or GPU with onnxruntime-gpu)",
+               True),
+    Dependency("torch", "torch>=2.4,<3", "optional PyTorch backend for GPUs", False),
 )
 
 
@@ -81,11 +85,17 @@ def pip_command(python: Path, target: Path, requirements: Sequence[str], numpy_v
     """The pip command that installs ``requirements`` into ``target`` without replacing QGIS's numpy.
 
     ``constraints_file`` is written with ``numpy==<numpy_version>`` so the resolver
-    picks wheels built for the numpy QGIS already has.
+    picks wheels built for the numpy QGIS already has. Wheels only: no package's build
+    script runs on the user's computer.
     """
     Path(constraints_file).write_text(f"numpy=={numpy_version}\n", encoding="utf-8")
-    return [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+    return [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--only-binary=:all:",
             "--upgrade", "--target", str(target), "--constraint", str(constraints_file), *requirements]
+
+
+def shell_command(command: Sequence[str]) -> str:
+    """``command`` quoted for this system's shell, to show a user who runs it by hand."""
+    return subprocess.list2cmdline(command) if sys.platform == "win32" else shlex.join(command)
 
 
 @dataclass(frozen=True)

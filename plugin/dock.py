@@ -223,7 +223,7 @@ class FloodSarDock(QgsDockWidget):
             params["VECTOR"] = sibling("_polygons.gpkg")
         if self.method() == "model":
             params.update(MODEL=self.model_file.filePath(), DEVICE=DEVICES.index(self.device_combo.currentData()),
-                          TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value(),
+                          TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value() or None,  # 0 shows "model default"
                           BATCH=self.batch_spin.value())
             if self.probability_check.isChecked():
                 params["PROBABILITIES"] = sibling("_probability.tif")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +9,8 @@ import numpy
 from qgis.core import Qgis, QgsApplication, QgsTask
 from qgis.gui import QgsMessageBar
 
-from .dependencies import Dependency, add_to_sys_path, dependency_folder, pip_command, python_executable
+from .dependencies import (Dependency, add_to_sys_path, dependency_folder, pip_command, python_executable,
+                           shell_command)
 
 
 def plugin_dependency_folder() -> Path:
@@ -27,7 +27,9 @@ class PipInstallTask(QgsTask):
         self.names = names
         self.message_bar = message_bar
         self.target = plugin_dependency_folder()
-        self.constraints = Path(tempfile.mkdtemp(prefix="floodsar_pip_")) / "constraints.txt"
+        # beside the packages, not in a temporary folder: nothing leaks and the command shown stays runnable
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.constraints = self.target.parent / f"{self.target.name}-constraints.txt"
         self.command = pip_command(python_executable(), self.target, [d.requirement for d in dependencies],
                                    numpy.__version__, self.constraints)
         self.output = ""
@@ -50,5 +52,5 @@ class PipInstallTask(QgsTask):
         else:
             last = self.output.splitlines()[-1] if self.output else "pip did not run"
             self.message_bar.pushMessage(
-                "FloodSAR", f"Installing {self.names} failed ({last}). Run by hand: {' '.join(self.command)}",
+                "FloodSAR", f"Installing {self.names} failed ({last}). Run by hand: {shell_command(self.command)}",
                 Qgis.Critical, 0)

@@ -18,7 +18,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     options = BenchmarkOptions(model=args.model, backends=args.backends, device=args.device, sizes=args.sizes,
                                throughput_size=args.throughput_size, tile=args.tile, overlap=args.overlap,
                                batch=args.batch, inference_tiles=args.inference_tiles, repeats=args.repeats,
-                               memory_backend=args.memory_backend, workdir=args.workdir)
+                               memory_backend=args.memory_backend, workdir=args.workdir,
+                               trust_model=args.trust_model)
     results = run_benchmark(options)
     print(format_report(results))
     if args.json is not None:
@@ -53,6 +54,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         help="rounds of the throughput measurements, backends interleaved; best kept (default 1)")
     parser.add_argument("--memory-backend", choices=BACKENDS,
                         help="runtime of the peak-memory runs (default onnx, else the one benchmarked)")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="open a .pt2 model that is not the bundled one (a .pt2 can run code: only your own)")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every number and the machine")
     parser.add_argument("--workdir", type=Path, metavar="DIR",
                         help="folder for the generated rasters, kept and reused (default: a temporary folder, "

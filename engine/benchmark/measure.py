@@ -49,7 +49,7 @@ def time_end_to_end(request: PredictionRequest, tiles: int, pixels: int) -> Dict
     cost that a full-scene estimate must not scale with the raster.
     """
     started = time.perf_counter()
-    load_model(request.model, request.backend, request.device)
+    load_model(request.model, request.backend, request.device, trusted_by_user=request.trust_model)
     load_s = time.perf_counter() - started
     started = time.perf_counter()
     try:

@@ -49,6 +49,7 @@ class BenchmarkOptions:
     repeats: int = 1
     memory_backend: Optional[str] = None
     workdir: Optional[Path] = None
+    trust_model: bool = False
 
 
 def _check(options: BenchmarkOptions) -> None:
@@ -137,7 +138,7 @@ def _prepare(options: BenchmarkOptions, notes: List[str]) -> _Setup:
     models, load_s = {}, {}
     for backend, path in files.items():
         started = time.perf_counter()
-        models[backend] = load_model(path, backend, options.device)
+        models[backend] = load_model(path, backend, options.device, trusted_by_user=options.trust_model)
         load_s[backend] = time.perf_counter() - started
     metadata = next(iter(models.values())).metadata
     tile = metadata.tile_size if options.tile is None else options.tile
@@ -165,7 +166,8 @@ def _measure_throughput(setup: _Setup, options: BenchmarkOptions, workdir: Path,
             say(f"end to end, {BACKEND_NAMES[backend]}: {size} x {size} px ({rounds})")
             request = PredictionRequest(inputs=[raster], output=workdir / f"mask_{backend}.tif",
                                         model=setup.files[backend], backend=backend, device=options.device,
-                                        tile=options.tile, overlap=options.overlap, batch=options.batch)
+                                        tile=options.tile, overlap=options.overlap, batch=options.batch,
+                                        trust_model=options.trust_model)
             end_to_end[backend].append(time_end_to_end(request, setup.throughput_tiles, size * size))
     return inference, end_to_end
 
@@ -178,7 +180,7 @@ def _memory_command(raster: Path, output: Path, setup: _Setup, options: Benchmar
     for name in ("tile", "overlap", "batch"):
         value = getattr(options, name)
         command += [f"--{name}", str(value)] if value is not None else []
-    return command
+    return command + (["--trust-model"] if options.trust_model else [])
 
 
 def _measure_memory(setup: _Setup, options: BenchmarkOptions, workdir: Path, say: Say) -> List[Dict[str, Any]]:

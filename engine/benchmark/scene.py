@@ -67,7 +67,7 @@ def generate_raster(path: Path, width: int, height: int, seed: int = 0) -> Path:
         except BaseException:
             writer.close()
             raise
-        writer.finish(None)
+        writer.close()
     return path
 
 

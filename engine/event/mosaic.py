@@ -201,15 +201,12 @@ def _cog_writer(path: Optional[Path], grid: RasterGrid) -> Iterator[Optional[out
         return
     import rasterio.shutil
 
-    tiled = raster_io.temporary_beside(path)
-    try:
-        with outputs.open_output(tiled, grid, "mask", io="rasterio") as writer:
+    with raster_io.StagedOutputs() as staged:  # both files are temporary until the COG is complete
+        with outputs.open_output(path, grid, "mask", io="rasterio", staged=staged) as writer:
             yield writer
-        with raster_io.atomic_output(path) as tmp:
-            rasterio.shutil.copy(tiled, tmp, driver="COG", COMPRESS="DEFLATE", PREDICTOR="2", BIGTIFF="IF_SAFER",
-                                 OVERVIEW_RESAMPLING="NEAREST")
-    finally:
-        raster_io.discard(tiled)
+        tiled = writer.temporary
+        rasterio.shutil.copy(tiled, staged.temporary(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="2",
+                             BIGTIFF="IF_SAFER", OVERVIEW_RESAMPLING="NEAREST")
 
 
 def check_spread(grid: RasterGrid, windows: Sequence[Window]) -> None:

@@ -61,15 +61,17 @@ class SceneOutcome:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_model(path: str, modified_ns: int, backend: str, device: str, threads: Optional[int]) -> Model:
-    return load_model(path, backend, device, threads)
+def _cached_model(path: str, modified_ns: int, backend: str, device: str, threads: Optional[int],
+                  trusted_by_user: bool) -> Model:
+    return load_model(path, backend, device, threads, trusted_by_user)
 
 
 def worker_model(request: PredictionRequest, threads: Optional[int] = None) -> Model:
     """The request's model, loaded once per worker process (keyed by file, modification time, backend,
     device and CPU threads)."""
     path = resolve_model_path(request.model, request.backend).resolve()
-    return _cached_model(str(path), path.stat().st_mtime_ns, request.backend, request.device, threads)
+    return _cached_model(str(path), path.stat().st_mtime_ns, request.backend, request.device, threads,
+                         request.trust_model)
 
 
 def _stop_requested(event_name: Optional[str]) -> Callable[[], bool]:

@@ -48,7 +48,7 @@ def test_device_cuda_fails_clearly_without_a_gpu(conv_model):
             OnnxBackend(conv_model, "cuda")
     if not torch.cuda.is_available():
         with pytest.raises(FloodSarError, match="--device cuda.*no CUDA GPU"):
-            TorchBackend(conv_model.with_suffix(".pt2"), "cuda")
+            TorchBackend(conv_model.with_suffix(".pt2"), "cuda", trusted_by_user=True)
 
 
 @pytest.mark.parametrize("kind", ["pointwise_model", "conv_model"])
@@ -63,7 +63,7 @@ def test_batched_and_single_tiles_agree(request, kind):
 
 def test_torch_and_onnx_backends_agree(conv_model):
     onnx_model = load_model(conv_model, "onnx")
-    torch_model = load_model(conv_model, "torch")  # the .pt2 twin beside the .onnx
+    torch_model = load_model(conv_model, "torch", trusted_by_user=True)  # the .pt2 twin beside the .onnx
     assert torch_model.path.suffix == ".pt2" and "torch" in torch_model.description
     assert torch_model.metadata == onnx_model.metadata
     batch = np.random.default_rng(1).normal(size=(2, 2, 64, 96)).astype(np.float32)
@@ -109,8 +109,8 @@ def test_bad_onnx_models_are_refused(bad_models, case, message):
 
 def test_bad_torch_models_are_refused(bad_models, tmp_path):
     with pytest.raises(FloodSarError, match="no FloodSAR metadata"):
-        load_model(bad_models["torch_no_metadata"], "torch")
+        load_model(bad_models["torch_no_metadata"], "torch", trusted_by_user=True)
     corrupt = tmp_path / "corrupt.pt2"
     corrupt.write_bytes(bad_models["torch_no_metadata"].read_bytes()[:500])
     with pytest.raises(FloodSarError, match="not a usable torch.export model"):
-        load_model(corrupt, "torch")
+        load_model(corrupt, "torch", trusted_by_user=True)

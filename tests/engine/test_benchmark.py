@@ -38,7 +38,7 @@ def full_run(conv_model, tmp_path_factory):
     """One benchmark of conv3x3.onnx and its conv3x3.pt2 twin: (exit code, stdout, stderr, JSON, workdir)."""
     folder = tmp_path_factory.mktemp("benchmark")
     code, stdout, stderr = run_cli("--model", conv_model, *SMALL, "--json", folder / "numbers.json",
-                                   "--workdir", folder / "work")
+                                   "--workdir", folder / "work", "--trust-model")
     numbers = json.loads((folder / "numbers.json").read_text()) if code == 0 else None
     return code, stdout, stderr, numbers, folder / "work"
 
@@ -155,7 +155,7 @@ def test_missing_torch_twin_skips_pytorch_with_a_note(pointwise_model, tmp_path,
     (["--model", "{tmp}/missing.onnx"], "missing.onnx"),
     (["--model", "{conv}", "--sizes", "0"], "--sizes"),
     (["--model", "{conv}", "--batch", "0"], "--batch"),
-    (["--model", "{conv}", "--tile", "100"], "tile size 100"),
+    (["--model", "{conv}", "--tile", "100", "--trust-model"], "tile size 100"),
     (["--model", "{conv}", "--json", "{tmp}/nowhere/b.json"], "nowhere"),
 ])
 def test_bad_options_give_one_line_and_exit_1(conv_model, tmp_path, argv, named):

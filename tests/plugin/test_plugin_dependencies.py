@@ -91,7 +91,8 @@ def test_install_task_targets_the_profile_folder_with_qgis_python_and_numpy(qapp
     assert task.command[task.command.index("--target") + 1] == str(folder)
     constraints = Path(task.command[task.command.index("--constraint") + 1])
     assert constraints.read_text().strip() == f"numpy=={np.__version__}"
-    assert task.command[-1] == "onnxruntime"
+    assert task.command[-1] == "onnxruntime>=1.20,<2" and "--only-binary=:all:" in task.command
+    assert constraints.parent == folder.parent  # kept with the packages: no temporary folder left behind
 
 
 def test_missing_required_dependency_is_explained_with_an_install_button(iface, monkeypatch):
@@ -111,3 +112,12 @@ def test_missing_required_dependency_is_explained_with_an_install_button(iface, 
         assert [b.text() for b in item.findChildren(QPushButton) if b.text() == "Install…"] == ["Install…"]
     finally:
         plugin.unload()
+
+
+def test_the_command_shown_to_run_by_hand_is_quoted():
+    import shlex
+
+    from floodsar.plugin.dependencies import shell_command
+
+    command = ["/opt/my qgis/bin/python3", "-m", "pip", "install", "onnxruntime>=1.20,<2", "x; rm -rf ~"]
+    assert shlex.split(shell_command(command)) == command

@@ -120,7 +120,7 @@ def test_mask_iou_sees_a_different_model(model: DeepLabV3Plus, onnx_path: Path, 
 def test_torch_export_loads_in_the_engine_and_matches(model: DeepLabV3Plus, tiles: np.ndarray,
                                                       tmp_path: Path) -> None:
     path = export_torch(model, METADATA, tmp_path / "model.pt2")
-    engine_model = load_engine_model(path, "torch", "cpu")
+    engine_model = load_engine_model(path, "torch", "cpu", trusted_by_user=True)
     assert engine_model.metadata == METADATA
     batch = tiles[:, :, 64:224, :96]  # exported at [2, 2, 64, 64]; run at another batch and size
     with torch.no_grad():
@@ -152,7 +152,7 @@ def test_command_line_writes_checked_onnx_pt2_and_fp16(model: DeepLabV3Plus, tmp
     printed = capsys.readouterr().out
     assert "max |p_onnx - p_torch|" in printed and "IoU fp16 vs fp32" in printed
     for backend in ("onnx", "torch"):
-        assert load_engine_model(out, backend, "cpu").metadata == METADATA
+        assert load_engine_model(out, backend, "cpu", trusted_by_user=True).metadata == METADATA
     reloaded, _, _ = load_checkpoint(checkpoint)
     assert check_parity(reloaded, out, sample_tile(sample, METADATA)) < 1e-4
 
@@ -201,7 +201,7 @@ def test_command_line_stores_a_model_card_in_both_files(model: DeepLabV3Plus, tm
                                 "failure_modes": ["mountain shadow"], "seed": 0}))
     assert floodsar_train(["export", "--checkpoint", str(checkpoint), "--out", str(out), "--card", str(card)]) == 0
     for backend in ("onnx", "torch"):
-        meta = load_engine_model(out, backend, "cpu").metadata
+        meta = load_engine_model(out, backend, "cpu", trusted_by_user=True).metadata
         assert (meta.training_data, meta.licence) == ("generated chips", "CC BY 4.0")
         assert meta.provenance["failure_modes"] == ["mountain shadow"] and meta.provenance["seed"] == 0
         assert meta.provenance["test"] is True  # the training provenance is kept

@@ -105,10 +105,10 @@ class OutputWriter:
         self._dtype, self._nodata, colours, description, _ = KINDS[kind]
         self._own = staged is None
         self._staged = StagedOutputs() if staged is None else staged
-        self._tmp = self._staged.temporary(self.path)
         module = raster_io.backend(io)
         self._errors = module.WRITE_ERRORS
-        try:
+        try:  # from the temporary file's creation on, any exception (Ctrl-C too) removes it
+            self._tmp = self._staged.temporary(self.path)
             self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, [description])
         except BaseException as exc:
             self._drop()

@@ -273,8 +273,8 @@ class StagedOutputs:
     def temporary(self, final: str | Path) -> Path:
         """A new temporary file for ``final`` (not created yet): write it. Earlier ones go at the end."""
         final = check_writable(final)
-        folder = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".partial"))
-        self._folders.append(folder)
+        self._folders.append(Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".partial")))
+        folder = self._folders[-1]
         self._files[final] = folder / final.name
         return self._files[final]
 

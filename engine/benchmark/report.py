@@ -73,8 +73,9 @@ def _throughput(results: Dict[str, Any]) -> List[str]:
         f"Inference: {settings['inference_tiles']} or more tiles (whole batches) of {tile} x {tile} px after "
         f"{WARMUP_BATCHES} warm-up batches; its Mpx/s counts every pixel the model sees, overlap included. "
         "End to end: floodsar predict (read + infer + write, model loading included); its Mpx/s counts raster "
-        f"pixels; its seconds, of which (in the model) inside the model's calls; engine share: the rest "
-        "(reading, normalising, stitching, writing, loading) as a share of that run. Full scene: model loading once, then {SCENE} at the end-to-end rate. % of matmul peak: "
+        "pixels; its seconds, of which (in the model) inside the model's calls; engine share: the rest "
+        "(reading, normalising, stitching, writing, loading) as a share of that run. Full scene: model loading "
+        f"once, then {SCENE} at the end-to-end rate. % of matmul peak: "
         "FLOP per tile x inference tiles/s / the matmul rate on the same device.", ""]
 
 

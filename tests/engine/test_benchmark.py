@@ -126,6 +126,7 @@ def test_report_and_json_cover_both_backends(full_run):
     assert numbers["machine"]["cpu"] and numbers["machine"]["logical_cores"] >= 1
     assert "CPUExecutionProvider" in numbers["backends"][0]["runtime"]
     assert "| onnxruntime " in stdout and "| torch " in stdout and "ONNX Runtime / PyTorch on cpu" in stdout
+    assert "Engine share" in stdout and "{" not in stdout  # every placeholder filled
     assert "Machine:" in stdout and "floodsar benchmark: end to end, PyTorch" in stderr
 
 

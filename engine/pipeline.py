@@ -3,7 +3,8 @@
 The command line and the QGIS plugin both call :func:`predict`. Everything is checked
 before any inference (inputs, model, output folders); the raster is never held in
 memory: a reader thread prefetches windows into a small bounded queue, the model runs
-batch by batch, and finished rows are written as they complete. On a failure, a cancel
+batch by batch (tiles that are entirely nodata never reach it), and finished rows are
+written as they complete. On a failure, a cancel
 or Ctrl-C, no output file is left behind.
 """
 from __future__ import annotations
@@ -170,22 +171,57 @@ def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Op
     return output, probabilities, vector
 
 
-def _read_batches(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], batch: int
-                  ) -> Iterator[Tuple[Sequence[Tile], np.ndarray, np.ndarray]]:
-    """(tiles, normalised float32 [batch, C, H, W] with invalid pixels at 0 (the mean), valid [n, H, W])."""
+#: Most tiles one reader item spans: bounds the wait between cancel checks over long runs of empty tiles.
+MAX_CHUNK_TILES = 64
+
+
+@dataclass
+class _Chunk:
+    """Tiles in plan order; those with data are batched in ``inputs`` (normalised float32 [batch, C, H, W],
+    invalid pixels at 0, the mean; None if none has data) with their valid pixels in ``valids``."""
+
+    tiles: List[Tile]
+    has_data: List[bool]
+    inputs: Optional[np.ndarray]
+    valids: List[np.ndarray]
+
+
+def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], batch: int) -> Iterator[_Chunk]:
+    """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered (or after
+    MAX_CHUNK_TILES tiles). Tiles that are entirely nodata are never normalised nor given to the model."""
     bands = model.band_indices
     first = tiles[0].read
-    for start in range(0, len(tiles), batch):
-        chunk = tiles[start:start + batch]
-        inputs = np.zeros((batch, len(bands), first.height, first.width), dtype=np.float32)
-        valids = np.zeros((len(chunk), first.height, first.width), dtype=bool)
-        for i, tile in enumerate(chunk):
-            window = tile.read
-            db, valid = source.read_db(window.row, window.col, window.height, window.width)
+    shape = (batch, len(bands), first.height, first.width)
+    chunk = _Chunk([], [], None, [])
+    for tile in tiles:
+        window = tile.read
+        db, valid = source.read_db(window.row, window.col, window.height, window.width)
+        has_data = bool(valid.any())
+        chunk.tiles.append(tile)
+        chunk.has_data.append(has_data)
+        if has_data:
             normalised = model.metadata.normalise(db[bands])
             normalised[:, ~valid] = 0.0
-            inputs[i], valids[i] = normalised, valid
-        yield chunk, inputs, valids
+            if chunk.inputs is None:
+                chunk.inputs = np.zeros(shape, dtype=np.float32)
+            chunk.inputs[len(chunk.valids)] = normalised
+            chunk.valids.append(valid)
+        if len(chunk.valids) == batch or len(chunk.tiles) == MAX_CHUNK_TILES:
+            yield chunk
+            chunk = _Chunk([], [], None, [])
+    if chunk.tiles:
+        yield chunk
+
+
+def _chunk_cores(chunk: _Chunk, model: Model) -> Iterator[Tuple[Tile, np.ndarray]]:
+    """(tile, core probability with NaN at nodata) for each tile of ``chunk``; the model runs once."""
+    predicted = iter(model.predict(chunk.inputs) if chunk.inputs is not None else ())
+    valids = iter(chunk.valids)
+    for tile, has_data in zip(chunk.tiles, chunk.has_data):
+        if has_data:
+            yield tile, np.where(crop_core(tile, next(valids)), crop_core(tile, next(predicted)), np.nan)
+        else:
+            yield tile, np.full((tile.core.height, tile.core.width), np.nan, dtype=np.float32)
 
 
 def _read_windows(source: Sentinel1Source, windows: Sequence[Window], band: int
@@ -246,15 +282,13 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
 
         _check_cancel(is_cancelled)
         done = 0
-        with _prefetched(_read_batches(source, model, tiles, batch)) as reader:
-            for chunk, inputs, valids in reader:
+        with _prefetched(_read_chunks(source, model, tiles, batch)) as reader:
+            for chunk in reader:
                 _check_cancel(is_cancelled)
-                predicted = model.predict(inputs)
-                for tile_, probability, valid in zip(chunk, predicted, valids):
-                    core = np.where(crop_core(tile_, valid), crop_core(tile_, probability), np.nan)
+                for tile_, core in _chunk_cores(chunk, model):
                     for row, rows in assembler.add(tile_, core):
                         write(row, rows)
-                done += len(chunk)
+                done += len(chunk.tiles)
                 if progress is not None:
                     progress(100.0 * done / len(tiles))
         for row, rows in assembler.finish():

@@ -1,6 +1,7 @@
 """The measurements: inference alone, end to end, a fresh process's peak memory, FLOPs and matmul rate."""
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 import os
@@ -13,7 +14,7 @@ from typing import Any, Dict, Sequence
 import numpy as np
 
 from ..errors import FloodSarError
-from ..models import Model, load_model
+from ..models import Model, ModelBackend, load_model
 from ..pipeline import PredictionRequest, predict
 from .scene import scene_db, speckle_bank
 
@@ -42,23 +43,46 @@ def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str,
             "mpx_per_s": done * tile * tile / seconds / 1e6}
 
 
-def time_end_to_end(request: PredictionRequest, tiles: int, pixels: int) -> Dict[str, float]:
-    """Time :func:`predict` (model loading included); the outputs are deleted afterwards.
+class TimedBackend:
+    """A model backend that counts its calls and the seconds spent inside them (the model's share of a run)."""
 
-    ``load_s`` is a model load timed just before, as warm as the one inside :func:`predict`: the fixed
-    cost that a full-scene estimate must not scale with the raster.
+    def __init__(self, backend: ModelBackend) -> None:
+        self.backend = backend
+        self.description = backend.description
+        self.device = backend.device
+        self.calls = 0
+        self.seconds = 0.0
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self.backend.run(batch)
+        finally:
+            self.seconds += time.perf_counter() - started
+            self.calls += 1
+
+
+def time_end_to_end(request: PredictionRequest, tiles: int, pixels: int) -> Dict[str, float]:
+    """Time a model load and :func:`predict` with that model; the outputs are deleted afterwards.
+
+    ``seconds`` is the load plus the run; ``load_s`` the load (the fixed cost that a full-scene
+    estimate must not scale with the raster); ``model_s`` the time inside the model's calls
+    (``model_calls``); ``engine_share`` the rest's share of ``seconds`` (reading, normalising, stitching,
+    writing, loading: everything but the model).
     """
     started = time.perf_counter()
-    load_model(request.model, request.backend, request.device, trusted_by_user=request.trust_model)
+    model = load_model(request.model, request.backend, request.device, trusted_by_user=request.trust_model)
     load_s = time.perf_counter() - started
-    started = time.perf_counter()
+    timed = TimedBackend(model.backend)
+    model = dataclasses.replace(model, backend=timed)
     try:
-        predict(request)
+        predict(request, model=model)
     finally:
         seconds = time.perf_counter() - started
         Path(request.output).unlink(missing_ok=True)
     return {"tiles": tiles, "seconds": seconds, "tiles_per_s": tiles / seconds, "mpx_per_s": pixels / seconds / 1e6,
-            "load_s": load_s}
+            "load_s": load_s, "model_s": timed.seconds, "model_calls": timed.calls,
+            "engine_share": 1.0 - timed.seconds / seconds}
 
 
 #: Runs a command and prints its peak RSS (ru_maxrss), wall seconds and exit code. Linux counts in a

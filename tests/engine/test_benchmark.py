@@ -116,6 +116,9 @@ def test_report_and_json_cover_both_backends(full_run):
         for kind in ("inference", "end_to_end"):
             assert entry[kind]["tiles_per_s"] > 0 and entry[kind]["mpx_per_s"] > 0
         assert entry["inference"]["tiles"] == 4 and entry["end_to_end"]["tiles"] == 9  # 256 px: 3 x 3 tiles
+        run = entry["end_to_end"]  # the model's calls timed inside the same run: one per tile at batch 1
+        assert run["model_calls"] == 9 and 0 < run["model_s"] < run["seconds"] - run["load_s"]
+        assert run["engine_share"] == pytest.approx(1 - run["model_s"] / run["seconds"])
         assert entry["full_scene_s"] > 0 and 0 < entry["peak_fraction"] < 1
     assert numbers["model"]["flops_per_tile"] == CONV3X3_FLOPS_PER_128_TILE
     assert set(numbers["ratios"]["cpu"]) == {"inference", "end_to_end"}
@@ -123,6 +126,7 @@ def test_report_and_json_cover_both_backends(full_run):
     assert numbers["machine"]["cpu"] and numbers["machine"]["logical_cores"] >= 1
     assert "CPUExecutionProvider" in numbers["backends"][0]["runtime"]
     assert "| onnxruntime " in stdout and "| torch " in stdout and "ONNX Runtime / PyTorch on cpu" in stdout
+    assert "Engine share" in stdout and "{" not in stdout  # every placeholder filled
     assert "Machine:" in stdout and "floodsar benchmark: end to end, PyTorch" in stderr
 
 

@@ -1,6 +1,8 @@
 """The pipeline end to end on real chips with small real ONNX / torch.export models."""
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -11,7 +13,10 @@ from osgeo import gdal
 
 from floodsar.engine.errors import CancelledError, FloodSarError
 from floodsar.engine.metadata import ModelMetadata
+from floodsar.engine.benchmark.measure import TimedBackend
+from floodsar.engine.models import load_model
 from floodsar.engine.pipeline import PredictionRequest, predict
+from floodsar.engine.tiling import plan_tiles
 from helpers.rasters import read_band, unwritable_folder, write_geotiff
 
 
@@ -227,3 +232,28 @@ def test_memory_is_bounded_on_a_20480_px_raster(chips, tmp_path):
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mb < 1000, f"peak resident memory {peak_mb:.0f} MB"
     assert gdal.Open(str(tmp_path / "big_mask.tif")).RasterXSize == 20480
+
+
+def test_tiles_entirely_nodata_never_reach_the_model(chips, conv_model, tmp_path):
+    """A raster with a large NaN block: the model runs only on tiles with a valid pixel, and the
+    probabilities equal the model run on the whole raster at once (no tile skipped there)."""
+    data = read_all(chips["spain"]).astype(np.float32)
+    data[:, :300, :] = np.nan
+    source = gdal.Open(str(chips["spain"]))
+    raster = write_geotiff(tmp_path / "holes.tif", data, epsg=4326, transform=source.GetGeoTransform())
+    model = load_model(conv_model)
+    timed = TimedBackend(model.backend)
+    result = predict(PredictionRequest([raster], tmp_path / "mask.tif", probabilities=tmp_path / "p.tif",
+                                       tile=128, overlap=8, batch=2),
+                     model=dataclasses.replace(model, backend=timed))
+    plan = plan_tiles(512, 512, 128, 8, model.metadata.stride)
+    with_data = [t for t in plan if t.read.row + t.read.height > 300]  # rows 300+ are valid everywhere
+    assert 0 < len(with_data) < len(plan)
+    assert timed.calls == math.ceil(len(with_data) / 2)
+    meta = ModelMetadata(name="x", architecture="x")
+    valid = np.isfinite(data).all(0) & (data != 0).any(0)
+    x = meta.normalise(data)
+    x[:, ~valid] = 0
+    session = ort.InferenceSession(str(conv_model), providers=["CPUExecutionProvider"])
+    whole = session.run(None, {"input": x[None]})[0][0, 0]
+    np.testing.assert_allclose(read_band(result.probabilities), np.where(valid, whole, -1), atol=1e-5)

@@ -11,9 +11,9 @@ from floodsar.training import ombria_flood
 
 
 @pytest.fixture
-def few_pairs(real_data, tmp_path):
+def few_pairs(large_real_data, tmp_path):
     """Three real test pairs in the OMBRIA layout."""
-    source = real_data.parent / "ombria" / "OmbriaS1" / "test"
+    source = large_real_data.parent / "ombria" / "OmbriaS1" / "test"
     for kind in ("BEFORE", "AFTER", "MASK"):
         folder = tmp_path / "OmbriaS1" / "test" / kind
         folder.mkdir(parents=True)

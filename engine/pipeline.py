@@ -174,6 +174,7 @@ def _read_batches(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], 
                   ) -> Iterator[Tuple[Sequence[Tile], np.ndarray, np.ndarray]]:
     """(tiles, normalised float32 [batch, C, H, W] with invalid pixels at 0 (the mean), valid [n, H, W])."""
     bands = model.band_indices
+    scene = source.scene_statistics().select(bands) if model.metadata.normalisation == "scene" else None
     first = tiles[0].read
     for start in range(0, len(tiles), batch):
         chunk = tiles[start:start + batch]
@@ -182,7 +183,7 @@ def _read_batches(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], 
         for i, tile in enumerate(chunk):
             window = tile.read
             db, valid = source.read_db(window.row, window.col, window.height, window.width)
-            normalised = model.metadata.normalise(db[bands])
+            normalised = model.metadata.normalise(db[bands], scene)
             normalised[:, ~valid] = 0.0
             inputs[i], valids[i] = normalised, valid
         yield chunk, inputs, valids

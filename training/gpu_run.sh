@@ -10,7 +10,7 @@
 #
 # Parts (each under `timeout`, so one failure keeps the others' results; minutes per part: PART_MINUTES):
 #   a_lite_scene   the shipped encoder (xception_lite), per-scene normalisation, gen + teacher + ETCI,
-#                  started from the previous bundled model, selected on the ETCI validation block; ONNX export
+#                  started from the previous bundled model (.gpu/init_lite.pt), selected on the ETCI validation block; ONNX export
 #   a_lite_fixed   the same with fixed normalisation (the normalisation decision, measured)
 #   b_x65_scene    the paper's xception65 student with the a_lite_scene recipe, from scratch
 #   a_lite_noetci  per-scene, WITHOUT ETCI, selected on generated validation chips (leave-ETCI-out model)
@@ -28,6 +28,10 @@ CROP=${CROP:-256}
 EVAL_EVERY=${EVAL_EVERY:-100}
 DEVICE=${DEVICE:-auto}
 PYTHON=${PYTHON:-python}
+# the previous bundled model's weights as a plain state dict (loads on any PyTorch version), from
+#   python -c "import torch; from floodsar.training.recipe import initial_weights; from pathlib import Path; \
+#     torch.save({'state_dict': initial_weights(Path('resources/models/floodsar_s1.pt2'))}, '.gpu/init_lite.pt')"
+INIT=${INIT:-$REPO/.gpu/init_lite.pt}
 mkdir -p "$OUT"
 # make the checkout importable as the package `floodsar` without installing it
 PKG=$(mktemp -d)
@@ -48,11 +52,11 @@ part() {  # part NAME ARGS...: one recipe run under timeout
     echo "   exit $? $(date -u +%T)"
     tail -n 3 "$OUT/$name/stderr.txt"
 }
-part a_lite_scene --encoder xception_lite --normalisation scene --init resources/models/floodsar_s1.pt2 \
+part a_lite_scene --encoder xception_lite --normalisation scene --init "$INIT" \
     --onnx "$OUT/a_lite_scene/model.onnx"
-part a_lite_fixed --encoder xception_lite --normalisation fixed --init resources/models/floodsar_s1.pt2
+part a_lite_fixed --encoder xception_lite --normalisation fixed --init "$INIT"
 part b_x65_scene --encoder xception65 --normalisation scene
-part a_lite_noetci --encoder xception_lite --normalisation scene --init resources/models/floodsar_s1.pt2 \
+part a_lite_noetci --encoder xception_lite --normalisation scene --init "$INIT" \
     --sources gen pseudo --valid generated --onnx "$OUT/a_lite_noetci/model.onnx"
 rm -f "$OUT/b_x65_scene/best.pt"  # 160 MB: too large to bring back; its metrics say what it reached
 rm -rf "$PKG"

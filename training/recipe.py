@@ -99,21 +99,27 @@ class PackSet:
         return self.stats if self.stats is not None else SceneStatistics.of_array(db, valid)
 
 
-def augment_db(db: np.ndarray, valid: np.ndarray, stats: Optional[SceneStatistics], rng: np.random.Generator
-               ) -> tuple[np.ndarray, Optional[SceneStatistics]]:
-    """Scene-level changes of a dB chip, with the statistics changed alike (ETCI: known block statistics)."""
+def augment_texture(db: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """20 m pixels (2x2 mean of linear power, repeated back to 10 m; 25%) and extra speckle (4-12 looks; 30%)."""
     db = db.copy()
-    if rng.random() < 0.25:  # 20 m pixels: 2x2 mean of linear power, back to 10 m by repetition
+    if rng.random() < 0.25:
         h, w = (s - s % 2 for s in db.shape[1:])
         power = 10 ** (np.nan_to_num(db[:, :h, :w], nan=-30.0) / 10)
         coarse = power.reshape(2, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
         db[:, :h, :w] = 10 * np.log10(np.repeat(np.repeat(coarse, 2, axis=1), 2, axis=2))
-    if rng.random() < 0.3:  # extra speckle: a gamma-distributed multiplicative factor with 4-12 looks
+    if rng.random() < 0.3:
         looks = rng.uniform(4, 12)
         db += 10 * np.log10(rng.gamma(looks, 1 / looks, size=db.shape)).astype(np.float32)
+    return db
+
+
+def augment_calibration(db: np.ndarray, valid: np.ndarray, stats: Optional[SceneStatistics],
+                        rng: np.random.Generator) -> tuple[np.ndarray, Optional[SceneStatistics]]:
+    """Per band: contrast x0.8-1.25 around the chip's median and an offset of up to +-3 dB; known scene
+    statistics (an ETCI block's) move with the pixels."""
     offset = rng.uniform(-3, 3, size=2).astype(np.float32)
     gain = np.exp(rng.uniform(np.log(0.8), np.log(1.25), size=2)).astype(np.float32)
-    centre = np.array([np.nanmedian(band[valid]) if valid.any() else 0.0 for band in db], np.float32)
+    centre = np.array([np.median(band[valid]) if valid.any() else 0.0 for band in db], np.float32)
     db = (db - centre[:, None, None]) * gain[:, None, None] + centre[:, None, None] + offset[:, None, None]
     db[:, ~valid] = np.nan
     if stats is not None:
@@ -150,7 +156,7 @@ class Training(Dataset):
         rng = np.random.default_rng((self.seed, index))
         db, valid, label = self.data.item(int(rng.integers(len(self.data))))
         stats = self.data.stats
-        db, stats = augment_db(db, valid, stats, rng)
+        db, stats = augment_calibration(augment_texture(db, rng), valid, stats, rng)
         if self.metadata.normalisation == "scene":
             stats = jitter(stats if stats is not None else SceneStatistics.of_array(db, valid), rng)
         h, w = label.shape
@@ -187,6 +193,11 @@ def logits_of(model: torch.nn.Module, images: np.ndarray, device: torch.device, 
     return np.concatenate(out)
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
 def iou(water: np.ndarray, label: np.ndarray) -> float:
     counted = label != IGNORE
     truth, water = label[counted] == 1, water[counted]
@@ -198,7 +209,7 @@ def fit_platt(logit: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     """(a, b) minimising the cross entropy of sigmoid(a * logit + b) against ``truth`` (bool)."""
     z, t = torch.from_numpy(logit.astype(np.float64)), torch.from_numpy(truth.astype(np.float64))
     params = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([params], lr=0.5, max_iter=200)
+    optimiser = torch.optim.LBFGS([params], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimiser.zero_grad()
@@ -208,7 +219,8 @@ def fit_platt(logit: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
 
     optimiser.step(closure)
     a, b = (float(v) for v in params.detach())
-    return (a, b) if a > 0 else (1.0, 0.0)
+    sane = truth.any() and not truth.all() and 0.01 < a < 100 and abs(b) < 100
+    return (a, b) if sane else (1.0, 0.0)
 
 
 def expected_calibration_error(probability: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
@@ -230,8 +242,7 @@ def calibrate(model: torch.nn.Module, logit: np.ndarray, label: np.ndarray, seed
     rng = np.random.default_rng(seed)
     pick = rng.choice(z.size, min(z.size, 2_000_000), replace=False)
     a, b = fit_platt(z[pick], truth[pick])
-    raw = 1 / (1 + np.exp(-z[pick]))
-    calibrated = 1 / (1 + np.exp(-(a * z[pick] + b)))
+    raw, calibrated = sigmoid(z[pick]), sigmoid(a * z[pick] + b)
     thresholds = np.round(np.arange(0.05, 0.96, 0.05), 2)
     scores = [iou(calibrated >= t, truth[pick].astype(np.int64)) for t in thresholds]
     best = int(np.nanargmax(scores))
@@ -253,7 +264,7 @@ def report(model: torch.nn.Module, pack: dict, metadata: ModelMetadata, threshol
         return {}
     data = PackSet(pack, "report")
     images, labels = validation_inputs(data, metadata)
-    water = 1 / (1 + np.exp(-logits_of(model, images, device, batch=4))) >= threshold
+    water = sigmoid(logits_of(model, images, device, batch=4)) >= threshold
     chips = {str(name): iou(w, l) for name, w, l in zip(pack["report_names"], water, labels)}
     return {"total_water_iou": iou(water, labels), "chips": chips}
 

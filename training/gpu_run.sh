@@ -4,8 +4,9 @@
 # and the pack built here beforehand (ignored by git, carried to the machine):
 #
 #   python -m floodsar.training.pack --synthetic data/synthetic --teacher runs/real_teacher/seed0/best.pt \
-#       --etci ../shared/data/etci2021 --real ../shared/data/real --out .gpu/pack.npz \
-#       --max-gen 60 --max-pseudo 60 --max-genval 0 --max-etci 150 --max-etcival 96
+#       --etci ../shared/data/etci2021 --real ../shared/data/real --out runs/pack_full.npz
+#   python -m floodsar.training.pack --subset runs/pack_full.npz --max-gen 50 --max-pseudo 50 --max-genval 20 \
+#       --max-etci 120 --max-etcival 96 --out .gpu/pack.npz          # 32 MB
 #   bash training/gpu_run.sh            # OUT=folder for the results (default: ./gpu_out)
 #
 # Parts (each under `timeout`, so one failure keeps the others' results; minutes per part: PART_MINUTES):

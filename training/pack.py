@@ -184,14 +184,14 @@ def build(synthetic: Path, teacher: Path, etci_root: Path, real: Optional[Path],
 
 
 def subset(pack: Path, counts: Counts) -> dict[str, np.ndarray]:
-    """The arrays of an existing pack with at most ``counts`` items per set (the first ones)."""
+    """The arrays of an existing pack with at most ``counts`` items per set (evenly spread over each set)."""
     limits = dataclasses.asdict(counts)
     with np.load(pack) as archive:
         arrays = {key: archive[key] for key in archive.files}
     for key, value in arrays.items():
         name = key.rsplit("_", 1)[0]
-        if name in limits and not key.endswith("_stats"):
-            arrays[key] = value[:limits[name]]
+        if name in limits and not key.endswith("_stats") and len(value) > limits[name]:
+            arrays[key] = value[np.linspace(0, len(value) - 1, limits[name]).astype(int)]
     empty = {key[:-2] for key, value in arrays.items() if key.endswith("_x") and len(value) == 0}
     return {key: value for key, value in arrays.items() if key.rsplit("_", 1)[0] not in empty}
 

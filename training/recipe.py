@@ -295,7 +295,8 @@ def initial_weights(path: Path) -> dict:
 
 def train(recipe: Recipe, pack_path: Path, out: Path, onnx: Optional[Path] = None) -> dict:
     from .losses import edge_weighted_cross_entropy
-    from .model import ModelConfig, build_model, save_checkpoint
+    from .checkpoint import save_checkpoint
+    from .network import ModelConfig, build_model
 
     torch.manual_seed(recipe.seed)
     device = torch.device("cuda" if recipe.device != "cpu" and torch.cuda.is_available() else "cpu")

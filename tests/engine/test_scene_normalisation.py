@@ -13,8 +13,8 @@ from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.engine.scene_statistics import SAMPLE_GRIDS, SceneStatistics
 from floodsar.engine.sentinel1 import open_sentinel1
 
-from .conftest import model_metadata, onnx_model, save_onnx
-from .io_helpers import read_band, write_geotiff
+from helpers.models import model_metadata, onnx_model, save_onnx
+from helpers.rasters import read_band, write_geotiff
 
 
 def test_schema_1_records_load_as_fixed_and_newer_ones_are_refused() -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from floodsar.engine.metadata import ModelMetadata
 from floodsar.training import etci
-from floodsar.training.evaluate_real import main
+from floodsar.training.cli import main as floodsar_train
 from floodsar.training.ombria import OmbriaS1
 
 BANGLADESH = "bangladesh_20170314t115609"
@@ -83,7 +83,7 @@ def test_evaluate_real_etci_layout_scores_each_tile_through_predict(tmp_path: Pa
     folder = _etci_folder(tmp_path / "etci", names)
     (folder / BANGLADESH / "vh" / f"{names[2]}_vh.png").unlink()  # a tile with a missing file is skipped
     scores = tmp_path / "etci.json"
-    assert main(["--layout", "etci", str(folder), "--json", str(scores), "--quiet"]) == 0
+    assert floodsar_train(["evaluate-real", "--layout", "etci", str(folder), "--json", str(scores), "--quiet"]) == 0
     result = json.loads(scores.read_text())
     assert set(result["methods"]) == {"model", "engine_otsu", "chip_otsu"}
     for method in result["methods"].values():
@@ -95,7 +95,7 @@ def test_evaluate_real_etci_layout_scores_each_tile_through_predict(tmp_path: Pa
 
 def test_evaluate_real_sen1floods11_layout_skips_unusable_chips(tmp_path: Path, real_data: Path) -> None:
     scores = tmp_path / "s1f11.json"
-    assert main(["--layout", "sen1floods11", str(real_data / "sen1floods11"), "--json", str(scores), "--quiet",
+    assert floodsar_train(["evaluate-real", "--layout", "sen1floods11", str(real_data / "sen1floods11"), "--json", str(scores), "--quiet",
                  "--no-per-chip"]) == 0
     result = json.loads(scores.read_text())
     assert {"Spain_7370579", "Ghana_53713"} <= set(result["chips"])

@@ -9,6 +9,9 @@ dataclass, a field can never be written under one name and read under another.
 Model I/O contract (both backends):
   input  ``input``: float32 [N, len(bands), H, W], normalised with
          :func:`floodsar.engine.metadata.ModelMetadata.normalise` (H, W multiples of ``stride``)
+         as ``normalisation`` says: ``fixed`` (clip to ``clip_db``, minus ``mean``, over ``std``) or
+         ``scene`` (clip to ``clip_db``, minus the scene's median, over its robust spread; see
+         :mod:`floodsar.engine.scene_statistics`)
   output ``water_probability``: float32 [N, 1, H, W] in [0, 1]
 """
 from __future__ import annotations
@@ -22,8 +25,11 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import FloodSarError
+from .scene_statistics import SceneStatistics
 
-SCHEMA_VERSION = 1
+#: Version 2 added ``normalisation``; version 1 records are read as ``normalisation = "fixed"``.
+SCHEMA_VERSION = 2
+NORMALISATIONS = ("fixed", "scene")
 METADATA_KEY = "floodsar"
 INPUT_NAME = "input"
 #: Largest tile a model may declare (the engine's own limit on --tile is the same).
@@ -42,6 +48,7 @@ class ModelMetadata:
     mean: tuple[float, ...] = (-10.5, -17.5)
     std: tuple[float, ...] = (4.5, 5.0)
     clip_db: tuple[float, float] = (-40.0, 10.0)
+    normalisation: str = "fixed"
     resolution_m: float = 10.0
     stride: int = 16
     tile_size: int = 512
@@ -61,6 +68,8 @@ class ModelMetadata:
             raise ValueError("bands, mean and std must be non-empty and of equal length")
         if any(s <= 0 for s in self.std):
             raise ValueError("std values must be positive")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {', '.join(NORMALISATIONS)}, not {self.normalisation!r}")
         if self.units not in ("db", "linear"):
             raise ValueError(f"units must be 'db' or 'linear', not {self.units!r}")
         if self.stride < 1 or self.tile_size % self.stride or not 0 <= self.overlap < self.tile_size // 2:
@@ -76,11 +85,21 @@ class ModelMetadata:
         if not isinstance(modes, list) or not all(isinstance(mode, str) for mode in modes):
             raise ValueError("provenance must be a JSON object whose failure_modes, if any, is a list of text")
 
-    def normalise(self, db: np.ndarray) -> np.ndarray:
-        """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale."""
+    def normalise(self, db: np.ndarray, scene: SceneStatistics | None = None) -> np.ndarray:
+        """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale.
+
+        ``scene`` (the statistics of the whole raster, bands in the model's order) is required when
+        the model's ``normalisation`` is ``scene`` and ignored otherwise.
+        """
+        if self.normalisation == "scene":
+            if scene is None:
+                raise ValueError("this model standardises per scene: pass the scene statistics")
+            centre, spread = scene.location, scene.scale
+        else:
+            centre, spread = self.mean, self.std
         lo, hi = self.clip_db
-        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
+        mean = np.asarray(centre, dtype=np.float32)[:, None, None]
+        std = np.asarray(spread, dtype=np.float32)[:, None, None]
         return ((np.clip(db, lo, hi) - mean) / std).astype(np.float32)
 
     def to_json(self) -> str:
@@ -93,6 +112,12 @@ class ModelMetadata:
         data = json.loads(text)
         if not isinstance(data, dict):
             raise ValueError("metadata is not a JSON object")
+        version = data.get("schema_version", 1)
+        if isinstance(version, int) and version > SCHEMA_VERSION:
+            raise ValueError(f"metadata schema version {version} is newer than this FloodSAR reads "
+                             f"({SCHEMA_VERSION}); update FloodSAR")
+        if version == 1:  # before normalisation was recorded every model was standardised with fixed constants
+            data = {**data, "schema_version": SCHEMA_VERSION, "normalisation": "fixed"}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

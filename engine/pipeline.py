@@ -190,6 +190,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
     """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered (or after
     MAX_CHUNK_TILES tiles). Tiles that are entirely nodata are never normalised nor given to the model."""
     bands = model.band_indices
+    scene = source.scene_statistics().select(bands) if model.metadata.normalisation == "scene" else None
     first = tiles[0].read
     shape = (batch, len(bands), first.height, first.width)
     chunk = _Chunk([], [], None, [])
@@ -200,7 +201,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
         chunk.tiles.append(tile)
         chunk.has_data.append(has_data)
         if has_data:
-            normalised = model.metadata.normalise(db[bands])
+            normalised = model.metadata.normalise(db[bands], scene)
             normalised[:, ~valid] = 0.0
             if chunk.inputs is None:
                 chunk.inputs = np.zeros(shape, dtype=np.float32)

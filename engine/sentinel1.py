@@ -19,7 +19,7 @@ import numpy as np
 from . import ancillary, raster_io
 from .errors import FloodSarError
 from .raster_io import RasterFile, RasterGrid
-from .tiling import spread_windows
+from .scene_statistics import SceneStatistics, sample
 
 if TYPE_CHECKING:
     from .products import Product
@@ -30,8 +30,6 @@ AMPLITUDE_VH_MEDIAN = 0.05
 UNITS_DESCRIPTIONS = {"db": "dB", "linear": "linear power (converted to dB)",
                       "amplitude": "linear amplitude (converted to dB)"}
 POLARISATIONS = ("VV", "VH")
-#: Units detection reads at most SAMPLE_WINDOWS**2 windows of SAMPLE_SIZE**2 pixels.
-SAMPLE_WINDOWS, SAMPLE_SIZE = 8, 64
 
 
 def polarisation(text: str) -> str | None:
@@ -101,16 +99,27 @@ class Sentinel1Source:
         return stack.astype(np.float32, copy=False), valid
 
     def _sample(self) -> np.ndarray:
-        """Valid raw values [polarisations, n] from a bounded grid of windows spread over the raster."""
-        values = []
-        for w in spread_windows(self.grid.height, self.grid.width, SAMPLE_WINDOWS, SAMPLE_SIZE):
-            stack, valid = self._read_raw(w.row, w.col, w.height, w.width)
-            values.append(stack[:, valid])
-        return np.concatenate(values, axis=1)
+        """Valid raw values [2, N] from a bounded grid of windows spread over the raster."""
+        def read(row: int, col: int, height: int, width: int) -> np.ndarray:
+            stack, valid = self._read_raw(row, col, height, width)
+            return stack[:, valid]
+
+        return sample(read, self.grid.height, self.grid.width)
+
+    def scene_statistics(self) -> SceneStatistics:
+        """VV, VH statistics in dB of the bounded sample (for models normalised per scene)."""
+        values = self._sample()
+        if self.units in ("linear", "amplitude"):
+            values = values[:, (values > 0).all(axis=0)]
+            values = (10 if self.units == "linear" else 20) * np.log10(values)
+        if values.shape[1] == 0:
+            raise FloodSarError(f"{' and '.join(str(p) for p in self.paths)}: no valid pixel found in a sample "
+                                "of the raster, so it cannot be normalised for the model; check its nodata.")
+        return SceneStatistics.from_values(values)
 
     def _detect_units(self) -> tuple[str, str]:
         """'db' or 'linear' from the sampled values, with the reason in words."""
-        values = self._sample()
+        values = self._sample().ravel()
         if values.size == 0:
             self.warnings.append("No valid pixels found in a sample of the raster; assuming dB. "
                                  "The input may contain no data.")

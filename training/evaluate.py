@@ -125,6 +125,7 @@ def checkpoint_predictor(path: Path, device: str = "auto") -> tuple[Predictor, s
 def onnx_predictor(path: Path, device: str = "auto") -> Predictor:
     """Predictor running an exported model through the engine (its metadata's normalisation and threshold)."""
     from ..engine.models import load_model
+    from ..engine.scene_statistics import SceneStatistics
 
     model = load_model(path, "onnx", device)
     meta = model.metadata
@@ -135,7 +136,8 @@ def onnx_predictor(path: Path, device: str = "auto") -> Predictor:
         db = db[model.band_indices]
         height, width = valid.shape
         pad = ((0, 0), (0, -height % meta.stride), (0, -width % meta.stride))
-        batch = meta.normalise(np.pad(np.where(valid, db, mean), pad, mode="edge"))[None]
+        scene = SceneStatistics.of_array(db, valid) if meta.normalisation == "scene" else None
+        batch = meta.normalise(np.pad(np.where(valid, db, mean), pad, mode="edge"), scene)[None]
         return model.predict(batch)[0, :height, :width] >= meta.threshold
 
     return predict

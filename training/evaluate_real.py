@@ -1,19 +1,22 @@
-"""How well FloodSAR maps REAL floods: the shipped model vs Otsu on the labelled real chips.
+"""How well FloodSAR maps REAL floods: the model vs Otsu on labelled real Sentinel-1, through ``floodsar predict``.
 
-    floodsar-train evaluate-real [--model resources/models/floodsar_s1.onnx]
-                                 [--real ../shared/data/real] [--json scores.json]
+    floodsar-train evaluate-real --layout {sen1floods11,stac_overflow,etci} DIR [--model M] [--json OUT]
+    floodsar-train evaluate-real [--real ../shared/data/real]     # its Sen1Floods11 + STAC Overflow chips
+    (python -m floodsar.training.evaluate_real ... runs the same command)
 
-Every chip goes through the engine exactly as a user's raster does (:func:`floodsar.engine.pipeline.predict`:
-file reading, units and nodata rules, tiling, the model's metadata). Rows:
+Every raster goes through the engine exactly as a user's raster does (:func:`floodsar.engine.pipeline.predict`:
+file reading, units and nodata rules, tiling, the model's metadata and normalisation); the layouts, including
+how 8-bit ETCI tiles become a raster, are described in :mod:`floodsar.training.real_layouts`. Rows:
 
-- the model (``--method model``);
-- the engine's Otsu (``--method otsu``: VH threshold from bimodal tiles only, fixed fallback otherwise);
-- plain per-chip Otsu on VH, the baseline row of the Sen1Floods11 paper.
+- ``model``: the model (``--method model``);
+- ``engine_otsu``: the engine's Otsu (``--method otsu``: VH threshold from bimodal tiles, fixed fallback otherwise);
+- ``chip_otsu``: plain Otsu on each chip's VH histogram, the baseline row of the Sen1Floods11 paper.
 
-Chips: Sen1Floods11 hand-labelled (``sen1floods11/S1Hand`` + ``LabelHand``, one VV+VH file each) and
-DrivenData STAC Overflow (``stac_overflow/labelled``: separate VV and VH files, label 255 = nodata).
-Chips without a valid labelled pixel are listed and skipped. Water IoU is aggregated over every counted
-pixel of every chip (the paper's metric); "false water" is the share of a dry chip's pixels mapped as water.
+Chips that cannot be scored (a missing file, no labelled pixel, no valid Sentinel-1 pixel) are skipped with a
+note. Water IoU, precision and recall are aggregated over every counted pixel of every chip (the paper's
+metric); "false water" is the share of a dry chip's pixels mapped as water. ``--json`` writes
+``{"layout", "folder", "model", "methods": {name: {"water_iou", "precision", "recall", "false_water_dry",
+"tp", "fp", "fn", "tn"}}, "chips": {chip: {name: {...}}}, "skipped": [...]}`` with fractions 0-1.
 """
 from __future__ import annotations
 
@@ -36,37 +39,21 @@ from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
 from .evaluate import IGNORE_INDEX, Scores, confusion
 from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
+from .real_layouts import LAYOUTS, RealChip
+from .real_layouts import find_chips as find_layout_chips
 
-
-@dataclass(frozen=True)
-class RealChip:
-    """One labelled real chip: its Sentinel-1 input file(s) and a label (1 water, 0 dry, -1 unknown)."""
-
-    name: str
-    dataset: str
-    inputs: tuple[Path, ...]
-    label: Path
-
-    def read_label(self) -> np.ndarray:
-        with raster_io.open_raster(self.label, "rasterio") as raster:
-            label = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0].astype(np.int16)
-        label[(label != 0) & (label != 1)] = IGNORE_INDEX
-        return label
+#: Row keys of the JSON output, in table order.
+METHODS = ("model", "engine_otsu", "chip_otsu")
+TITLES = {"model": "FloodSAR model", "engine_otsu": "engine Otsu (bimodal tiles)",
+          "chip_otsu": "per-chip Otsu (paper baseline)"}
 
 
 def find_chips(real: Path) -> list[RealChip]:
-    """The labelled chips under ``real`` (the layout of ../shared/data/real)."""
+    """The labelled chips under the shared real-data folder (its sen1floods11/ and stac_overflow/labelled/)."""
     chips = []
-    for s1 in sorted((real / "sen1floods11" / "S1Hand").glob("*_S1Hand.tif")):
-        name = s1.name[: -len("_S1Hand.tif")]
-        label = real / "sen1floods11" / "LabelHand" / f"{name}_LabelHand.tif"
-        if label.exists():
-            chips.append(RealChip(name, "Sen1Floods11", (s1,), label))
-    folder = real / "stac_overflow" / "labelled"
-    for label in sorted(folder.glob("*.tif")):
-        vv, vh = folder / f"{label.stem}_vv.tif", folder / f"{label.stem}_vh.tif"
-        if vv.exists() and vh.exists():
-            chips.append(RealChip(label.stem, "DrivenData", (vv, vh), label))
+    for layout, folder in (("sen1floods11", real / "sen1floods11"), ("stac_overflow", real / "stac_overflow" / "labelled")):
+        if folder.is_dir():
+            chips += LAYOUTS[layout](folder, folder)[0]
     if not chips:
         raise FloodSarError(f"{real}: no labelled chips found; pass --real pointing to the shared real-data "
                             "folder (with sen1floods11/ and stac_overflow/).")
@@ -91,22 +78,28 @@ def engine_method(method: str, model: Optional[Path] = None) -> Method:
         predict(PredictionRequest(inputs=list(chip.inputs), output=output, method=method, model=model,
                                   backend=backend, device="cpu"))
         with raster_io.open_raster(output, "rasterio") as raster:
-            return raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
+            mask = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
+        output.unlink()
+        return mask
 
     return run
 
 
 def chip_otsu(chip: RealChip, workdir: Path) -> np.ndarray:
-    """Plain Otsu on the chip's VH histogram (no bimodality check): the paper's baseline."""
+    """Plain Otsu on each scored window's VH histogram (no bimodality check): the paper's baseline."""
     with open_sentinel1(list(chip.inputs)) as source:
-        db, valid = source.read_db(0, 0, source.grid.height, source.grid.width)
-    mask, _ = otsu_water(db[1], valid)
+        mask = np.full((source.grid.height, source.grid.width), raster_io.NODATA, np.uint8)
+        for _, (rows, cols) in chip.windows(mask.shape):
+            db, valid = source.read_db(rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start)
+            if valid.any():
+                mask[rows, cols] = otsu_water(db[1], valid)[0]
     return mask
 
 
 @dataclass
 class ChipResult:
-    chip: RealChip
+    name: str
+    dataset: str
     scores: Scores
 
     @property
@@ -116,33 +109,47 @@ class ChipResult:
         counted = s.tp + s.fp + s.fn + s.tn
         return s.fp / counted if counted else math.nan
 
+    @property
+    def is_dry(self) -> bool:
+        return self.scores.tp + self.scores.fn == 0
 
-def score_chip(method: Method, chip: RealChip, label: np.ndarray, workdir: Path) -> Scores:
-    """Confusion of ``method`` on ``chip`` over pixels that are labelled and have data."""
-    mask = method(chip, workdir)
-    return confusion(mask == raster_io.WATER, label, mask != raster_io.NODATA)
+
+def score_chip(methods: dict[str, Method], chip: RealChip, workdir: Path) -> dict[str, list[ChipResult]]:
+    """Every method's results on each scored window of ``chip`` that has labelled pixels with data."""
+    label = chip.read_label()
+    masks = {name: method(chip, workdir) for name, method in methods.items()}
+    results: dict[str, list[ChipResult]] = {name: [] for name in methods}
+    for window_name, window in chip.windows(label.shape):
+        counted = (label[window] != IGNORE_INDEX) & (masks[next(iter(masks))][window] != raster_io.NODATA)
+        if not counted.any():
+            continue
+        for name, mask in masks.items():
+            scores = confusion(mask[window] == raster_io.WATER, label[window], mask[window] != raster_io.NODATA)
+            results[name].append(ChipResult(window_name, chip.dataset, scores))
+    return results
 
 
 def run(methods: dict[str, Method], chips: Sequence[RealChip], progress: bool = True
         ) -> tuple[dict[str, list[ChipResult]], list[str]]:
-    """Scores of every method on every usable chip, and the names of the chips skipped (with why)."""
+    """Scores of every method on every usable chip, and the chips skipped (with why)."""
     from tqdm import tqdm
 
     results: dict[str, list[ChipResult]] = {name: [] for name in methods}
     skipped = []
     with tempfile.TemporaryDirectory(prefix="floodsar-eval-") as tmp:
         for chip in tqdm(chips, desc="real chips", unit="chip", disable=not progress):
-            label = chip.read_label()
-            if not (label != IGNORE_INDEX).any():
-                skipped.append(f"{chip.name} (no labelled pixel)")
-                continue
             try:
-                scores = {name: score_chip(method, chip, label, Path(tmp)) for name, method in methods.items()}
-            except FloodSarError as exc:  # e.g. a chip whose Sentinel-1 is entirely nodata
+                if not (chip.read_label() != IGNORE_INDEX).any():
+                    skipped.append(f"{chip.name} (no labelled pixel)")
+                    continue
+                chip_results = score_chip(methods, chip, Path(tmp))
+            except FloodSarError as exc:  # e.g. a chip whose Sentinel-1 is entirely nodata, or a broken file
                 skipped.append(f"{chip.name} ({exc})")
                 continue
-            for name, chip_scores in scores.items():
-                results[name].append(ChipResult(chip, chip_scores))
+            if not any(chip_results.values()):
+                skipped.append(f"{chip.name} (no labelled pixel with data)")
+            for name, rows in chip_results.items():
+                results[name] += rows
     return results, skipped
 
 
@@ -150,60 +157,103 @@ def _pct(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.1f}"
 
 
-def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str]) -> str:
+def totals(rows: Sequence[ChipResult]) -> dict:
+    """Aggregated scores of one method (fractions 0-1; NaN where undefined)."""
+    total = sum((r.scores for r in rows), Scores())
+    dry = sum((r.scores for r in rows if r.is_dry), Scores())
+    dry_counted = dry.fp + dry.tn
+    return {"water_iou": total.iou, "precision": total.precision, "recall": total.recall,
+            "false_water_dry": dry.fp / dry_counted if dry_counted else math.nan,
+            "dry_chips": sum(r.is_dry for r in rows), "chips": len(rows),
+            "tp": total.tp, "fp": total.fp, "fn": total.fn, "tn": total.tn}
+
+
+def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str], per_chip: bool = True) -> str:
     """The summary table (aggregated IoU, precision, recall, false water on dry chips) and per-chip IoU."""
     names = list(results)
-    lines = ["| method | water IoU (all pixels) | precision | recall | mean IoU of chips with water | false water on dry chips |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| method | water IoU (all pixels) | precision | recall | mean IoU of chips with water | "
+             "false water on dry chips |", "|---|---|---|---|---|---|"]
     for name in names:
-        total = sum((r.scores for r in results[name]), Scores())
-        dry = [r for r in results[name] if r.scores.tp + r.scores.fn == 0]
-        ious = [r.scores.iou for r in results[name] if r not in dry]
-        false_water = ", ".join(f"{r.chip.name} {_pct(r.false_water)}%" for r in dry) or "n/a"
-        lines.append(f"| {name} | {_pct(total.iou)} | {_pct(total.precision)} | {_pct(total.recall)} | "
-                     f"{_pct(float(np.mean(ious)) if ious else math.nan)} | {false_water} |")
-    lines += ["", "| chip | dataset | water px | " + " | ".join(f"{n} IoU" for n in names) + " |",
-              "|---|---|---|" + "---|" * len(names)]
-    for index, first in enumerate(results[names[0]]):
-        row = [results[n][index] for n in names]
-        water = first.scores.tp + first.scores.fn
-        cells = [f"no water; false water {_pct(r.false_water)}%" if water == 0
-                 else _pct(r.scores.iou) for r in row]
-        lines.append(f"| {first.chip.name} | {first.chip.dataset} | {water} | " + " | ".join(cells) + " |")
+        total = totals(results[name])
+        ious = [r.scores.iou for r in results[name] if not r.is_dry]
+        lines.append(f"| {TITLES.get(name, name)} | {_pct(total['water_iou'])} | {_pct(total['precision'])} | "
+                     f"{_pct(total['recall'])} | {_pct(float(np.mean(ious)) if ious else math.nan)} | "
+                     f"{_pct(total['false_water_dry'])}% of {total['dry_chips']} chip(s) |")
+    if per_chip and names:
+        lines += ["", "| chip | dataset | water px | " + " | ".join(f"{TITLES.get(n, n)} IoU" for n in names) + " |",
+                  "|---|---|---|" + "---|" * len(names)]
+        for index, first in enumerate(results[names[0]]):
+            row = [results[n][index] for n in names]
+            water = first.scores.tp + first.scores.fn
+            cells = [f"no water; false water {_pct(r.false_water)}%" if first.is_dry else _pct(r.scores.iou)
+                     for r in row]
+            lines.append(f"| {first.name} | {first.dataset} | {water} | " + " | ".join(cells) + " |")
     if skipped:
         lines += ["", "Skipped: " + "; ".join(skipped)]
     return "\n".join(lines)
 
 
-def as_json(results: dict[str, list[ChipResult]]) -> dict:
-    """Totals and per-chip scores of every method."""
-    out = {}
-    for name, chip_results in results.items():
-        total = sum((r.scores for r in chip_results), Scores())
-        out[name] = {"total": total.summary(),
-                     "chips": {r.chip.name: {**r.scores.summary(), "false_water": r.false_water}
-                               for r in chip_results}}
-    return out
+def as_json(results: dict[str, list[ChipResult]], skipped: Sequence[str], **context: str) -> dict:
+    """Totals per method, per-chip scores and the skipped chips."""
+    chips: dict[str, dict] = {}
+    for name, rows in results.items():
+        for r in rows:
+            chips.setdefault(r.name, {"dataset": r.dataset})[name] = {
+                "water_iou": r.scores.iou, "precision": r.scores.precision, "recall": r.scores.recall,
+                "false_water": r.false_water, "water_px": r.scores.tp + r.scores.fn}
+    return {**context, "methods": {name: totals(rows) for name, rows in results.items()}, "chips": chips,
+            "skipped": list(skipped)}
+
+
+def _json_safe(value):
+    """NaN as null (JSON has no NaN)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True
+             ) -> tuple[dict[str, list[ChipResult]], list[str]]:
+    """Model, engine Otsu and per-chip Otsu on ``chips``."""
+    load_model(model, backend_of(model), "cpu")  # a bad model fails here, not chip by chip
+    methods = {"model": engine_method("model", model), "engine_otsu": engine_method("otsu"),
+               "chip_otsu": chip_otsu}
+    return run(methods, chips, progress)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", nargs="?", type=Path, help="a folder in the --layout layout")
+    parser.add_argument("--layout", choices=sorted(LAYOUTS), help="layout of FOLDER (required with FOLDER)")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX or .pt2 model (default: bundled)")
     parser.add_argument("--real", type=Path, default=None,
-                        help=f"shared real-data folder (default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
+                        help=f"without FOLDER: the shared real-data folder, its Sen1Floods11 and STAC chips "
+                             f"(default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
     parser.add_argument("--json", type=Path, help="also write all scores to this JSON file")
+    parser.add_argument("--no-per-chip", action="store_true", help="print only the summary table")
 
 
 def command(args: argparse.Namespace) -> int:
-    """``floodsar-train evaluate-real``: the model vs Otsu on the labelled real chips, as a Markdown table."""
-    load_model(args.model, backend_of(args.model), "cpu")  # a bad model fails here, not chip by chip
-    methods = {"FloodSAR model": engine_method("model", args.model),
-               "engine Otsu (bimodal tiles)": engine_method("otsu"),
-               "per-chip Otsu (paper baseline)": chip_otsu}
-    results, skipped = run(methods, find_chips(args.real or real_data_dir()), progress=not args.quiet)
-    print(markdown(results, skipped))
+    """``floodsar-train evaluate-real``: model, engine Otsu and per-chip Otsu on labelled real Sentinel-1."""
+    if (args.folder is None) != (args.layout is None):
+        raise FloodSarError("give a FOLDER and its --layout together (or neither, for the shared real chips).")
+    real = args.real or real_data_dir()
+    with tempfile.TemporaryDirectory(prefix="floodsar-layout-") as workdir:
+        if args.folder is not None:
+            chips, notes = find_layout_chips(args.layout, args.folder, Path(workdir))
+        else:
+            chips, notes = find_chips(real), []
+        results, skipped = evaluate(chips, args.model, progress=not args.quiet)
+    skipped = [*notes, *skipped]
+    print(markdown(results, skipped, per_chip=not args.no_per_chip))
     if args.json:
+        document = as_json(results, skipped, layout=args.layout or "real", model=str(args.model),
+                           folder=str(args.folder or real))
         with raster_io.atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
+            tmp.write_text(json.dumps(_json_safe(document), indent=2), encoding="utf-8")
     return 0
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from ..engine.backends import TORCH_METADATA_FILE
 from ..engine.errors import FloodSarError
 from ..engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, write_onnx_metadata
+from ..engine.scene_statistics import SceneStatistics
 from ..engine.raster_io import atomic_output
 from .checkpoint import load_checkpoint
 
@@ -159,7 +160,8 @@ def sample_tile(path: Path, metadata: ModelMetadata) -> np.ndarray:
     db, valid = read_s1(path)
     db = db[[POLARISATIONS.index(band) for band in metadata.bands]]
     mean = np.asarray(metadata.mean, np.float32)[:, None, None]
-    tile = metadata.normalise(np.where(valid, db, mean))[None]
+    scene = SceneStatistics.of_array(db, valid) if metadata.normalisation == "scene" else None
+    tile = metadata.normalise(np.where(valid, db, mean), scene)[None]
     height, width = (side - side % metadata.stride for side in tile.shape[2:])
     return np.ascontiguousarray(tile[:, :, :height, :width])
 

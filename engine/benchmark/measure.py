@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import FloodSarError
 from ..models import Model, ModelBackend, load_model
 from ..pipeline import PredictionRequest, predict
+from ..scene_statistics import SceneStatistics
 from .scene import scene_db, speckle_bank
 
 #: Untimed batches before inference is timed (kernel selection, caches, lazy allocation).
@@ -30,7 +31,8 @@ def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str,
     Mpx/s counts every pixel of the tile the model sees, overlap included.
     """
     tile_db = scene_db(0, 0, tile, tile, speckle_bank())[model.band_indices]
-    inputs = np.ascontiguousarray(np.repeat(model.metadata.normalise(tile_db)[None], batch, axis=0))
+    scene = SceneStatistics.of_array(tile_db, np.ones(tile_db.shape[1:], dtype=bool))
+    inputs = np.ascontiguousarray(np.repeat(model.metadata.normalise(tile_db, scene)[None], batch, axis=0))
     for _ in range(WARMUP_BATCHES):
         model.predict(inputs)
     batches = math.ceil(tiles / batch)

@@ -24,7 +24,7 @@ def test_otsu_rows_and_skipped_chips(real_data: Path) -> None:
     results, skipped = run(methods, find_chips(real_data), progress=False)
     assert any(s.startswith("Paraguay_34417") for s in skipped)  # S1 all NaN
     assert any(s.startswith("Ghana_83483") for s in skipped)  # label all -1
-    false_water = {name: {r.chip.name: r.false_water for r in rows if r.chip.name in DRY_CHIPS}
+    false_water = {name: {r.name: r.false_water for r in rows if r.name in DRY_CHIPS}
                    for name, rows in results.items()}
     assert set(false_water["engine Otsu"]) == {"Ghana_53713"}  # the committed dry chip
     # the bimodality check keeps dry land dry; a plain threshold always finds "water"
@@ -38,10 +38,11 @@ def test_bundled_model_beats_otsu_on_real_chips(large_real_data: Path, tmp_path:
     scores = tmp_path / "scores.json"
     assert floodsar_train(["evaluate-real", "--real", str(large_real_data), "--json", str(scores)]) == 0
     result = json.loads(scores.read_text())
-    model, otsu = result["FloodSAR model"], result["engine Otsu (bimodal tiles)"]
-    assert model["total"]["iou"] > otsu["total"]["iou"]
+    model, otsu = result["methods"]["model"], result["methods"]["engine_otsu"]
+    assert model["water_iou"] > otsu["water_iou"]
+    assert model["false_water_dry"] < 0.01
     for name in DRY_CHIPS:
-        assert model["chips"][name]["false_water"] < 0.01
+        assert result["chips"][name]["model"]["false_water"] < 0.01
 
 
 def test_pt2_model_runs_on_pytorch_and_scores_like_the_onnx_one(real_data: Path, repo_root: Path) -> None:

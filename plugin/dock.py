@@ -318,7 +318,8 @@ class FloodSarDock(QgsDockWidget):
                 combo.setLayer(layer)
                 combo.setBand(-1)
                 combo.blockSignals(False)
-        summary = InputSummary(layers, self.band(self.vv_band), self.band(self.vh_band))
+        summary = InputSummary(layers, self.band(self.vv_band), self.band(self.vh_band),
+                               single_polarisation=self.method() == "otsu")
         if summary.error:
             self.input_info.setText(f"<span style='{ERROR_STYLE}'>{summary.error}</span>")
         else:
@@ -346,6 +347,7 @@ class FloodSarDock(QgsDockWidget):
                                         f"{'the model' if is_model else 'Otsu'}'s own threshold.")
         self.refresh_dependencies()
         self.update_model_card()
+        self.update_input_info()  # Otsu also takes a single polarisation
 
     def refresh_dependencies(self) -> None:
         """Show what ONNX Runtime can run on (call again after installing packages)."""

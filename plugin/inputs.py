@@ -44,10 +44,13 @@ def partner(layer: QgsRasterLayer, candidates: Iterable[QgsRasterLayer]) -> QgsR
 
 
 class InputSummary:
-    """What the engine finds in the chosen layer(s): lines for the panel, warnings, whether bands were guessed."""
+    """What the engine finds in the chosen layer(s): lines for the panel, warnings, whether bands were guessed.
+
+    ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method).
+    """
 
     def __init__(self, layers: list[QgsRasterLayer], vv_band: int | None = None,
-                 vh_band: int | None = None) -> None:
+                 vh_band: int | None = None, single_polarisation: bool = False) -> None:
         self.lines: list[str] = []
         self.warnings: list[str] = []
         self.error = ""
@@ -60,7 +63,8 @@ class InputSummary:
             self.error = "The layer is not a raster file; save it as a GeoTIFF first."
             return
         try:
-            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, io="gdal") as source:
+            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, io="gdal",
+                                single_polarisation=single_polarisation) as source:
                 description = source.describe(native_m=NATIVE_PIXEL_M)
                 self.band_order_assumed = source.band_names[0].endswith(ASSUMED_ORDER)
         except FloodSarError as exc:

@@ -36,6 +36,7 @@ PHRASES = (
     (r"--overlap", "'Tile overlap'"),
     (r"--batch", "'Tiles per batch'"),
     (r"--backend", "'Backend'"),
+    (r"use --method otsu", "use the Otsu threshold (baseline) method"),
     (r"--method model", "the deep learning method"),
 )
 

@@ -1,40 +1,15 @@
 """The plugin in a real QGIS window: loading, the dock driving runs, cancel and bad inputs."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis.core import Qgis, QgsApplication, QgsMapLayer, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 
 from helpers.qgis_layers import read, water_model_expected, write_without_crs
-
-RUN_TIMEOUT_MS = 60_000
-
-
-def add_layer(path: Path, name: str) -> QgsRasterLayer:
-    layer = QgsRasterLayer(str(path), name, "gdal")
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    return layer
-
-
-def choose_method(dock, key: str) -> None:
-    dock.method_combo.setCurrentIndex(dock.method_combo.findData(key))
-
-
-def run_and_wait(dock, qtbot) -> None:
-    qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.task is None and dock.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
-
-
-def results(scene: str, method: str, output: str = "flood water") -> list[QgsMapLayer]:
-    """Result layers named '<scene> <method> HH:MM:SS <output>' (plus ' (2)'... on repeated names)."""
-    pattern = re.compile(rf"{re.escape(scene)} {method} \d\d:\d\d:\d\d {output}( \(\d+\))?$")
-    return [layer for layer in QgsProject.instance().mapLayers().values() if pattern.match(layer.name())]
-
+from helpers.qgis_panel import add_layer, choose_method, results, run_and_wait
 
 def test_plugin_loads_and_unloads_through_class_factory(iface):
     import floodsar

@@ -11,8 +11,9 @@ from qgis.core import Qgis, QgsProject, QgsRectangle
 from qgis.PyQt.QtWidgets import QScrollArea
 
 from floodsar.plugin.dependencies import DEPENDENCIES, GpuStatus
-from plugin_test_helpers import read
-from test_plugin_dock import add_layer, choose_method, results, run_and_wait
+from helpers.models import model_metadata, onnx_model, save_onnx
+from helpers.qgis_layers import read
+from helpers.qgis_panel import add_layer, choose_method, results, run_and_wait
 
 
 def swapped_copy(source: Path, target: Path) -> Path:
@@ -42,10 +43,13 @@ def test_separate_vv_and_vh_layers_are_paired(plugin, real_data):
 
 def test_single_polarisation_error_is_worded_for_the_panel(plugin, real_data):
     dock = plugin.dock
+    choose_method(dock, "model")
     dock.layer_combo.setLayer(add_layer(real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif", "pxs10_vv"))
     assert not dock.separate_vh.isChecked()  # no VH partner in the project
     text = dock.input_info.text()
     assert "VV-only" in text and "'VH layer'" in text and "--" not in text and "floodsar predict" not in text
+    choose_method(dock, "otsu")  # Otsu maps a single polarisation
+    assert "VV: " in dock.input_info.text() and "VV-only" not in dock.input_info.text()
 
 
 def test_vh_first_file_without_descriptions_warns_and_offers_the_bands(plugin, qtbot, spain_chip, tmp_path):
@@ -122,11 +126,9 @@ def test_panel_fits_its_width_without_sideways_scrolling(plugin, iface, qapp, re
 
 def test_model_card_limits_are_shown(plugin, tmp_path):
     from floodsar.plugin.model_card import read_card
-    from plugin_test_helpers import engine_test_models
 
-    models = engine_test_models()
     modes = ["Mountain shadow: dark slopes look like water.", "Urban flooding (double bounce) is missed."]
-    carded = models.save_onnx(models.onnx_model("pointwise", models.model_metadata(
+    carded = save_onnx(onnx_model("pointwise", model_metadata(
         name="carded", licence="CC0", provenance={"failure_modes": modes})), tmp_path / "carded.onnx")
     dock = plugin.dock
     choose_method(dock, "model")

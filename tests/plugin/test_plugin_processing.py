@@ -184,9 +184,11 @@ def test_extent_in_another_crs_maps_only_that_area(processing_plugin, spain_chip
     assert "Given threshold -20.00 dB" in results["BACKEND"]
 
 
-def test_engine_errors_are_worded_for_qgis(processing_plugin, real_data, tmp_path):
+def test_engine_errors_are_worded_for_qgis(processing_plugin, real_data, water_model, tmp_path):
     vv_only = real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif"
     with pytest.raises(QgsProcessingException) as error:
-        processing_plugin.run("floodsar:otsu_water", {"INPUT": str(vv_only), "OUTPUT": str(tmp_path / "m.tif")})
+        processing_plugin.run("floodsar:map_flood_extent", {"INPUT": str(vv_only), "MODEL": str(water_model),
+                                                            "OUTPUT": str(tmp_path / "m.tif")})
     message = str(error.value)
-    assert "VV-only" in message and "'VH layer'" in message and "--" not in message
+    assert "VV-only" in message and "'VH layer'" in message and "Otsu threshold (baseline) method" in message
+    assert "--" not in message

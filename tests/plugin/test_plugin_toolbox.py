@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from qgis.core import (QgsApplication, QgsLayerTreeRegistryBridge, QgsProcessingOutputLayerDefinition, QgsProject,
-                       QgsRasterLayer)
+from qgis.core import QgsApplication, QgsLayerTreeRegistryBridge, QgsProcessingOutputLayerDefinition, QgsProject
 from qgis.PyQt.QtWidgets import QTextEdit
 
-RUN_TIMEOUT_MS = 60_000
+from helpers.qgis_panel import RUN_TIMEOUT_MS, add_layer
+
 ERRORS = ("not correctly generated", "Traceback", "has been deleted", "Error")
 
 
@@ -41,13 +41,6 @@ def message_log(qapp):
     QgsApplication.messageLog().messageReceived.connect(keep)
     yield messages
     QgsApplication.messageLog().messageReceived.disconnect(keep)
-
-
-def add_layer(path: Path, name: str) -> QgsRasterLayer:
-    layer = QgsRasterLayer(str(path), name, "gdal")
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    return layer
 
 
 def run_algorithm_dialog(algorithm_id: str, parameters: dict, qtbot) -> str:

@@ -1,7 +1,6 @@
 """Mapping part of a raster (--extent), a given threshold, progress through post-processing, band order."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +12,7 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.engine.sentinel1 import open_sentinel1
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from io_helpers import write_geotiff  # noqa: E402
+from helpers.rasters import write_geotiff
 
 
 def read(path: Path) -> np.ndarray:

@@ -29,8 +29,8 @@ def swapped_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def test_separate_vv_and_vh_layers_are_paired(plugin, real_data):
-    folder = real_data / "stac_overflow" / "labelled"
+def test_separate_vv_and_vh_layers_are_paired(plugin, large_real_data):
+    folder = large_real_data / "stac_overflow" / "labelled"
     vh = add_layer(folder / "jja10_vh.tif", "jja10_vh")
     vv = add_layer(folder / "jja10_vv.tif", "jja10_vv")
     add_layer(folder / "awc00_vh.tif", "awc00_vh")  # another scene's VH: not a partner
@@ -41,10 +41,10 @@ def test_separate_vv_and_vh_layers_are_paired(plugin, real_data):
     assert "jja10_vv.tif band 1" in dock.input_info.text() and "jja10_vh.tif band 1" in dock.input_info.text()
 
 
-def test_single_polarisation_error_is_worded_for_the_panel(plugin, real_data):
+def test_single_polarisation_error_is_worded_for_the_panel(plugin, large_real_data):
     dock = plugin.dock
     choose_method(dock, "model")
-    dock.layer_combo.setLayer(add_layer(real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif", "pxs10_vv"))
+    dock.layer_combo.setLayer(add_layer(large_real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif", "pxs10_vv"))
     assert not dock.separate_vh.isChecked()  # no VH partner in the project
     text = dock.input_info.text()
     assert "VV-only" in text and "'VH layer'" in text and "--" not in text and "floodsar predict" not in text

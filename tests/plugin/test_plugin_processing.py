@@ -184,8 +184,8 @@ def test_extent_in_another_crs_maps_only_that_area(processing_plugin, spain_chip
     assert "Given threshold -20.00 dB" in results["BACKEND"]
 
 
-def test_engine_errors_are_worded_for_qgis(processing_plugin, real_data, water_model, tmp_path):
-    vv_only = real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif"
+def test_engine_errors_are_worded_for_qgis(processing_plugin, large_real_data, water_model, tmp_path):
+    vv_only = large_real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif"
     with pytest.raises(QgsProcessingException) as error:
         processing_plugin.run("floodsar:map_flood_extent", {"INPUT": str(vv_only), "MODEL": str(water_model),
                                                             "OUTPUT": str(tmp_path / "m.tif")})

@@ -27,8 +27,10 @@ from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
 from .prefetch import prefetched as _prefetched
+from .progress import Stages
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .stitching import StripAssembler, crop_core
+from .tally import BLOCK_ROWS, Tally, count_mask
 from .tiling import Tile, Window, blocks, plan_tiles
 
 METHODS = ("model", "otsu")
@@ -36,8 +38,6 @@ METHODS = ("model", "otsu")
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 #: Largest tile side and batch accepted from options or model metadata: memory is tile x tile x batch.
 MAX_TILE, MAX_BATCH = MAX_TILE_SIZE, 64
-#: Output block height: finished rows are written in whole blocks.
-BLOCK_ROWS = int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"])
 RASTER_SUFFIXES = (".tif", ".tiff")
 
 PathLike = Union[str, Path]
@@ -68,6 +68,8 @@ class PredictionRequest:
     report: Optional[PathLike] = None
     #: Open a ``.pt2`` model that is not the bundled one (a ``.pt2`` file can run code when opened).
     trust_model: bool = False
+    extent: Optional[Tuple[float, float, float, float]] = None  # xmin ymin xmax ymax, input CRS; None: all
+    threshold: Optional[float] = None  # water above this probability / below this dB (Otsu); None: default
 
 
 @dataclass
@@ -87,38 +89,6 @@ class PredictionResult:
     #: Class map only: area (km2) per class name, and the JSON report when one was asked for.
     class_areas_km2: dict = field(default_factory=dict)
     report: Optional[Path] = None
-
-
-class _Tally:
-    """Pixel counts per value of the written mask or class map (water = flood = 1)."""
-
-    def __init__(self) -> None:
-        self.counts = np.zeros(256, dtype=np.int64)
-
-    def add(self, mask: np.ndarray) -> None:
-        self.counts += np.bincount(mask.astype(np.uint8, copy=False).ravel(), minlength=256)
-
-    @property
-    def water(self) -> int:
-        return int(self.counts[raster_io.WATER])
-
-    @property
-    def valid(self) -> int:
-        return int(self.counts.sum() - self.counts[raster_io.NODATA])
-
-    def km2(self, grid: raster_io.RasterGrid) -> Tuple[float, float]:
-        """(water, valid) areas in km2 from the pixel size at the raster centre (NaN if unknown)."""
-        pixel_km2 = _pixel_km2(grid)
-        return self.water * pixel_km2, self.valid * pixel_km2
-
-    def class_km2(self, grid: raster_io.RasterGrid) -> dict:
-        """Area in km2 per class name of a class map."""
-        return {name: int(self.counts[value]) * _pixel_km2(grid) for value, name in raster_io.CLASS_NAMES.items()}
-
-
-def _pixel_km2(grid: raster_io.RasterGrid) -> float:
-    size = grid.pixel_size_m
-    return float("nan") if size is None else size * size / 1e6
 
 
 def _check_cancel(is_cancelled: IsCancelled) -> None:
@@ -144,6 +114,9 @@ def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Op
             raise FloodSarError(f"--{name} must be a whole number of at least {least}, not {value!r}.")
     if not (math.isfinite(request.min_area_m2) and request.min_area_m2 >= 0):
         raise FloodSarError(f"--min-area must be a number of square metres, 0 or more, not {request.min_area_m2}.")
+    if request.method == "model" and request.threshold is not None and not 0 < request.threshold < 1:
+        raise FloodSarError(f"--threshold must be a water probability between 0 and 1 for the model, "
+                            f"not {request.threshold}.")
     if request.method == "otsu" and request.probabilities:
         raise FloodSarError("--probabilities needs --method model: Otsu thresholding gives no probability.")
     if request.flood is not None:
@@ -260,13 +233,14 @@ def _tiling(request: PredictionRequest, model: Model) -> Tuple[int, int, int]:
 
 
 def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, output: Path,
-               probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> _Tally:
+               probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> Tally:
     metadata = model.metadata
     tile, overlap, batch = _tiling(request, model)
     plan = plan_tiles(source.grid.height, source.grid.width, tile, overlap, metadata.stride)
     tiles = list(plan)
     batch = min(batch, len(tiles))  # never pad a batch with tiles that do not exist
-    tally = _Tally()
+    threshold = metadata.threshold if request.threshold is None else request.threshold
+    tally = Tally()
     assembler = StripAssembler(source.grid.width, BLOCK_ROWS)
     with contextlib.ExitStack() as stack:
         mask_out = stack.enter_context(outputs.open_output(output, source.grid, "mask", request.io))
@@ -275,7 +249,7 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
 
         def write(row: int, rows: np.ndarray) -> None:
             valid = ~np.isnan(rows)
-            mask = np.where(valid, (rows >= metadata.threshold).astype(np.uint8), raster_io.NODATA)
+            mask = np.where(valid, (rows >= threshold).astype(np.uint8), raster_io.NODATA)
             mask_out.write(row, 0, mask.astype(np.uint8))
             if probability_out is not None:
                 probability_out.write(row, 0, rows)
@@ -304,52 +278,48 @@ def otsu_polarisation(source: Sentinel1Source) -> str:
 
 
 def _run_otsu(source: Sentinel1Source, request: PredictionRequest, output: Path, progress: Progress,
-              is_cancelled: IsCancelled) -> Tuple[_Tally, float, Optional[str]]:
-    """Pass 1: VH (or VV) histograms of tiles -> scene threshold; pass 2: threshold block by block."""
+              is_cancelled: IsCancelled) -> Tuple[Tally, float, Optional[str]]:
+    """Pass 1: VH (or VV) histograms of tiles -> scene threshold (unless given); pass 2: threshold strip by strip."""
     grid = source.grid
     polarisation = otsu_polarisation(source)
     band = source.polarisations.index(polarisation)
-    otsu = TiledOtsu(polarisation)
-    windows = _blocks(grid, OTSU_TILE_SIZE)
     _check_cancel(is_cancelled)
-    with _prefetched(_read_windows(source, windows, band)) as reader:
-        for i, (_, vh, valid) in enumerate(reader):
-            _check_cancel(is_cancelled)
-            otsu.add(vh, valid)
-            if progress is not None:
-                progress(50.0 * (i + 1) / len(windows))
-    if otsu.valid_pixels == 0:
-        _check_has_data(_Tally(), source)
-    scene = otsu.result()
-    tally = _Tally()
+    first_pass = 50.0 if request.threshold is None else 0.0  # share of the progress bar
+    if request.threshold is None:
+        otsu = TiledOtsu(polarisation)
+        windows = _blocks(grid, OTSU_TILE_SIZE)
+        with _prefetched(_read_windows(source, windows, band)) as reader:
+            for i, (_, vh, valid) in enumerate(reader):
+                _check_cancel(is_cancelled)
+                otsu.add(vh, valid)
+                if progress is not None:
+                    progress(first_pass * (i + 1) / len(windows))
+        if otsu.valid_pixels == 0:
+            _check_has_data(Tally(), source)
+        scene = otsu.result()
+        threshold_db, warning = scene.threshold_db, scene.warning
+    else:
+        threshold_db, warning = request.threshold, None
+    tally = Tally()
     strips = _blocks(grid, BLOCK_ROWS)
     with outputs.open_output(output, grid, "mask", request.io) as mask_out, \
             _prefetched(_read_windows(source, strips, band)) as reader:
         for i, (window, vh, valid) in enumerate(reader):
             _check_cancel(is_cancelled)
-            mask = water_mask(vh, valid, scene.threshold_db)
+            mask = water_mask(vh, valid, threshold_db)
             mask_out.write(window.row, window.col, mask)
             tally.add(mask)
             if progress is not None:
-                progress(50.0 + 50.0 * (i + 1) / len(strips))
-    return tally, scene.threshold_db, scene.warning
+                progress(first_pass + (100.0 - first_pass) * (i + 1) / len(strips))
+        _check_has_data(tally, source)
+    return tally, threshold_db, warning
 
 
-def _check_has_data(tally: _Tally, source: Sentinel1Source) -> None:
+def _check_has_data(tally: Tally, source: Sentinel1Source) -> None:
     if tally.valid == 0:
         names = " and ".join(str(p) for p in source.paths)
         raise FloodSarError(f"{names}: contains no valid pixel (all nodata, NaN or zero); "
                             "check the file or choose another scene.")
-
-
-def _count_mask(path: Path, io: str) -> _Tally:
-    """Recount a finished mask window by window (after the minimum mapping unit changed it)."""
-    tally = _Tally()
-    with raster_io.open_raster(path, io) as mask:
-        for window in _blocks(mask.grid, BLOCK_ROWS):
-            block = mask.read_window([1], window.row, window.col, window.height, window.width)[0]
-            tally.add(block)
-    return tally
 
 
 class _Mapper:
@@ -364,7 +334,7 @@ class _Mapper:
         self.warnings: List[str] = []
 
     def run(self, source: Sentinel1Source, output: Path, probabilities: Optional[Path], progress: Progress,
-            is_cancelled: IsCancelled, name: str = "") -> _Tally:
+            is_cancelled: IsCancelled, name: str = "") -> Tally:
         """Map water in ``source`` into ``output`` (0/1/255); ``name`` prefixes its warnings."""
         prefix = f"{name}: " if name else ""
         self.warnings += [prefix + warning for warning in source.warnings]
@@ -382,7 +352,8 @@ class _Mapper:
         if self.model is not None:
             return self.model.description
         thresholds = ", ".join(f"{threshold:.2f} dB ({name})" for name, threshold in self.thresholds)
-        return f"Otsu threshold {thresholds} (numpy, cpu)"
+        how = "Otsu threshold" if self.request.threshold is None else "Given threshold"
+        return f"{how} {thresholds} (numpy, cpu)"
 
 
 def predict(request: PredictionRequest, progress: Progress = None, is_cancelled: IsCancelled = None,
@@ -393,26 +364,32 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
     worker loads it once per process)."""
     started = time.perf_counter()
     output, probabilities, vector = _check_request(request)
+    stages = Stages(progress, request.min_area_m2 > 0, vector is not None)
     classes = request.flood is not None and request.flood.active
     layers: Optional[FloodLayers] = None
     with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
                         units=request.units, io=request.io,
                         single_polarisation=request.method == "otsu") as source:
+        if request.extent is not None:
+            source.crop(request.extent)
         postprocess.minimum_pixels(source.grid, request.min_area_m2)  # an impossible unit fails before mapping
         mapper = _Mapper(request, model)
         if classes:
-            tally = _Tally()
-            layers = flood.map_flood(request, mapper, source, output, probabilities, tally.add, progress,
+            tally = Tally()
+            layers = flood.map_flood(request, mapper, source, output, probabilities, tally.add, stages.mapping,
                                      is_cancelled)
         else:
-            tally = mapper.run(source, output, probabilities, progress, is_cancelled)
+            tally = mapper.run(source, output, probabilities, stages.mapping, is_cancelled)
         grid = source.grid
     warnings = mapper.warnings + (layers.warnings() if layers else [])
     if request.min_area_m2 > 0:
         postprocess.apply_minimum_mapping_unit(output, request.min_area_m2, request.io)
-        tally = _count_mask(output, request.io)
-    polygons = (postprocess.write_water_polygons(output, vector, request.io, classes=classes)
-                if vector else None)
+        tally = count_mask(output, request.io)
+        stages.done()
+    polygons = None
+    if vector:
+        polygons = postprocess.write_water_polygons(output, vector, request.io, classes=classes)
+        stages.done()
     water_km2, valid_km2 = tally.km2(grid)
     if math.isnan(water_km2):
         warnings.append("The CRS units are unknown, so areas could not be computed.")

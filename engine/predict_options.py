@@ -61,6 +61,11 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
             parser.add_argument(flag, metavar=metavar, help=f"also write {holds}")
     parser.add_argument("--min-area", dest="min_area_m2", type=float, default=0.0, metavar="M2",
                         help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
+    parser.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
+                        help="map only this area, in the input's CRS (default: the whole raster)")
+    parser.add_argument("--threshold", type=float, metavar="T",
+                        help="water above this probability (model, 0..1; default the model's) or below this VH "
+                             "dB (otsu; default found by Otsu's method)")
 
 
 def add_flood_options(parser: argparse.ArgumentParser) -> None:

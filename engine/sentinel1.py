@@ -9,6 +9,7 @@ or (linear input) is not positive.
 """
 from __future__ import annotations
 
+import math
 import re
 import threading
 from pathlib import Path
@@ -30,6 +31,10 @@ AMPLITUDE_VH_MEDIAN = 0.05
 UNITS_DESCRIPTIONS = {"db": "dB", "linear": "linear power (converted to dB)",
                       "amplitude": "linear amplitude (converted to dB)"}
 POLARISATIONS = ("VV", "VH")
+#: How a band is labelled when a 2-band file without band descriptions is read in Sen1Floods11 order.
+ASSUMED_ORDER = " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+#: VH brighter than VV by more than this (median dB) suggests the assumed band order is swapped.
+SWAP_MARGIN_DB = 2.0
 
 
 def polarisation(text: str) -> str | None:
@@ -56,21 +61,27 @@ class Sentinel1Source:
         self.exclusion = None
         self._lock = threading.Lock()
         self.grid: RasterGrid = self._files[0].grid
+        self._origin = (0, 0)  # (row, col) of self.grid in the files, moved by crop()
         self.paths = tuple(f.path for f in self._files)
         self.band_names = band_names
         self.product = product
         self.warnings: list[str] = list(product.warnings) if product else []
+        assumed = band_names[0].endswith(ASSUMED_ORDER)
+        sample = self._sample() if (units == "auto" and not (product and product.units)) or assumed else None
         if product is not None and product.units:
             self.units, self.units_reason = product.units, product.units_reason
         elif units == "auto":
-            self.units, self.units_reason = self._detect_units()
+            self.units, self.units_reason = self._detect_units(sample)
         else:
             self.units, self.units_reason = units, "set by the user"
+        if assumed:
+            self._check_band_order(sample)
 
     def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw values [2, h, w] and validity before any unit conversion."""
         stack = np.empty((len(self._bands), height, width), dtype=np.float32)
         valid = np.ones((height, width), dtype=bool)
+        row_off, col_off = row_off + self._origin[0], col_off + self._origin[1]
         with self._lock:
             for i, (file_index, band) in enumerate(self._bands):
                 raster = self._files[file_index]
@@ -117,9 +128,9 @@ class Sentinel1Source:
                                 "of the raster, so it cannot be normalised for the model; check its nodata.")
         return SceneStatistics.from_values(values)
 
-    def _detect_units(self) -> tuple[str, str]:
+    def _detect_units(self, sample: np.ndarray) -> tuple[str, str]:
         """'db' or 'linear' from the sampled values, with the reason in words."""
-        values = self._sample().ravel()
+        values = sample.ravel()
         if values.size == 0:
             self.warnings.append("No valid pixels found in a sample of the raster; assuming dB. "
                                  "The input may contain no data.")
@@ -140,6 +151,27 @@ class Sentinel1Source:
         raise FloodSarError(
             f"{names}: cannot tell whether the values are dB or linear power ({negative:.0%} negative, "
             f"median {median:.3g}); pass --units db or --units linear.")
+
+    def _check_band_order(self, sample: np.ndarray) -> None:
+        """Warn when the band taken as VH is clearly brighter than VV (VH is the darker polarisation)."""
+        if sample.shape[1] == 0:
+            return
+        with np.errstate(divide="ignore", invalid="ignore"):
+            db = sample if self.units == "db" else 10 * np.log10(np.where(sample > 0, sample, np.nan))
+            vv, vh = (float(np.nanmedian(band)) for band in db)
+        if vh - vv > SWAP_MARGIN_DB:
+            self.warnings.append(
+                f"{self.paths[0]}: band 1 (taken as VV) is darker than band 2 (median {vv:.1f} vs {vh:.1f} dB), "
+                "but VH is the darker polarisation, so the bands look swapped; if so, pass --vv-band 2 "
+                "--vh-band 1.")
+
+    def crop(self, extent: Sequence[float]) -> None:
+        """Map only the pixels touching ``extent`` (xmin, ymin, xmax, ymax in the input's CRS)."""
+        row, col, height, width = extent_window(self.grid, extent, self.paths[0])
+        x0, dx, rx, y0, ry, dy = self.grid.transform
+        self._origin = (self._origin[0] + row, self._origin[1] + col)
+        transform = (x0 + col * dx, dx, rx, y0 + row * dy, ry, dy)
+        self.grid = RasterGrid(width, height, self.grid.crs_wkt, transform)
 
     def describe(self, native_m: float | None = None) -> str:
         """A multi-line summary: files, bands, units, size, CRS, pixel size and warnings.
@@ -179,6 +211,34 @@ class Sentinel1Source:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def extent_window(grid: RasterGrid, extent: Sequence[float], path: Path) -> tuple[int, int, int, int]:
+    """The pixel window (row, col, height, width) of ``grid`` touching ``extent``; FloodSarError if none."""
+    if len(extent) != 4:
+        raise FloodSarError("--extent needs four numbers: xmin ymin xmax ymax (in the input's CRS).")
+    xmin, ymin, xmax, ymax = (float(v) for v in extent)
+    x0, dx, rx, y0, ry, dy = grid.transform
+    if rx or ry:
+        raise FloodSarError(f"{path}: the raster is rotated, so it cannot be cut to an extent; warp it "
+                            "north-up first (gdalwarp) or map the whole raster.")
+    if not (xmin < xmax and ymin < ymax):
+        raise FloodSarError(f"the extent {xmin:g} {ymin:g} {xmax:g} {ymax:g} is empty; give --extent as "
+                            "xmin ymin xmax ymax with xmin < xmax and ymin < ymax.")
+    cols = sorted(_snap((x - x0) / dx) for x in (xmin, xmax))
+    rows = sorted(_snap((y - y0) / dy) for y in (ymin, ymax))
+    col0, col1 = max(0, math.floor(cols[0])), min(grid.width, math.ceil(cols[1]))
+    row0, row1 = max(0, math.floor(rows[0])), min(grid.height, math.ceil(rows[1]))
+    if col0 >= col1 or row0 >= row1:
+        raise FloodSarError(f"{path}: the extent {xmin:g} {ymin:g} {xmax:g} {ymax:g} does not overlap the "
+                            "raster (extents are in the raster's CRS); choose an area inside it.")
+    return row0, col0, row1 - row0, col1 - col0
+
+
+def _snap(pixel: float) -> float:
+    """A pixel coordinate rounded when it is on a pixel edge but for floating-point error."""
+    nearest = round(pixel)
+    return float(nearest) if abs(pixel - nearest) < 1e-6 else pixel
 
 
 def _label(raster: RasterFile, band: int, how: str) -> str:
@@ -228,7 +288,7 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
         vh_band, vh_how = found["VH"][0], " (from its description)"
     if raster.count == 2 and vv_band is None and vh_band is None:
         vv_band, vh_band = 1, 2
-        vv_how = vh_how = " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
+        vv_how = vh_how = ASSUMED_ORDER
     elif raster.count == 2 and vv_band is None:
         vv_band, vv_how = 3 - vh_band, " (the other band)"
     elif raster.count == 2 and vh_band is None:

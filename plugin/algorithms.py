@@ -1,21 +1,25 @@
 """Processing algorithms ``floodsar:map_flood_extent`` (model) and ``floodsar:otsu_water`` (baseline).
 
-Both are thin adapters around :func:`floodsar.engine.pipeline.predict`: layers are
-resolved to file paths on the main thread (:meth:`prepareAlgorithm`), the engine
-runs in :meth:`processAlgorithm` (a background thread in the toolbox and the
-dock) with QGIS's own GDAL, and engine errors become QgsProcessingException
-messages (never a traceback).
+Both are thin adapters around :func:`floodsar.engine.pipeline.predict`. Input layers
+become file paths on the main thread (:meth:`prepareAlgorithm`); output destinations
+are resolved in :meth:`processAlgorithm` with the context Processing runs it with (a
+copy in the toolbox's background task, whose layers to load Processing hands back to
+the dialog afterwards); the engine runs there with QGIS's own GDAL; each loaded
+output gets its own post-processor (name, style, place in the layer tree). Engine
+errors become QgsProcessingException messages worded for QGIS (never a traceback).
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingFeedback, QgsProcessingOutputNumber, QgsProcessingOutputString,
-                       QgsProcessingParameterBoolean, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber,
+                       QgsProcessingOutputString, QgsProcessingParameterBand, QgsProcessingParameterBoolean,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
                        QgsProcessingParameterFile, QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorDestination,
+                       QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterVectorDestination, QgsProperty,
                        QgsRasterLayer)
 from qgis.PyQt.QtGui import QIcon
 
@@ -23,9 +27,17 @@ from ..engine.backends import BACKENDS, DEVICES
 from ..engine.errors import FloodSarError
 from ..engine.flood import FloodOptions
 from ..engine.pipeline import PredictionRequest, predict
-from ..engine.terrain import HAND_MAX_M, SLOPE_MAX_DEG
 from ..engine.sentinel1 import UNITS_CHOICES as UNITS
-from .layers import StylePostProcessor, icon, layer_path
+from ..engine.terrain import HAND_MAX_M, SLOPE_MAX_DEG
+from .dependencies import INSTALL_MENU
+from .layers import OUTPUT_STYLES, ResultLayerPostProcessor, icon, layer_path, run_label
+from .wording import for_qgis
+
+HELP_URL = "https://github.com/floodsar/floodsar#qgis-plugin"
+#: Seconds between two "time left" lines in the toolbox log.
+PROGRESS_TEXT_EVERY_S = 15.0
+#: Output parameters that name files (the rest are numbers and text).
+FILE_OUTPUTS = ("OUTPUT", "PROBABILITIES", "VECTOR")
 
 
 def layer_file(layer: QgsRasterLayer | None, parameter: str) -> str:
@@ -39,14 +51,51 @@ def layer_file(layer: QgsRasterLayer | None, parameter: str) -> str:
     if not layer.crs().isValid():
         raise QgsProcessingException(
             f"Layer '{name}' ({path}) has no coordinate reference system; assign one in Layer Properties "
-            "> Source (or with gdal_edit.py -a_srs) and run again.")
+            "> Source and run again.")
     return path
+
+
+def missing_package_message(package: str | None) -> str:
+    """What to do when QGIS's Python lacks ``package`` (onnxruntime or torch)."""
+    return (f"This run needs the Python package '{package}', which QGIS's Python does not have; install it with "
+            f"{INSTALL_MENU} (the Otsu baseline needs none).")
 
 
 class FloodSarAlgorithm(QgsProcessingAlgorithm):
     """Parameters and the engine call shared by both algorithms; subclasses pick the method."""
 
     METHOD = ""
+    #: Help shown beside the parameters in the toolbox dialog (shortHelpString), per method.
+    SUMMARY = ""
+    #: Help for each parameter (shown as its tooltip in the dialog and in the algorithm help).
+    PARAMETER_HELP = {
+        "INPUT": "A Sentinel-1 GRD raster (terrain-corrected, in a map projection) with VV and VH bands, dB or "
+                 "linear power; or the VV layer when VV and VH are separate files.",
+        "VH": "Only when VV and VH are separate files: the VH layer, on the same grid as the VV layer.",
+        "VV_BAND": "Band holding VV. Empty: found from the band descriptions (VV, VH), else band 1 of a 2-band "
+                   "file.",
+        "VH_BAND": "Band holding VH. Empty: found from the band descriptions, else band 2 of a 2-band file.",
+        "UNITS": "Backscatter units of the input; auto detects dB or linear power from the values.",
+        "EXTENT": "Map only this area (the map canvas, a layer's extent such as an area-of-interest polygon "
+                  "layer, or drawn). Empty: the whole raster.",
+        "MIN_AREA_M2": "Water and dry patches smaller than this (m²) are merged into their surroundings; 0 keeps "
+                       "every pixel (the CEMS rapid mapping unit is 2,500 m²).",
+        "PRE": "A pre-flood Sentinel-1 image of the same area (any grid): flood is water now that was not "
+               "water then (change detection). With any flood input the output is a flood class map.",
+        "PRE_VH": "Only when the pre-flood VV and VH are separate files: the pre-flood VH layer.",
+        "REFERENCE_WATER": "Permanent water to tell apart from flood: JRC occurrence/seasonality, a 0/1 mask or "
+                           "polygons, in any CRS.",
+        "HAND": "Height above nearest drainage (m) raster: pixels above the HAND threshold are excluded.",
+        "DEM": "Elevation (m) raster: pixels steeper than the slope threshold are excluded (radar shadow, "
+               "dark slopes).",
+        "EXCLUDE": "A raster (non-zero pixels) or polygons of areas to exclude from the flood map.",
+        "HAND_MAX": "Pixels higher than this above the nearest drainage (m) cannot be flooded.",
+        "SLOPE_MAX": "Pixels steeper than this (degrees) are excluded.",
+        "OUTPUT": "The water mask GeoTIFF: 1 water, 0 dry, 255 nodata; with flood inputs the flood classes "
+                  "(0 dry, 1 flood, 2 reference water, 3 excluded).",
+        "VECTOR": "Optional GeoPackage of water polygons with their area in m².",
+        "REPORT": "Optional JSON report: areas per class, the inputs and the thresholds used.",
+    }
 
     def group(self) -> str:
         return ""
@@ -57,6 +106,14 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
     def icon(self) -> QIcon:
         return icon()
 
+    def helpUrl(self) -> str:  # noqa: N802
+        return HELP_URL
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        details = "".join(f"<dt><b>{self.parameterDefinition(name).description()}</b></dt><dd>{text}</dd>"
+                          for name, text in self.PARAMETER_HELP.items() if self.parameterDefinition(name))
+        return f"<p>{self.SUMMARY}</p><dl>{details}</dl>"
+
     def flags(self):
         # The engine reads files, never QGIS objects, so it runs safely in a background thread.
         return super().flags() | QgsProcessingAlgorithm.FlagSupportsBatch | QgsProcessingAlgorithm.FlagCanCancel
@@ -66,53 +123,51 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         # Options with defaults are optional, so models and qgis_process calls need only name the inputs.
-        self.addParameter(QgsProcessingParameterRasterLayer(
-            "INPUT", "Sentinel-1 layer (VV + VH bands, or the VV layer)"))
-        self.addParameter(QgsProcessingParameterRasterLayer(
+        self._add(QgsProcessingParameterRasterLayer("INPUT", "Sentinel-1 layer (VV + VH bands, or the VV layer)"))
+        self._add(QgsProcessingParameterRasterLayer(
             "VH", "VH layer (only when VV and VH are separate files)", optional=True))
         self.add_method_parameters()
-        self._advanced(QgsProcessingParameterNumber(
-            "VV_BAND", "VV band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, True, 0))
-        self._advanced(QgsProcessingParameterNumber(
-            "VH_BAND", "VH band number (0 = detect)", QgsProcessingParameterNumber.Integer, 0, True, 0))
-        self._advanced(QgsProcessingParameterEnum("UNITS", "Backscatter units", list(UNITS), defaultValue=0,
-                                                  optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
+        self.add_flood_parameters()
+        self._add(QgsProcessingParameterExtent("EXTENT", "Area to map (empty = the whole raster)", optional=True))
+        self._add(QgsProcessingParameterNumber(
             "MIN_AREA_M2", "Minimum water patch area (m², 0 = keep all)", QgsProcessingParameterNumber.Double,
             0.0, True, 0.0))
-        self.add_flood_parameters()
-        self.addParameter(QgsProcessingParameterRasterDestination(
+        self._add(QgsProcessingParameterBand("VV_BAND", "VV band (empty = detect)", None, "INPUT", True), True)
+        self._add(QgsProcessingParameterBand("VH_BAND", "VH band (empty = detect)", None, "INPUT", True), True)
+        self._add(QgsProcessingParameterEnum("UNITS", "Backscatter units", list(UNITS), defaultValue=0,
+                                             optional=True), True)
+        self._add(QgsProcessingParameterRasterDestination(
             "OUTPUT", "Water mask (1 water, 0 dry, 255 nodata; with flood inputs: the flood classes)"))
         self.add_method_outputs()
-        self.addParameter(QgsProcessingParameterVectorDestination(
+        self._add(QgsProcessingParameterVectorDestination(
             "VECTOR", "Flood polygons", QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False))
-        self.addParameter(QgsProcessingParameterFileDestination(
+        self._add(QgsProcessingParameterFileDestination(
             "REPORT", "Report (JSON: areas per class, inputs, thresholds)", "JSON (*.json)", optional=True,
             createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber("WATER_AREA_KM2", "Water area (km²)"))
-        self.addOutput(QgsProcessingOutputNumber("FLOOD_AREA_KM2", "Flood area (km², with flood inputs)"))
         self.addOutput(QgsProcessingOutputNumber("VALID_AREA_KM2", "Mapped (valid) area (km²)"))
+        self.addOutput(QgsProcessingOutputNumber("FLOOD_AREA_KM2", "Flood area (km², with flood inputs)"))
         self.addOutput(QgsProcessingOutputNumber("SECONDS", "Run time (s)"))
         self.addOutput(QgsProcessingOutputString("BACKEND", "Method and compute device used"))
+        self.addOutput(QgsProcessingOutputString("WARNINGS", "Warnings about the input (one per line)"))
 
     def add_flood_parameters(self) -> None:
         """Optional inputs that turn the water mask into flood classes (0 dry, 1 flood, 2 reference water,
         3 excluded); layers in any CRS."""
-        self.addParameter(QgsProcessingParameterRasterLayer(
+        self._add(QgsProcessingParameterRasterLayer(
             "PRE", "Pre-flood image (VV + VH, or its VV layer): flood = new water", optional=True))
-        self._advanced(QgsProcessingParameterRasterLayer(
-            "PRE_VH", "Pre-flood VH layer (only when VV and VH are separate files)", optional=True))
+        self._add(QgsProcessingParameterRasterLayer(
+            "PRE_VH", "Pre-flood VH layer (only when VV and VH are separate files)", optional=True), True)
         for key, label in (("REFERENCE_WATER", "Reference water (JRC occurrence/seasonality, 0/1 mask or polygons)"),
                            ("HAND", "Height above nearest drainage (m): excluded above the HAND threshold"),
                            ("DEM", "Elevation (m): excluded where steeper than the slope threshold"),
                            ("EXCLUDE", "Exclusion mask (non-zero pixels) or polygons")):
-            self.addParameter(QgsProcessingParameterFile(key, label, QgsProcessingParameterFile.File,
-                                                         optional=True))
-        self._advanced(QgsProcessingParameterNumber(
-            "HAND_MAX", "HAND threshold (m)", QgsProcessingParameterNumber.Double, HAND_MAX_M, True, 0.0))
-        self._advanced(QgsProcessingParameterNumber(
+            self._add(QgsProcessingParameterFile(key, label, QgsProcessingParameterFile.File, optional=True))
+        self._add(QgsProcessingParameterNumber(
+            "HAND_MAX", "HAND threshold (m)", QgsProcessingParameterNumber.Double, HAND_MAX_M, True, 0.0), True)
+        self._add(QgsProcessingParameterNumber(
             "SLOPE_MAX", "Slope threshold (degrees)", QgsProcessingParameterNumber.Double, SLOPE_MAX_DEG, True,
-            0.0, 90.0))
+            0.0, 90.0), True)
 
     def flood_options(self, parameters: dict, context: QgsProcessingContext) -> FloodOptions:
         """The flood inputs as engine options (inactive when none is given)."""
@@ -131,61 +186,91 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
     def add_method_outputs(self) -> None:
         """Output files specific to the method."""
 
-    def _advanced(self, parameter: QgsProcessingParameterDefinition) -> None:
-        parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+    def _add(self, parameter: QgsProcessingParameterDefinition, advanced: bool = False) -> None:
+        """Add ``parameter`` with its help text (the dialog shows it as the tooltip)."""
+        if advanced:
+            parameter.setFlags(parameter.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        parameter.setHelp(self.PARAMETER_HELP.get(parameter.name(), ""))
         self.addParameter(parameter)
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> bool:
-        """Main thread: turn layers into file paths and build the engine request."""
-        inputs = [layer_file(self.parameterAsRasterLayer(parameters, "INPUT", context), "INPUT")]
+        """Main thread: turn layers into file paths and the extent into the input's CRS."""
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        inputs = [layer_file(layer, "INPUT")]
         vh = self.parameterAsRasterLayer(parameters, "VH", context)
         if vh is not None:
             inputs.append(layer_file(vh, "VH"))
-        options = self.method_options(parameters, context)
-        self.destinations = {
-            "OUTPUT": self.parameterAsOutputLayer(parameters, "OUTPUT", context),
-            "VECTOR": self.parameterAsOutputLayer(parameters, "VECTOR", context) or None,
-            "PROBABILITIES": options.get("probabilities"),
-        }
-        self.request = PredictionRequest(
+        extent = None
+        if parameters.get("EXTENT") not in (None, ""):
+            box = self.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
+            extent = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+        self.label = run_label(layer.name(), self.METHOD)
+        self.options = dict(
             inputs=inputs,
-            output=self.destinations["OUTPUT"],
             method=self.METHOD,
-            vector=self.destinations["VECTOR"],
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA_M2", context),
             vv_band=self.parameterAsInt(parameters, "VV_BAND", context) or None,
             vh_band=self.parameterAsInt(parameters, "VH_BAND", context) or None,
             units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)],
-            io="gdal",
+            extent=extent,
             flood=self.flood_options(parameters, context),
             report=self.parameterAsFileOutput(parameters, "REPORT", context) or None,
-            **options)
-        self.classes = self.request.flood.active
+            io="gdal",
+            **self.method_options(parameters, context))
         return True
 
     def method_options(self, parameters: dict, context: QgsProcessingContext) -> dict[str, Any]:
         """Extra PredictionRequest fields for the method."""
         return {}
 
+    def destination(self, parameters: dict, name: str, context: QgsProcessingContext) -> str | None:
+        """The file for output ``name``, or None when an optional output is left empty.
+
+        Resolving a destination also registers it with ``context`` for loading on completion,
+        so an empty optional output is never resolved (Processing would then report it as
+        "not correctly generated").
+        """
+        value = parameters.get(name)
+        sink = value.sink if isinstance(value, QgsProcessingOutputLayerDefinition) else value
+        if isinstance(sink, QgsProperty) and sink.propertyType() == QgsProperty.StaticProperty:
+            sink = sink.staticValue()
+        if self.parameterDefinition(name).flags() & QgsProcessingParameterDefinition.FlagOptional and not sink:
+            return None
+        return self.parameterAsOutputLayer(parameters, name, context) or None
+
     def processAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
-        """Any thread: run the engine on files only."""
+        """Any thread: resolve the outputs in this run's context and run the engine on files only."""
+        self.destinations = {name: self.destination(parameters, name, context)
+                             for name in FILE_OUTPUTS if self.parameterDefinition(name)}
+        request = PredictionRequest(output=self.destinations["OUTPUT"], vector=self.destinations["VECTOR"],
+                                    probabilities=self.destinations.get("PROBABILITIES"), **self.options)
+        started = time.monotonic()
+        shown = [started]  # when a time-left line was last shown
+
+        def progress(percent: float) -> None:
+            feedback.setProgress(percent)
+            left = time_left(started, percent)
+            # the dialog appends each progress text to its log: say it every PROGRESS_TEXT_EVERY_S seconds only
+            if left and time.monotonic() - shown[0] >= PROGRESS_TEXT_EVERY_S:
+                shown[0] = time.monotonic()
+                feedback.setProgressText(f"Mapping water: about {left} left")
+
         try:
-            result = predict(self.request, progress=feedback.setProgress, is_cancelled=feedback.isCanceled)
+            result = predict(request, progress=progress, is_cancelled=feedback.isCanceled)
         except FloodSarError as exc:
-            raise QgsProcessingException(str(exc)) from exc
+            raise QgsProcessingException(for_qgis(str(exc))) from exc
         except ImportError as exc:  # onnxruntime (or torch) is not installed for QGIS's Python
-            raise QgsProcessingException(
-                f"This run needs the Python package '{exc.name}', which QGIS's Python does not have; install it "
-                "with Plugins > FloodSAR > Install Python dependencies… (the Otsu baseline needs none).") from exc
-        for warning in result.warnings:
+            raise QgsProcessingException(missing_package_message(exc.name)) from exc
+        warnings = [for_qgis(warning) for warning in result.warnings]
+        for warning in warnings:
             feedback.pushWarning(warning)
         feedback.pushInfo(f"Water: {result.water_area_km2:.3f} km² of {result.valid_area_km2:.3f} km² mapped "
                           f"in {result.seconds:.1f} s ({result.backend}).")
         outputs = {"OUTPUT": str(result.output), "WATER_AREA_KM2": result.water_area_km2,
                    "VALID_AREA_KM2": result.valid_area_km2, "SECONDS": result.seconds,
-                   "BACKEND": result.backend}
+                   "BACKEND": result.backend, "WARNINGS": "\n".join(warnings)}
         if result.class_areas_km2:
             outputs["FLOOD_AREA_KM2"] = result.class_areas_km2["flood"]
             feedback.pushInfo("Flood classes: " + ", ".join(f"{name} {km2:.3f} km²"
@@ -198,18 +283,47 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
 
     def postProcessAlgorithm(self, context: QgsProcessingContext,  # noqa: N802
                              feedback: QgsProcessingFeedback) -> dict:
-        """Main thread: style the layers Processing loads when the toolbox run ends."""
-        for key, path in self.destinations.items():
+        """Main thread: name, style and place each layer Processing loads when the run ends."""
+        classes = self.options["flood"].active
+        for output, path in self.destinations.items():
+            output = "CLASSES" if output == "OUTPUT" and classes else output  # a flood class map
             if path and context.willLoadLayerOnCompletion(path):
-                style = "CLASSES" if key == "OUTPUT" and self.classes else key
-                context.layerToLoadOnCompletionDetails(path).setPostProcessor(StylePostProcessor.for_output(style))
+                details = context.layerToLoadOnCompletionDetails(path)
+                details.name = f"{self.label} {OUTPUT_STYLES[output][0]}"  # the post-processor makes it unique
+                details.forceName = True
+                details.setPostProcessor(ResultLayerPostProcessor.create(output, self.label))
         return {}
+
+
+def time_left(started: float, percent: float) -> str | None:
+    """The time left at the pace since ``started`` (time.monotonic) in words ('40 s', '3 min'); None before 1%."""
+    if not 1 <= percent < 100:
+        return None
+    seconds = (time.monotonic() - started) * (100 - percent) / percent
+    return f"{max(1, round(seconds))} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 class MapFloodExtent(FloodSarAlgorithm):
     """Deep learning flood map (the bundled model or a custom FloodSAR ONNX/PyTorch model)."""
 
     METHOD = "model"
+    SUMMARY = ("Maps open flood water in a Sentinel-1 GRD raster (VV and VH backscatter, dB or linear) with a "
+               "segmentation model: the bundled FloodSAR model unless you choose another FloodSAR .onnx file. "
+               "Outputs a water mask and optionally the water probability and flood polygons. The model maps "
+               "open water, not every flood: see its known failure modes in the FloodSAR panel (Model card).")
+    PARAMETER_HELP = {
+        **FloodSarAlgorithm.PARAMETER_HELP,
+        "MODEL": "A FloodSAR .onnx (or .pt2) model file; empty uses the bundled model.",
+        "DEVICE": "Where the model runs: auto uses a GPU when ONNX Runtime (or PyTorch) can, else the CPU.",
+        "THRESHOLD": "Water probability above which a pixel is water (0..1); empty uses the model's own.",
+        "BACKEND": "onnx (ONNX Runtime, the default) or torch (PyTorch, for its GPU support).",
+        "TILE": "Tile size in pixels; 0 uses the model's own.",
+        "OVERLAP": "Context pixels around each tile; empty uses the model's own, 0 means none.",
+        "TRUST_MODEL": "Open a .pt2 (PyTorch) model that is not the bundled one: such a file can run programs "
+                       "when opened, so tick this only for a file you trust.",
+        "BATCH": "Tiles per batch; 0 chooses (1 on CPU, 4 on GPU).",
+        "PROBABILITIES": "Optional GeoTIFF of the water probability (0..1, -1 nodata).",
+    }
 
     def name(self) -> str:
         return "map_flood_extent"
@@ -217,31 +331,29 @@ class MapFloodExtent(FloodSarAlgorithm):
     def displayName(self) -> str:  # noqa: N802
         return "Map flood extent (deep learning)"
 
-    def shortHelpString(self) -> str:  # noqa: N802
-        return ("Maps open flood water in a Sentinel-1 GRD raster (VV and VH backscatter, dB or linear) with a "
-                "segmentation model: the bundled FloodSAR model unless you choose another FloodSAR .onnx file. "
-                "Outputs a water mask (1 water, 0 dry, 255 nodata) and optionally the water probability and "
-                "flood polygons. Tile size, overlap and batch size default to the model's own values (0).")
-
     def add_method_parameters(self) -> None:
-        self.addParameter(QgsProcessingParameterFile(
+        self._add(QgsProcessingParameterFile(
             "MODEL", "Model file (empty = bundled FloodSAR model)", QgsProcessingParameterFile.File,
             fileFilter="FloodSAR models (*.onnx *.pt2)", optional=True))
-        self.addParameter(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0, optional=True))
-        self._advanced(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0,
-                                                  optional=True))
-        self._advanced(QgsProcessingParameterBoolean(
-            "TRUST_MODEL", "Trust this PyTorch model file (a .pt2 can run programs when opened)", False, True))
+        self._add(QgsProcessingParameterEnum("DEVICE", "Device", list(DEVICES), defaultValue=0, optional=True))
+        self._add(QgsProcessingParameterNumber(
+            "THRESHOLD", "Water probability threshold (empty = the model's)", QgsProcessingParameterNumber.Double,
+            None, True, 0.0, 1.0))
+        self._add(QgsProcessingParameterEnum("BACKEND", "Backend", list(BACKENDS), defaultValue=0, optional=True),
+                  True)
+        self._add(QgsProcessingParameterBoolean(
+            "TRUST_MODEL", "Trust this PyTorch model file (a .pt2 can run programs when opened)", False, True),
+                  True)
         for key, label in (("TILE", "Tile size in pixels (0 = model default)"),
                            ("BATCH", "Tiles per batch (0 = default)")):
-            self._advanced(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer,
-                                                        0, True, 0))
+            self._add(QgsProcessingParameterNumber(key, label, QgsProcessingParameterNumber.Integer, 0, True, 0),
+                      True)
         # 0 is a valid overlap, so "not set" (None) means the model's default.
-        self._advanced(QgsProcessingParameterNumber("OVERLAP", "Tile overlap in pixels (empty = model default)",
-                                                    QgsProcessingParameterNumber.Integer, None, True, 0))
+        self._add(QgsProcessingParameterNumber("OVERLAP", "Tile overlap in pixels (empty = model default)",
+                                               QgsProcessingParameterNumber.Integer, None, True, 0), True)
 
     def add_method_outputs(self) -> None:
-        self.addParameter(QgsProcessingParameterRasterDestination(
+        self._add(QgsProcessingParameterRasterDestination(
             "PROBABILITIES", "Water probability", optional=True, createByDefault=False))
 
     def method_options(self, parameters: dict, context: QgsProcessingContext) -> dict[str, Any]:
@@ -254,7 +366,7 @@ class MapFloodExtent(FloodSarAlgorithm):
                         else self.parameterAsInt(parameters, "OVERLAP", context)),
             "trust_model": self.parameterAsBoolean(parameters, "TRUST_MODEL", context),
             "batch": self.parameterAsInt(parameters, "BATCH", context) or None,
-            "probabilities": self.parameterAsOutputLayer(parameters, "PROBABILITIES", context) or None,
+            "threshold": optional_number(self, parameters, "THRESHOLD", context),
         }
 
 
@@ -262,6 +374,12 @@ class OtsuWater(FloodSarAlgorithm):
     """Baseline: Otsu threshold on the backscatter, no model needed."""
 
     METHOD = "otsu"
+    SUMMARY = ("Baseline water map from Sentinel-1 VH backscatter with an automatic (tiled Otsu) threshold; needs "
+               "no model and no ONNX Runtime. Outputs a water mask and optionally flood polygons.")
+    PARAMETER_HELP = {
+        **FloodSarAlgorithm.PARAMETER_HELP,
+        "THRESHOLD": "VH backscatter (dB) below which a pixel is water; empty finds it with Otsu's method.",
+    }
 
     def name(self) -> str:
         return "otsu_water"
@@ -269,7 +387,18 @@ class OtsuWater(FloodSarAlgorithm):
     def displayName(self) -> str:  # noqa: N802
         return "Map water with an Otsu threshold (baseline)"
 
-    def shortHelpString(self) -> str:  # noqa: N802
-        return ("Baseline water map from Sentinel-1 backscatter with an automatic Otsu threshold; needs no model "
-                "and no ONNX Runtime. Outputs a water mask (1 water, 0 dry, 255 nodata) and optionally flood "
-                "polygons.")
+    def add_method_parameters(self) -> None:
+        self._add(QgsProcessingParameterNumber(
+            "THRESHOLD", "VH threshold in dB (empty = automatic)", QgsProcessingParameterNumber.Double, None, True,
+            -60.0, 20.0))
+
+    def method_options(self, parameters: dict, context: QgsProcessingContext) -> dict[str, Any]:
+        return {"threshold": optional_number(self, parameters, "THRESHOLD", context)}
+
+
+def optional_number(algorithm: QgsProcessingAlgorithm, parameters: dict, name: str,
+                    context: QgsProcessingContext) -> float | None:
+    """An optional number parameter, or None when it is left empty."""
+    if parameters.get(name) in (None, ""):
+        return None
+    return algorithm.parameterAsDouble(parameters, name, context)

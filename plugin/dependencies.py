@@ -20,6 +20,10 @@ from typing import Sequence
 from ..engine.backends import PROVIDER_DEVICES
 
 
+#: Where the plugin's installer is in the QGIS menus.
+INSTALL_MENU = "Raster > FloodSAR > Install Python dependencies…"
+
+
 @dataclass(frozen=True)
 class Dependency:
     """An importable module, the pip requirement that provides it and why FloodSAR needs it."""
@@ -109,8 +113,7 @@ class GpuStatus:
 def gpu_status() -> GpuStatus:
     """What ONNX Runtime in this Python can run the model on (the engine's providers; imported only if installed)."""
     if importlib.util.find_spec("onnxruntime") is None:
-        return GpuStatus(False, "ONNX Runtime is not installed: only the Otsu baseline can run "
-                                "(Plugins > FloodSAR > Install dependencies).")
+        return GpuStatus(False, f"ONNX Runtime is not installed: only the Otsu baseline can run ({INSTALL_MENU}).")
     import onnxruntime
 
     providers = [p for p in onnxruntime.get_available_providers() if p in PROVIDER_DEVICES]

@@ -7,127 +7,114 @@ QGIS emits on the main thread.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from qgis.core import (Qgis, QgsApplication, QgsMapLayerProxyModel, QgsProcessing, QgsProcessingAlgRunnerTask,
-                       QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer)
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFileWidget, QgsMapLayerComboBox, QgsMessageBar
+                       QgsProcessingContext, QgsProcessingFeedback, QgsProject, QgsRasterLayer,
+                       QgsReferencedRectangle)
+from qgis.gui import (QgsCollapsibleGroupBox, QgsDockWidget, QgsDoubleSpinBox, QgsExtentWidget, QgsFileWidget,
+                      QgsMapCanvas, QgsMapLayerComboBox, QgsMessageBar, QgsMessageBarItem, QgsRasterBandComboBox)
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                                 QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
+                                 QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
 
 from ..engine.backends import DEVICES
 from ..engine.errors import FloodSarError
 from ..engine.models import DEFAULT_MODEL
-from ..engine.sentinel1 import open_sentinel1
+from .algorithms import time_left
 from .dependencies import gpu_status
-from .layers import add_result_layers, layer_path
+from .inputs import InputSummary, layer_polarisation, partner
+from .layers import add_result_layers, run_label
+from .model_card import read_card
 
 METHODS = (("model", "floodsar:map_flood_extent", "Deep learning model"),
            ("otsu", "floodsar:otsu_water", "Otsu threshold (baseline, no model)"))
+#: Threshold spin box per method: (range, decimals, step, suffix, default, tooltip).
+THRESHOLDS = {
+    "model": ((0.01, 0.99), 2, 0.05, "", 0.5, "Water probability above which a pixel is water."),
+    "otsu": ((-40.0, 0.0), 1, 0.5, " dB", -18.0, "VH backscatter below which a pixel is water."),
+}
+WARNING_STYLE = "color:#a15c00"
+ERROR_STYLE = "color:#b00020"
 
 
 class ErrorCollectingFeedback(QgsProcessingFeedback):
-    """Processing feedback that remembers the errors it was given (to show them without a traceback)."""
+    """Processing feedback that remembers the errors and warnings it was given (to show them in the panel)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     def reportError(self, error: str, fatalError: bool = False) -> None:  # noqa: N802,N803
         self.errors.append(error)
         super().reportError(error, fatalError)
 
+    def pushWarning(self, warning: str) -> None:  # noqa: N802
+        self.warnings.append(warning)
+        super().pushWarning(warning)
+
+
+def form(group: QWidget) -> QFormLayout:
+    """A form layout that wraps long labels above their field, so the panel never needs to scroll sideways."""
+    layout = QFormLayout(group)
+    layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    return layout
+
+
+def narrow(combo: QComboBox) -> QComboBox:
+    """Let a combo box shrink below its longest entry (long layer names would widen the panel)."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(8)
+    combo.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+    return combo
+
+
+def note() -> QLabel:
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
+
 
 class FloodSarDock(QgsDockWidget):
     """Dock panel that maps flood water from the chosen Sentinel-1 layer(s)."""
 
-    def __init__(self, message_bar: QgsMessageBar, parent: QWidget | None = None) -> None:
+    def __init__(self, message_bar: QgsMessageBar, parent: QWidget | None = None,
+                 canvas: QgsMapCanvas | None = None) -> None:
         super().__init__("FloodSAR", parent)
         self.setObjectName("FloodSarDock")
         self.message_bar = message_bar
+        self.messages: list[QgsMessageBarItem] = []
         self.task: QgsProcessingAlgRunnerTask | None = None
-        self._build()
+        self._pairing = False
+        self._build(canvas)
         self.update_input_info()
         self.update_method()
 
     # ---- widgets -------------------------------------------------------------------------------------------
-    def _build(self) -> None:
+    def _build(self, canvas: QgsMapCanvas | None) -> None:
         body = QWidget()
         layout = QVBoxLayout(body)
-
-        inputs = QGroupBox("Sentinel-1 input")
-        form = QFormLayout(inputs)
-        self.layer_combo = QgsMapLayerComboBox()
-        self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.separate_vh = QCheckBox("VV and VH are separate layers")
-        self.vh_combo = QgsMapLayerComboBox()
-        self.vh_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.input_info = QLabel()
-        self.input_info.setWordWrap(True)
-        self.input_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        form.addRow("Layer (VV + VH)", self.layer_combo)
-        form.addRow(self.separate_vh)
-        form.addRow("VH layer", self.vh_combo)
-        form.addRow(self.input_info)
-        layout.addWidget(inputs)
-
-        method = QGroupBox("Method")
-        form = QFormLayout(method)
-        self.method_combo = QComboBox()
-        for key, _alg, label in METHODS:
-            self.method_combo.addItem(label, key)
-        self.model_file = QgsFileWidget()
-        self.model_file.setFilter("FloodSAR ONNX model (*.onnx)")
-        self.model_file.lineEdit().setPlaceholderText(
-            "Bundled FloodSAR model" if DEFAULT_MODEL.is_file() else "Choose a FloodSAR .onnx model")
-        if not DEFAULT_MODEL.is_file():  # nothing to run the model method with until the user picks a file
-            self.method_combo.setCurrentIndex(self.method_combo.findData("otsu"))
-        self.device_combo = QComboBox()
-        self.device_info = QLabel()
-        self.device_info.setWordWrap(True)
-        form.addRow("Method", self.method_combo)
-        form.addRow("Model", self.model_file)
-        form.addRow("Device", self.device_combo)
-        form.addRow(self.device_info)
-        layout.addWidget(method)
-
-        self.advanced = QgsCollapsibleGroupBox("Advanced")
-        self.advanced.setCollapsed(True)
-        form = QFormLayout(self.advanced)
-        self.tile_spin, self.overlap_spin, self.batch_spin = (self._spin(4096), self._spin(1024), self._spin(256))
-        form.addRow("Tile size (px)", self.tile_spin)
-        form.addRow("Overlap (px)", self.overlap_spin)
-        form.addRow("Batch size", self.batch_spin)
-        layout.addWidget(self.advanced)
-
-        self.flood_box = QgsCollapsibleGroupBox("Flood, not just water (optional)")
-        self.flood_box.setCollapsed(True)
-        form = QFormLayout(self.flood_box)
-        self.pre_combo = QgsMapLayerComboBox()
-        self.pre_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
-        self.pre_combo.setAllowEmptyLayer(True)
-        self.pre_combo.setLayer(None)
-        self.flood_files = {key: QgsFileWidget() for key in ("REFERENCE_WATER", "HAND", "DEM")}
-        form.addRow("Pre-flood image", self.pre_combo)
-        form.addRow("Reference water", self.flood_files["REFERENCE_WATER"])
-        form.addRow("HAND (m)", self.flood_files["HAND"])
-        form.addRow("DEM (m)", self.flood_files["DEM"])
-        layout.addWidget(self.flood_box)
-
-        outputs = QGroupBox("Outputs")
-        form = QFormLayout(outputs)
-        self.output_file = QgsFileWidget()
-        self.output_file.setStorageMode(QgsFileWidget.SaveFile)
-        self.output_file.setFilter("GeoTIFF (*.tif)")
-        self.output_file.lineEdit().setPlaceholderText("[Save to temporary file]")
-        self.probability_check = QCheckBox("Water probability")
-        self.polygons_check = QCheckBox("Flood polygons")
-        form.addRow("Water mask", self.output_file)
-        form.addRow(self.probability_check)
-        form.addRow(self.polygons_check)
-        layout.addWidget(outputs)
+        layout.addWidget(self._input_group())
+        layout.addWidget(self._method_group())
+        layout.addWidget(self._flood_group())
+        area = QGroupBox("Area to map")
+        self.area = QgsExtentWidget(None, QgsExtentWidget.CondensedStyle)
+        self.area.setNullValueAllowed(True, "Whole raster")
+        self.area.clear()
+        self.area.setToolTip("Empty: the whole raster. Or the map canvas extent, a layer's extent (e.g. an "
+                             "area-of-interest polygon layer) or an area drawn on the map (button at the right).")
+        if canvas is not None:
+            self.area.setMapCanvas(canvas)
+        QVBoxLayout(area).addWidget(self.area)
+        layout.addWidget(area)
+        layout.addWidget(self._advanced_group())
+        layout.addWidget(self._output_group())
 
         self.progress = QProgressBar()
         self.progress.setRange(0, 100)
@@ -144,15 +131,145 @@ class FloodSarDock(QgsDockWidget):
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         self.setWidget(scroll)
 
-        self.layer_combo.layerChanged.connect(self.update_input_info)
+        self.layer_combo.layerChanged.connect(self.layer_changed)
+        QgsProject.instance().layersAdded.connect(self.layer_changed)  # a partner may arrive after the layer
         self.vh_combo.layerChanged.connect(self.update_input_info)
         self.separate_vh.toggled.connect(self.update_input_info)
+        self.vv_band.bandChanged.connect(self.update_input_info)
+        self.vh_band.bandChanged.connect(self.update_input_info)
         self.method_combo.currentIndexChanged.connect(self.update_method)
+        self.model_file.fileChanged.connect(self.update_model_card)
+        self.card_button.clicked.connect(self.show_model_card)
+        self.threshold_check.toggled.connect(self.threshold_spin.setEnabled)
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
+
+    def _input_group(self) -> QGroupBox:
+        group = QGroupBox("Sentinel-1 input")
+        rows = form(group)
+        self.layer_combo = narrow(QgsMapLayerComboBox())
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.layer_combo.setToolTip("A Sentinel-1 GRD layer with VV and VH bands (dB or linear), or the VV layer.")
+        self.separate_vh = QCheckBox("VH is a separate layer")
+        self.separate_vh.setToolTip("Ticked automatically when a layer named …_VV has a …_VH partner.")
+        self.vh_combo = narrow(QgsMapLayerComboBox())
+        self.vh_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.vv_band, self.vh_band = QgsRasterBandComboBox(), QgsRasterBandComboBox()
+        for combo, name in ((self.vv_band, "VV"), (self.vh_band, "VH")):
+            combo.setShowNotSetOption(True, "detect")
+            combo.setToolTip(f"The band holding {name}; 'detect' reads the band descriptions (VV, VH), else "
+                             "takes Sen1Floods11's order (band 1 VV, band 2 VH).")
+            narrow(combo)
+        self.input_info = note()
+        self.input_warnings = note()
+        self.input_warnings.setStyleSheet(WARNING_STYLE)
+        rows.addRow("Layer (VV + VH)", self.layer_combo)
+        rows.addRow(self.separate_vh)
+        rows.addRow("VH layer", self.vh_combo)
+        rows.addRow("VV band", self.vv_band)
+        rows.addRow("VH band", self.vh_band)
+        rows.addRow(self.input_info)
+        rows.addRow(self.input_warnings)
+        return group
+
+    def _method_group(self) -> QGroupBox:
+        group = QGroupBox("Method")
+        rows = form(group)
+        self.method_combo = narrow(QComboBox())
+        for key, _alg, label in METHODS:
+            self.method_combo.addItem(label, key)
+        self.method_combo.setToolTip("The deep learning model, or the Otsu threshold on VH (no model needed).")
+        self.model_file = QgsFileWidget()
+        self.model_file.setFilter("FloodSAR ONNX model (*.onnx)")
+        self.model_file.setToolTip("A FloodSAR .onnx model; empty uses the bundled model.")
+        self.model_file.lineEdit().setPlaceholderText(
+            "Bundled FloodSAR model" if DEFAULT_MODEL.is_file() else "Choose a FloodSAR .onnx model")
+        if not DEFAULT_MODEL.is_file():  # nothing to run the model method with until the user picks a file
+            self.method_combo.setCurrentIndex(self.method_combo.findData("otsu"))
+        self.model_limits = note()
+        self.model_limits.setStyleSheet(WARNING_STYLE)
+        self.card_button = QPushButton("Model card…")
+        self.card_button.setToolTip("Training data, licence and known failure modes of the model.")
+        self.device_combo = narrow(QComboBox())
+        self.device_combo.setToolTip("Where the model runs; Auto uses a GPU when ONNX Runtime can.")
+        self.device_info = note()
+        self.threshold_check = QCheckBox("Own threshold")
+        self.threshold_spin = QgsDoubleSpinBox()
+        self.threshold_spin.setEnabled(False)
+        threshold = QHBoxLayout()
+        threshold.addWidget(self.threshold_check)
+        threshold.addWidget(self.threshold_spin, 1)
+        rows.addRow("Method", self.method_combo)
+        rows.addRow("Model", self.model_file)
+        rows.addRow(self.model_limits)
+        rows.addRow(self.card_button)
+        rows.addRow("Device", self.device_combo)
+        rows.addRow(self.device_info)
+        rows.addRow("Threshold", threshold)
+        return group
+
+    def _flood_group(self) -> QgsCollapsibleGroupBox:
+        self.flood_box = QgsCollapsibleGroupBox("Flood, not just water (optional)")
+        self.flood_box.setCollapsed(True)
+        rows = form(self.flood_box)
+        self.pre_combo = narrow(QgsMapLayerComboBox())
+        self.pre_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
+        self.pre_combo.setAllowEmptyLayer(True)
+        self.pre_combo.setLayer(None)
+        self.pre_combo.setToolTip("A pre-flood image of the same area: flood is water now that was not water then.")
+        self.flood_files = {key: QgsFileWidget() for key in ("REFERENCE_WATER", "HAND", "DEM")}
+        self.flood_files["REFERENCE_WATER"].setToolTip("Permanent water (JRC, a 0/1 mask or polygons), kept apart "
+                                                       "from flood.")
+        self.flood_files["HAND"].setToolTip("Height above nearest drainage (m): high ground is excluded.")
+        self.flood_files["DEM"].setToolTip("Elevation (m): steep slopes are excluded.")
+        rows.addRow("Pre-flood image", self.pre_combo)
+        rows.addRow("Reference water", self.flood_files["REFERENCE_WATER"])
+        rows.addRow("HAND (m)", self.flood_files["HAND"])
+        rows.addRow("DEM (m)", self.flood_files["DEM"])
+        return self.flood_box
+
+    def _advanced_group(self) -> QgsCollapsibleGroupBox:
+        self.advanced = QgsCollapsibleGroupBox("Advanced")
+        self.advanced.setCollapsed(True)
+        rows = form(self.advanced)
+        self.tile_spin, self.overlap_spin, self.batch_spin = (self._spin(4096), self._spin(1024), self._spin(256))
+        self.tile_spin.setToolTip("Tile size in pixels; 'model default' uses the model's own.")
+        self.overlap_spin.setToolTip("Context pixels around each tile; 'model default' uses the model's own.")
+        self.batch_spin.setToolTip("Tiles per batch; 'model default' is 1 on CPU, 4 on GPU.")
+        rows.addRow("Tile size (px)", self.tile_spin)
+        rows.addRow("Overlap (px)", self.overlap_spin)
+        rows.addRow("Batch size", self.batch_spin)
+        return self.advanced
+
+    def _output_group(self) -> QGroupBox:
+        group = QGroupBox("Outputs")
+        rows = form(group)
+        self.output_file = QgsFileWidget()
+        self.output_file.setStorageMode(QgsFileWidget.SaveFile)
+        self.output_file.setFilter("GeoTIFF (*.tif)")
+        self.output_file.lineEdit().setPlaceholderText("[Save to temporary file]")
+        self.output_file.setToolTip("The water mask GeoTIFF (1 water, 0 dry, 255 nodata); empty: a temporary file.")
+        self.min_area = QgsDoubleSpinBox()
+        self.min_area.setRange(0.0, 1e7)
+        self.min_area.setDecimals(0)
+        self.min_area.setSingleStep(500.0)
+        self.min_area.setSuffix(" m²")
+        self.min_area.setSpecialValueText("keep every pixel")
+        self.min_area.setToolTip("Minimum mapping unit: water and dry patches smaller than this are merged into "
+                                 "their surroundings (CEMS rapid mapping uses 2,500 m²).")
+        self.probability_check = QCheckBox("Water probability")
+        self.probability_check.setToolTip("Also write the model's water probability (0..1) beside the mask.")
+        self.polygons_check = QCheckBox("Flood polygons")
+        self.polygons_check.setToolTip("Also write the water as polygons with their area (GeoPackage).")
+        rows.addRow("Water mask", self.output_file)
+        rows.addRow("Minimum area", self.min_area)
+        rows.addRow(self.probability_check)
+        rows.addRow(self.polygons_check)
+        return group
 
     @staticmethod
     def _spin(maximum: int) -> QSpinBox:
@@ -169,32 +286,71 @@ class FloodSarDock(QgsDockWidget):
             layers.append(self.vh_combo.currentLayer())
         return [layer for layer in layers if layer is not None]
 
+    def layer_changed(self) -> None:
+        """Pair a single-polarisation layer with its VV/VH partner in the project, then describe the input."""
+        layer = self.layer_combo.currentLayer()
+        if layer is not None and not self._pairing:
+            rasters = [lyr for lyr in QgsProject.instance().mapLayers().values() if isinstance(lyr, QgsRasterLayer)]
+            other = partner(layer, rasters)
+            if other is not None:
+                self._pairing = True
+                vv, vh = (layer, other) if layer_polarisation(layer) == "VV" else (other, layer)
+                self.layer_combo.setLayer(vv)
+                self.vh_combo.setLayer(vh)
+                self.separate_vh.setChecked(True)
+                self._pairing = False
+        self.update_input_info()
+
+    def band(self, combo: QgsRasterBandComboBox) -> int | None:
+        return combo.currentBand() if combo.currentBand() > 0 else None
+
     def update_input_info(self) -> None:
-        """Show the bands and units the engine detects in the chosen layer(s)."""
-        self.vh_combo.setEnabled(self.separate_vh.isChecked())
-        paths = [layer_path(layer) for layer in self.input_layers()]
-        if not paths:
-            self.input_info.setText("Add a Sentinel-1 raster (VV + VH, dB or linear) to the project.")
+        """Show the bands and units the engine detects in the chosen layer(s), and what to check."""
+        if self._pairing:
             return
-        if None in paths:
-            self.input_info.setText("The layer is not a raster file; save it as a GeoTIFF first.")
-            return
-        try:
-            with open_sentinel1(paths, io="gdal") as source:
-                description = "\n".join(line for line in source.describe().splitlines()
-                                        if not line.startswith("Files:"))
-        except FloodSarError as exc:
-            description = f"<span style='color:#b00020'>{exc}</span>"
-        self.input_info.setText(description)
+        separate = self.separate_vh.isChecked()
+        self.vh_combo.setEnabled(separate)
+        layers = self.input_layers()
+        for combo, layer in ((self.vv_band, layers[0] if layers else None),
+                             (self.vh_band, layers[-1] if layers else None)):
+            if combo.layer() is not layer:
+                combo.blockSignals(True)
+                combo.setLayer(layer)
+                combo.setBand(-1)
+                combo.blockSignals(False)
+        summary = InputSummary(layers, self.band(self.vv_band), self.band(self.vh_band),
+                               single_polarisation=self.method() == "otsu")
+        if summary.error:
+            self.input_info.setText(f"<span style='{ERROR_STYLE}'>{summary.error}</span>")
+        else:
+            self.input_info.setText("<br>".join(summary.lines))
+        self.input_warnings.setText("\n".join(summary.warnings))
+        self.input_warnings.setVisible(bool(summary.warnings))
 
     def method(self) -> str:
         return self.method_combo.currentData()
 
     def update_method(self) -> None:
-        """Model and device options only apply to the model method."""
+        """Model and device options only apply to the model method; the threshold's meaning depends on it."""
         is_model = self.method() == "model"
-        for widget in (self.model_file, self.device_combo, self.advanced, self.probability_check):
+        for widget in (self.model_file, self.device_combo, self.advanced, self.probability_check, self.card_button):
             widget.setEnabled(is_model)
+        self.model_limits.setVisible(is_model)
+        (low, high), decimals, step, suffix, default, tooltip = THRESHOLDS[self.method()]
+        self.threshold_spin.setDecimals(decimals)
+        self.threshold_spin.setRange(low, high)
+        self.threshold_spin.setSingleStep(step)
+        self.threshold_spin.setSuffix(suffix)
+        self.threshold_spin.setClearValue(default)
+        self.threshold_spin.setValue(default)
+        self.threshold_check.setToolTip(f"{tooltip} Unticked: "
+                                        f"{'the model' if is_model else 'Otsu'}'s own threshold.")
+        self.refresh_dependencies()
+        self.update_model_card()
+        self.update_input_info()  # Otsu also takes a single polarisation
+
+    def refresh_dependencies(self) -> None:
+        """Show what ONNX Runtime can run on (call again after installing packages)."""
         self.device_combo.clear()
         status = gpu_status()
         self.device_combo.addItem(f"Auto ({'GPU' if status.available else 'CPU'})", "auto")
@@ -202,6 +358,25 @@ class FloodSarDock(QgsDockWidget):
         self.device_combo.addItem("GPU" if status.available else "GPU (not available)", "cuda")
         self.device_combo.model().item(2).setEnabled(status.available)
         self.device_info.setText(status.description)
+
+    def update_model_card(self) -> None:
+        """One line naming the model's known failure modes, under the model file."""
+        if self.method() != "model":
+            return
+        try:
+            card = read_card(self.model_file.filePath())
+        except (FloodSarError, ImportError) as exc:
+            self.model_limits.setText(f"Model card not readable: {exc}")
+            return
+        self.model_limits.setText(f"Known failure modes: {card.short_limits}." if card.failure_modes
+                                  else "The model lists no known failure modes.")
+
+    def show_model_card(self) -> None:
+        try:
+            text = read_card(self.model_file.filePath()).as_html()
+        except (FloodSarError, ImportError) as exc:
+            text = str(exc)
+        QMessageBox.information(self, "FloodSAR model card", text)
 
     def parameters(self) -> dict[str, Any]:
         """Processing parameters for the chosen algorithm."""
@@ -213,17 +388,24 @@ class FloodSarDock(QgsDockWidget):
                 return QgsProcessing.TEMPORARY_OUTPUT
             return str(Path(mask).with_name(Path(mask).stem + suffix))
 
-        params: dict[str, Any] = {"INPUT": layers[0].id() if layers else None, "OUTPUT": mask}
+        params: dict[str, Any] = {"INPUT": layers[0].id() if layers else None, "OUTPUT": mask,
+                                  "MIN_AREA_M2": self.min_area.value(),
+                                  "VV_BAND": self.band(self.vv_band), "VH_BAND": self.band(self.vh_band)}
         if len(layers) > 1:
             params["VH"] = layers[1].id()
+        if self.area.isValid():
+            params["EXTENT"] = QgsReferencedRectangle(self.area.outputExtent(), self.area.outputCrs())
         if self.pre_combo.currentLayer() is not None:
             params["PRE"] = self.pre_combo.currentLayer().id()
         params.update({key: widget.filePath() for key, widget in self.flood_files.items() if widget.filePath()})
+        if self.threshold_check.isChecked():
+            params["THRESHOLD"] = self.threshold_spin.value()
         if self.polygons_check.isChecked():
             params["VECTOR"] = sibling("_polygons.gpkg")
         if self.method() == "model":
+            # the overlap spin box shows 0 as "model default"
             params.update(MODEL=self.model_file.filePath(), DEVICE=DEVICES.index(self.device_combo.currentData()),
-                          TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value() or None,  # 0 shows "model default"
+                          TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value() or None,
                           BATCH=self.batch_spin.value())
             if self.probability_check.isChecked():
                 params["PROBABILITIES"] = sibling("_probability.tif")
@@ -234,13 +416,14 @@ class FloodSarDock(QgsDockWidget):
         """Start the algorithm in a background task."""
         if self.task is not None:
             return
+        self.clear_messages()
         layers = self.input_layers()
         if not layers:
-            self.show_error("Choose a Sentinel-1 layer first.")
+            self.notify("Choose a Sentinel-1 layer first.", Qgis.Critical)
             return
         algorithm_id = dict((key, alg) for key, alg, _label in METHODS)[self.method()]
         algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
-        self.layer_name = layers[0].name()
+        self.label = run_label(layers[0].name(), self.method())
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
         self.feedback = ErrorCollectingFeedback()
@@ -249,41 +432,70 @@ class FloodSarDock(QgsDockWidget):
             self.show_error(self.feedback.errors[-1])
             return
         self.task = task
-        self.task.progressChanged.connect(lambda value: self.progress.setValue(int(value)))
+        self.started = time.monotonic()
+        self.task.progressChanged.connect(self.show_progress)
         self.task.executed.connect(self.finished)
         self.set_running(True)
         QgsApplication.taskManager().addTask(self.task)
+
+    def show_progress(self, value: float) -> None:
+        """The bar and, once a little is done, the time left at the pace so far."""
+        self.progress.setValue(int(value))
+        left = time_left(self.started, value)
+        if left:
+            self.progress.setFormat(f"%p% (about {left} left)")
 
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
 
+    def close_panel(self) -> None:
+        """Cancel a run and stop following the project (before the plugin unloads)."""
+        self.cancel()
+        QgsProject.instance().layersAdded.disconnect(self.layer_changed)
+
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
 
     def finished(self, successful: bool, results: dict) -> None:
         """Main thread: add the styled layers, or explain what went wrong."""
         self.task = None
         self.set_running(False)
         if self.feedback.isCanceled():
-            self.message_bar.pushMessage("FloodSAR", "Cancelled; no output was written.", Qgis.Info, 5)
+            self.notify("Cancelled; no output was written.", Qgis.Info, 5)
         elif not successful:
             self.show_error(self.feedback.errors[-1] if self.feedback.errors else
                             "The run failed; see the Log Messages panel (Processing tab).")
         else:
             self.progress.setValue(100)
-            add_result_layers(results, self.layer_name)
+            add_result_layers(results, self.label)
+            for warning in self.feedback.warnings:
+                self.notify(warning, Qgis.Warning)
             found = ("Flooded", results["FLOOD_AREA_KM2"]) if results.get("FLOOD_AREA_KM2") is not None else \
                 ("Water", results["WATER_AREA_KM2"])
-            self.message_bar.pushMessage(
-                "FloodSAR", f"{found[0]}: {found[1]:.2f} km² of {results['VALID_AREA_KM2']:.2f} km² "
-                f"mapped in {results['SECONDS']:.1f} s ({results['BACKEND']}).", Qgis.Success, 10)
+            self.notify(f"{found[0]}: {found[1]:.2f} km² of {results['VALID_AREA_KM2']:.2f} km² "
+                        f"mapped in {results['SECONDS']:.1f} s ({results['BACKEND']}).", Qgis.Success, 10)
+
+    def notify(self, text: str, level: Qgis.MessageLevel, seconds: int = 0) -> None:
+        """Show ``text`` in the message bar; the panel clears its messages when the next run starts."""
+        item = QgsMessageBarItem("FloodSAR", text, level, seconds)
+        self.message_bar.pushItem(item)
+        self.messages.append(item)
+
+    def clear_messages(self) -> None:
+        """Remove this panel's messages of earlier runs that are still shown."""
+        for item in self.messages:
+            if not sip.isdeleted(item):
+                self.message_bar.popWidget(item)
+        self.messages = []
 
     def show_error(self, message: str) -> None:
         """One clear line in the message bar; a Python traceback is reduced to its last line."""
         lines = message.strip().splitlines() or ["The run failed."]
         if len(lines) > 1:
             message = f"Unexpected error: {lines[-1]} (details: Log Messages panel, Processing tab)."
-        self.message_bar.pushMessage("FloodSAR", message, Qgis.Critical, 0)
+        self.notify(message, Qgis.Critical)
+

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication
+from qgis.gui import QgsMessageBarItem
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QAction, QMessageBox, QPushButton
 
@@ -11,6 +13,8 @@ from .layers import icon
 from .provider import FloodSarProvider
 
 MENU = "&FloodSAR"
+#: The panel's width on a fresh profile; its layout fits it without sideways scrolling.
+DOCK_MIN_WIDTH = 340
 
 
 class FloodSarPlugin:
@@ -22,6 +26,7 @@ class FloodSarPlugin:
         self.dock = None
         self.actions: list[QAction] = []
         self.install_task: PipInstallTask | None = None
+        self.missing_message: QgsMessageBarItem | None = None
         add_to_sys_path(plugin_dependency_folder())
 
     def initProcessing(self) -> None:  # noqa: N802
@@ -34,9 +39,9 @@ class FloodSarPlugin:
         from .dock import FloodSarDock  # imports the engine's reader; only the desktop needs it
 
         self.initProcessing()
-        self.dock = FloodSarDock(self.iface.messageBar(), self.iface.mainWindow())
+        self.dock = FloodSarDock(self.iface.messageBar(), self.iface.mainWindow(), self.iface.mapCanvas())
         self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        self.dock.setMinimumWidth(340)
+        self.dock.setMinimumWidth(DOCK_MIN_WIDTH)
 
         show = QAction(icon(), "FloodSAR flood mapping", self.iface.mainWindow())
         show.setCheckable(True)
@@ -57,7 +62,7 @@ class FloodSarPlugin:
             self.iface.removeToolBarIcon(action)
         self.actions = []
         if self.dock is not None:
-            self.dock.cancel()
+            self.dock.close_panel()
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
             self.dock = None
@@ -77,6 +82,7 @@ class FloodSarPlugin:
         button.clicked.connect(self.offer_install)
         item.layout().addWidget(button)
         bar.pushWidget(item, Qgis.Warning)
+        self.missing_message = item
 
     def offer_install(self) -> None:
         """Ask, then install the missing packages with QGIS's own Python in the background."""
@@ -91,5 +97,13 @@ class FloodSarPlugin:
             "QGIS's own numpy and GDAL are kept; PyTorch is large (GBs) and only needed for its GPU backend.")
         if answer != QMessageBox.StandardButton.Yes:
             return
-        self.install_task = PipInstallTask(needed, self.iface.messageBar())
+        self.install_task = PipInstallTask(needed, self.iface.messageBar(), self.dependencies_installed)
         QgsApplication.taskManager().addTask(self.install_task)
+
+    def dependencies_installed(self) -> None:
+        """Main thread, after the installer succeeded: drop the warning and let the panel see the packages."""
+        if self.missing_message is not None and not sip.isdeleted(self.missing_message):
+            self.iface.messageBar().popWidget(self.missing_message)
+        self.missing_message = None
+        if self.dock is not None:
+            self.dock.refresh_dependencies()

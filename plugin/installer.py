@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy
 from qgis.core import Qgis, QgsApplication, QgsTask
@@ -21,11 +21,13 @@ def plugin_dependency_folder() -> Path:
 class PipInstallTask(QgsTask):
     """Runs pip with QGIS's Python; reports in the message bar when done (main thread)."""
 
-    def __init__(self, dependencies: Sequence[Dependency], message_bar: QgsMessageBar) -> None:
+    def __init__(self, dependencies: Sequence[Dependency], message_bar: QgsMessageBar,
+                 on_installed: Callable[[], None] | None = None) -> None:
         names = ", ".join(dep.requirement for dep in dependencies)
         super().__init__(f"FloodSAR: installing {names}", QgsTask.CanCancel)
         self.names = names
         self.message_bar = message_bar
+        self.on_installed = on_installed  # main thread, after a successful install
         self.target = plugin_dependency_folder()
         # beside the packages, not in a temporary folder: nothing leaks and the command shown stays runnable
         self.target.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +51,8 @@ class PipInstallTask(QgsTask):
             add_to_sys_path(self.target)
             self.message_bar.pushMessage("FloodSAR", f"Installed {self.names} into {self.target}.",
                                          Qgis.Success, 10)
+            if self.on_installed is not None:
+                self.on_installed()
         else:
             last = self.output.splitlines()[-1] if self.output else "pip did not run"
             self.message_bar.pushMessage(

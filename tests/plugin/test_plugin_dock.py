@@ -5,29 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
+from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 
 from helpers.qgis_layers import read, water_model_expected, write_without_crs
-
-RUN_TIMEOUT_MS = 60_000
-
-
-def add_layer(path: Path, name: str) -> QgsRasterLayer:
-    layer = QgsRasterLayer(str(path), name, "gdal")
-    assert layer.isValid()
-    QgsProject.instance().addMapLayer(layer)
-    return layer
-
-
-def choose_method(dock, key: str) -> None:
-    dock.method_combo.setCurrentIndex(dock.method_combo.findData(key))
-
-
-def run_and_wait(dock, qtbot) -> None:
-    qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dock.task is None and dock.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
-
+from helpers.qgis_panel import add_layer, choose_method, results, run_and_wait
 
 def test_plugin_loads_and_unloads_through_class_factory(iface):
     import floodsar
@@ -69,15 +51,16 @@ def test_dock_maps_a_real_chip_and_adds_a_styled_layer(plugin, iface, qtbot, spa
     dock.polygons_check.setChecked(True)
     run_and_wait(dock, qtbot)
 
-    project = QgsProject.instance()
-    [mask_layer] = project.mapLayersByName("Spain flood water")
+    [mask_layer] = results("Spain", "model")
     assert Path(mask_layer.source()) == tmp_path / "spain_mask.tif"
     assert mask_layer.renderer().type() == "paletted"
     expected_mask, _ = water_model_expected(spain_chip)
     assert np.mean(read(mask_layer.source()) != expected_mask) < 1e-3
-    assert len(project.mapLayersByName("Spain water probability")) == 1
-    [polygons] = project.mapLayersByName("Spain flood polygons")
+    [probability] = results("Spain", "model", "water probability")
+    [polygons] = results("Spain", "model", "flood polygons")
     assert polygons.featureCount() > 0
+    top = [node.layer() for node in QgsProject.instance().layerTreeRoot().findLayers()]
+    assert top == [polygons, mask_layer, probability, layer]  # results above the input, polygons first
     [message] = iface.messages(Qgis.Success)
     assert "km²" in message and " s " in message
     assert dock.progress.value() == 100 and dock.run_button.isEnabled()
@@ -89,7 +72,7 @@ def test_dock_runs_otsu_into_a_temporary_file(plugin, qtbot, real_data):
     dock.layer_combo.setLayer(add_layer(chips / "S1Hand" / "India_900498_S1Hand.tif", "India"))
     choose_method(dock, "otsu")
     run_and_wait(dock, qtbot)
-    [mask_layer] = QgsProject.instance().mapLayersByName("India flood water")
+    [mask_layer] = results("India", "Otsu")
     mask = read(mask_layer.source())
     label = read(chips / "LabelHand" / "India_900498_LabelHand.tif")
     valid = label >= 0
@@ -108,7 +91,7 @@ def test_cancel_stops_the_run_and_adds_nothing(plugin, iface, qtbot, spain_chip,
     dock.output_file.setFilePath(str(tmp_path / "cancelled.tif"))
     dock.progress.valueChanged.connect(lambda value: value > 0 and dock.cancel())
     run_and_wait(dock, qtbot)
-    assert QgsProject.instance().mapLayersByName("Spain flood water") == []
+    assert results("Spain", "model") == []
     assert any("Cancelled" in m for m in iface.messages(Qgis.Info))
     assert not (tmp_path / "cancelled.tif").exists()
     assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
@@ -126,5 +109,5 @@ def test_bad_input_gives_a_message_and_no_layer(plugin, iface, qtbot, real_data,
     run_and_wait(dock, qtbot)
     [message] = iface.messages(Qgis.Critical)
     assert source.name in message and "Traceback" not in message
-    assert QgsProject.instance().mapLayersByName("Bad flood water") == []
+    assert results("Bad", "Otsu") == []
     assert [layer.name() for layer in QgsProject.instance().mapLayers().values()] == ["Bad"]

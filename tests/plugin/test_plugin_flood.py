@@ -10,6 +10,7 @@ from qgis.core import Qgis, QgsApplication, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
 
 from helpers.qgis_layers import read
+from helpers.qgis_panel import results
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -57,7 +58,7 @@ def test_dock_maps_flood_and_reports_the_flooded_area(plugin, iface, qtbot, ayt1
     dock.output_file.setFilePath(str(tmp_path / "classes.tif"))
     qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dock.task is None and dock.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
-    [layer] = project.mapLayersByName("ayt12 vv flood classes")
+    [layer] = results("ayt12 vv", "Otsu", "flood classes")
     classes = read(layer.source())
     assert {1, 2, 3} <= set(np.unique(classes).tolist())
     [message] = iface.messages(Qgis.Success)

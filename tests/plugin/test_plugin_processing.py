@@ -32,6 +32,20 @@ def test_provider_lists_both_algorithms_with_typed_parameters(processing_plugin)
     assert model.flags() & model.FlagSupportsBatch and model.flags() & model.FlagCanCancel
 
 
+def test_every_parameter_has_help_and_bands_come_from_the_input(processing_plugin):
+    for algorithm_id in ("floodsar:map_flood_extent", "floodsar:otsu_water"):
+        algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+        help_text = algorithm.shortHelpString()
+        for parameter in algorithm.parameterDefinitions():
+            assert len(parameter.help()) > 20, parameter.name()
+            assert parameter.description() in help_text and parameter.help() in help_text
+        assert algorithm.helpUrl().startswith("https://")
+        types = {p.name(): (p.type(), getattr(p, "parentLayerParameterName", lambda: None)())
+                 for p in algorithm.parameterDefinitions()}
+        assert types["VV_BAND"] == types["VH_BAND"] == ("band", "INPUT")
+        assert types["EXTENT"][0] == "extent" and types["THRESHOLD"][0] == "number"
+
+
 def test_otsu_water_matches_the_engine(processing_plugin, spain_chip, tmp_path):
     out = tmp_path / "otsu.tif"
     results = processing_plugin.run("floodsar:otsu_water", {
@@ -151,3 +165,30 @@ def test_qgis_process_runs_otsu_water_from_the_plugin_zip(spain_chip, water_mode
     assert failed.returncode != 0 and not model_out.exists()
     assert "'onnxruntime'" in failed.stdout + failed.stderr
     assert "Install Python dependencies" in failed.stdout + failed.stderr
+
+
+def test_extent_in_another_crs_maps_only_that_area(processing_plugin, spain_chip, tmp_path):
+    from qgis.core import (QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsRasterLayer,
+                           QgsReferencedRectangle)
+
+    layer = QgsRasterLayer(str(spain_chip), "Spain", "gdal")
+    mercator = QgsCoordinateReferenceSystem("EPSG:3857")
+    to_mercator = QgsCoordinateTransform(layer.crs(), mercator, QgsProject.instance())
+    full = layer.extent()
+    quarter = full.buffered(-full.width() / 4)  # the middle half in each direction
+    extent = QgsReferencedRectangle(to_mercator.transformBoundingBox(quarter), mercator)
+    results = processing_plugin.run("floodsar:otsu_water", {
+        "INPUT": str(spain_chip), "EXTENT": extent, "THRESHOLD": -20.0, "OUTPUT": str(tmp_path / "part.tif")})
+    part = read(results["OUTPUT"])
+    assert abs(part.shape[0] - 256) <= 2 and abs(part.shape[1] - 256) <= 2
+    assert "Given threshold -20.00 dB" in results["BACKEND"]
+
+
+def test_engine_errors_are_worded_for_qgis(processing_plugin, large_real_data, water_model, tmp_path):
+    vv_only = large_real_data / "stac_overflow" / "labelled" / "pxs10_vv.tif"
+    with pytest.raises(QgsProcessingException) as error:
+        processing_plugin.run("floodsar:map_flood_extent", {"INPUT": str(vv_only), "MODEL": str(water_model),
+                                                            "OUTPUT": str(tmp_path / "m.tif")})
+    message = str(error.value)
+    assert "VV-only" in message and "'VH layer'" in message and "Otsu threshold (baseline) method" in message
+    assert "--" not in message

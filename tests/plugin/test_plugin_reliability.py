@@ -66,4 +66,4 @@ def test_overlap_zero_means_zero_and_empty_means_the_model_default(processing_pl
     if given is not None:
         parameters["OVERLAP"] = given
     assert algorithm.prepareAlgorithm(parameters, QgsProcessingContext(), QgsProcessingFeedback())
-    assert algorithm.request.overlap == expected
+    assert algorithm.options["overlap"] == expected  # the request is built from these when the run starts

@@ -1,0 +1,56 @@
+"""Pixel counts of a written mask or class map, and the areas they make."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+
+from . import raster_io
+from .tiling import blocks
+
+#: Rows read at a time when a finished mask is counted again (the GeoTIFF block height).
+BLOCK_ROWS = int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"])
+
+
+class Tally:
+    """Pixel counts per value of the written mask or class map (water = flood = 1)."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(256, dtype=np.int64)
+
+    def add(self, mask: np.ndarray) -> None:
+        self.counts += np.bincount(mask.astype(np.uint8, copy=False).ravel(), minlength=256)
+
+    @property
+    def water(self) -> int:
+        return int(self.counts[raster_io.WATER])
+
+    @property
+    def valid(self) -> int:
+        return int(self.counts.sum() - self.counts[raster_io.NODATA])
+
+    def km2(self, grid: raster_io.RasterGrid) -> Tuple[float, float]:
+        """(water, valid) areas in km2 from the pixel size at the raster centre (NaN if unknown)."""
+        area = pixel_km2(grid)
+        return self.water * area, self.valid * area
+
+    def class_km2(self, grid: raster_io.RasterGrid) -> dict:
+        """Area in km2 per class name of a class map."""
+        return {name: int(self.counts[value]) * pixel_km2(grid) for value, name in raster_io.CLASS_NAMES.items()}
+
+
+def pixel_km2(grid: raster_io.RasterGrid) -> float:
+    """The area of one pixel at the raster centre in km2 (NaN if the CRS units are unknown)."""
+    size = grid.pixel_size_m
+    return float("nan") if size is None else size * size / 1e6
+
+
+def count_mask(path: Path, io: str) -> Tally:
+    """Recount a finished mask window by window (after the minimum mapping unit changed it)."""
+    tally = Tally()
+    with raster_io.open_raster(path, io) as mask:
+        for window in blocks(mask.grid.height, mask.grid.width, BLOCK_ROWS):
+            block = mask.read_window([1], window.row, window.col, window.height, window.width)[0]
+            tally.add(block)
+    return tally

@@ -1,0 +1,80 @@
+"""Sentinel-1 input layers as the panel sees them: polarisation of a layer, its VV/VH partner, a summary.
+
+Main thread only (reads layers of the project).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from qgis.core import QgsRasterLayer
+
+from ..engine.errors import FloodSarError
+from ..engine.sentinel1 import ASSUMED_ORDER, open_sentinel1, polarisation
+from .layers import layer_path
+from .wording import for_qgis
+
+#: Pixel size (m) FloodSAR's models are trained for; the summary warns far from it.
+NATIVE_PIXEL_M = 10.0
+
+
+def layer_polarisation(layer: QgsRasterLayer) -> str | None:
+    """'VV' or 'VH' for a single-polarisation layer named so (layer name, file name or band name)."""
+    if layer.bandCount() != 1:
+        return None
+    path = layer_path(layer) or ""
+    for text in (layer.name(), path.rsplit("/", 1)[-1], layer.bandName(1)):
+        found = polarisation(text)
+        if found:
+            return found
+    return None
+
+
+def partner(layer: QgsRasterLayer, candidates: Iterable[QgsRasterLayer]) -> QgsRasterLayer | None:
+    """The layer with the other polarisation on the same grid as single-polarisation ``layer`` (``_vv``/``_vh``)."""
+    own = layer_polarisation(layer)
+    if own is None:
+        return None
+    other = "VH" if own == "VV" else "VV"
+    for candidate in candidates:
+        if (candidate.id() != layer.id() and layer_polarisation(candidate) == other
+                and candidate.crs() == layer.crs() and candidate.extent() == layer.extent()
+                and (candidate.width(), candidate.height()) == (layer.width(), layer.height())):
+            return candidate
+    return None
+
+
+class InputSummary:
+    """What the engine finds in the chosen layer(s): lines for the panel, warnings, whether bands were guessed.
+
+    ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method).
+    """
+
+    def __init__(self, layers: list[QgsRasterLayer], vv_band: int | None = None,
+                 vh_band: int | None = None, single_polarisation: bool = False) -> None:
+        self.lines: list[str] = []
+        self.warnings: list[str] = []
+        self.error = ""
+        self.band_order_assumed = False
+        paths = [layer_path(layer) for layer in layers]
+        if not paths:
+            self.error = "Add a Sentinel-1 raster (VV + VH, dB or linear) to the project."
+            return
+        if None in paths:
+            self.error = "The layer is not a raster file; save it as a GeoTIFF first."
+            return
+        try:
+            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, io="gdal",
+                                single_polarisation=single_polarisation) as source:
+                description = source.describe(native_m=NATIVE_PIXEL_M)
+                self.band_order_assumed = source.band_names[0].endswith(ASSUMED_ORDER)
+        except FloodSarError as exc:
+            self.error = for_qgis(str(exc))
+            return
+        for line in description.splitlines():
+            if line.startswith("Warning: "):
+                self.warnings.append(for_qgis(line[len("Warning: "):]))
+            elif not line.startswith("Files:"):
+                self.lines.append(line.replace(ASSUMED_ORDER, " (assumed)"))
+        if self.band_order_assumed:
+            self.warnings.insert(0, "The bands have no descriptions, so band 1 is taken as VV and band 2 as VH "
+                                    "(Sen1Floods11 order); if that is wrong, choose the bands above.")

@@ -1,0 +1,34 @@
+"""Helpers of the plugin tests that drive the FloodSAR panel and look for its result layers."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
+from qgis.PyQt.QtCore import Qt
+
+RUN_TIMEOUT_MS = 60_000
+
+
+def add_layer(path: Path, name: str) -> QgsRasterLayer:
+    """A valid raster layer for ``path``, added to the project."""
+    layer = QgsRasterLayer(str(path), name, "gdal")
+    assert layer.isValid()
+    QgsProject.instance().addMapLayer(layer)
+    return layer
+
+
+def choose_method(dock, key: str) -> None:
+    dock.method_combo.setCurrentIndex(dock.method_combo.findData(key))
+
+
+def run_and_wait(dock, qtbot) -> None:
+    """Click the panel's Run and wait until the run has ended."""
+    qtbot.mouseClick(dock.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.task is None and dock.run_button.isEnabled(), timeout=RUN_TIMEOUT_MS)
+
+
+def results(scene: str, method: str, output: str = "flood water") -> list[QgsMapLayer]:
+    """Result layers named '<scene> <method> HH:MM:SS <output>' (plus ' (2)'... on repeated names)."""
+    pattern = re.compile(rf"{re.escape(scene)} {method} \d\d:\d\d:\d\d {output}( \(\d+\))?$")
+    return [layer for layer in QgsProject.instance().mapLayers().values() if pattern.match(layer.name())]

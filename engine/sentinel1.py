@@ -129,8 +129,8 @@ class Sentinel1Source:
         return SceneStatistics.from_values(values)
 
     def _detect_units(self, sample: np.ndarray) -> tuple[str, str]:
-        """'db' or 'linear' from the sampled values, with the reason in words."""
-        values = sample.ravel()
+        """'db' or 'linear' from the sampled values [bands, N], with the reason in words."""
+        values = sample
         if values.size == 0:
             self.warnings.append("No valid pixels found in a sample of the raster; assuming dB. "
                                  "The input may contain no data.")

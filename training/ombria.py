@@ -37,7 +37,7 @@ def find_pairs(root: Path, split: str) -> tuple[list[OmbriaPair], list[str]]:
     folder = Path(root) / "OmbriaS1" / split
     afters = sorted((folder / "AFTER").glob("S1_after_*.png"))
     if not afters:
-        raise FloodSarError(f"{folder / 'AFTER'}: no S1_after_NNNN.png tiles; pass the folder that holds OmbriaS1/.")
+        raise FloodSarError(f"{folder / 'AFTER'}: no OMBRIA pairs found (no S1_after_NNNN.png tiles); pass the folder that holds OmbriaS1/.")
     pairs, notes = [], []
     for after in afters:
         number = after.stem[len("S1_after_"):]

@@ -24,7 +24,6 @@ import argparse
 import json
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,47 +32,24 @@ from ..engine import raster_io
 from ..engine.errors import FloodSarError
 from ..engine.flood import FloodOptions
 from ..engine.pipeline import PredictionRequest, predict
+from . import ombria
+from .etci import _png
+from .ombria import SPLITS, OmbriaPair
 
 #: Nominal 8-bit DN -> VV dB (gain, offset): the ETCI 2021 VV fit (see module doc).
 DN_TO_DB = (0.1172, -27.70)
-SPLITS = ("train", "test")
 #: Nominal grid: 10 m pixels in a metric CRS (the tiles carry no position).
 NOMINAL_CRS, NOMINAL_PIXEL_M = "EPSG:3857", 10.0
 METHODS = ("post-only water", "change detection")
 
 
-@dataclass(frozen=True)
-class Pair:
-    """The files of one OMBRIA pair."""
-
-    name: str
-    before: Path
-    after: Path
-    mask: Path
-
-
-def find_pairs(root: Path, split: str) -> list[Pair]:
-    """The complete pairs of ``split`` under ``root`` (the folder holding OmbriaS1/)."""
-    folder = Path(root) / "OmbriaS1" / split
-    pairs = []
-    for after in sorted((folder / "AFTER").glob("S1_after_*.png")):
-        number = after.stem[len("S1_after_"):]
-        pair = Pair(f"{split}/{number}", folder / "BEFORE" / f"S1_before_{number}.png", after,
-                    folder / "MASK" / f"S1_mask_{number}.png")
-        if pair.before.is_file() and pair.mask.is_file():
-            pairs.append(pair)
+def find_pairs(root: Path, split: str) -> list[OmbriaPair]:
+    """The complete pairs of ``split`` under ``root`` (the folder holding OmbriaS1/); at least one."""
+    pairs, _ = ombria.find_pairs(Path(root), split)
     if not pairs:
-        raise FloodSarError(f"{folder}: no OMBRIA pairs found; pass the folder that holds OmbriaS1/.")
+        raise FloodSarError(f"{Path(root) / 'OmbriaS1' / split}: no OMBRIA pairs found; "
+                            "pass the folder that holds OmbriaS1/.")
     return pairs
-
-
-def read_png(path: Path) -> np.ndarray:
-    """One 8-bit band of a PNG tile (the first channel of an RGB one)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        array = np.asarray(image)
-    return array[..., 0] if array.ndim == 3 else array
 
 
 def write_tile(path: Path, dn: np.ndarray) -> Path:
@@ -97,10 +73,10 @@ def _read(path: Path) -> np.ndarray:
         return raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
 
 
-def map_pair(pair: Pair, workdir: Path) -> dict[str, np.ndarray]:
+def map_pair(pair: OmbriaPair, workdir: Path) -> dict[str, np.ndarray]:
     """Flood found by each method (bool [H, W]) for one pair, through the engine."""
-    before = write_tile(workdir / "before.tif", read_png(pair.before))
-    after = write_tile(workdir / "after.tif", read_png(pair.after))
+    before = write_tile(workdir / "before.tif", _png(pair.before))
+    after = write_tile(workdir / "after.tif", _png(pair.after))
     predict(PredictionRequest([str(after)], workdir / "water.tif", method="otsu", io="rasterio"))
     predict(PredictionRequest([str(after)], workdir / "classes.tif", method="otsu", io="rasterio",
                               flood=FloodOptions(pre=[str(before)])))
@@ -115,8 +91,8 @@ def evaluate(root: Path, split: str) -> dict:
     pairs = find_pairs(root, split)
     with tempfile.TemporaryDirectory(prefix="floodsar-ombria-") as tmp:
         for pair in pairs:
-            before, after = read_png(pair.before), read_png(pair.after)
-            flooded = read_png(pair.mask) > 0
+            before, after = _png(pair.before), _png(pair.after)
+            flooded = _png(pair.mask) > 0
             valid = (before > 0) & (after > 0)
             for method, found in map_pair(pair, Path(tmp)).items():
                 counts[method] += [np.count_nonzero(found & flooded & valid),

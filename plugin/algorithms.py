@@ -13,13 +13,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingContext, QgsProcessingException,
-                       QgsProcessingFeedback, QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber,
-                       QgsProcessingOutputString, QgsProcessingParameterBand, QgsProcessingParameterBoolean,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum, QgsProcessingParameterExtent,
-                       QgsProcessingParameterFile, QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
-                       QgsProcessingParameterVectorDestination, QgsProperty,
+from qgis.core import (QgsCoordinateReferenceSystem, QgsProcessing, QgsProcessingAlgorithm, QgsProcessingContext,
+                       QgsProcessingException, QgsProcessingFeedback, QgsProcessingOutputLayerDefinition,
+                       QgsProcessingOutputNumber, QgsProcessingOutputString, QgsProcessingParameterBand,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterExtent, QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorDestination, QgsProperty,
                        QgsRasterLayer)
 from qgis.PyQt.QtGui import QIcon
 
@@ -30,12 +30,15 @@ from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import UNITS_CHOICES as UNITS
 from ..engine.terrain import HAND_MAX_M, SLOPE_MAX_DEG
 from .dependencies import INSTALL_MENU
+from .inputs import InputSummary, product_name
 from .layers import OUTPUT_STYLES, ResultLayerPostProcessor, icon, layer_path, run_label
 from .wording import for_qgis
 
 HELP_URL = "https://github.com/floodsar/floodsar#qgis-plugin"
 #: Seconds between two "time left" lines in the toolbox log.
 PROGRESS_TEXT_EVERY_S = 15.0
+#: The product files the file picker offers (any path or URL may also be typed).
+PRODUCT_FILTER = "Sentinel-1 products (*.zip *.safe *.dim *.tif *.tiff *.vrt);;All files (*)"
 #: Output parameters that name files (the rest are numbers and text).
 FILE_OUTPUTS = ("OUTPUT", "PROBABILITIES", "VECTOR")
 
@@ -70,7 +73,13 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
     #: Help for each parameter (shown as its tooltip in the dialog and in the algorithm help).
     PARAMETER_HELP = {
         "INPUT": "A Sentinel-1 GRD raster (terrain-corrected, in a map projection) with VV and VH bands, dB or "
-                 "linear power; or the VV layer when VV and VH are separate files.",
+                 "linear power; or the VV layer when VV and VH are separate files. Or leave it empty and choose a "
+                 "product below.",
+        "PRODUCT": "A Sentinel-1 product as downloaded, instead of a layer: a GRD SAFE .zip or its manifest.safe "
+                   "(calibrated, noise-removed and geocoded here), an ASF HyP3 RTC .zip, a SNAP BEAM-DIMAP .dim, a "
+                   "zip of GeoTIFFs, or a URL of a GeoTIFF (https://...). The log lists what will be done to it.",
+        "PRODUCT_FOLDER": "A Sentinel-1 product folder, instead of a layer: a GRD .SAFE folder or an unzipped HyP3 "
+                          "RTC folder.",
         "VH": "Only when VV and VH are separate files: the VH layer, on the same grid as the VV layer.",
         "VV_BAND": "Band holding VV. Empty: found from the band descriptions (VV, VH), else band 1 of a 2-band "
                    "file.",
@@ -123,9 +132,16 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         # Options with defaults are optional, so models and qgis_process calls need only name the inputs.
-        self._add(QgsProcessingParameterRasterLayer("INPUT", "Sentinel-1 layer (VV + VH bands, or the VV layer)"))
+        self._add(QgsProcessingParameterRasterLayer("INPUT", "Sentinel-1 layer (VV + VH bands, or the VV layer)",
+                                                    optional=True))
         self._add(QgsProcessingParameterRasterLayer(
             "VH", "VH layer (only when VV and VH are separate files)", optional=True))
+        self._add(QgsProcessingParameterFile(
+            "PRODUCT", "…or a Sentinel-1 product: .zip (GRD or HyP3), manifest.safe, SNAP .dim or URL",
+            QgsProcessingParameterFile.File, fileFilter=PRODUCT_FILTER, optional=True))
+        self._add(QgsProcessingParameterFile(
+            "PRODUCT_FOLDER", "…or a Sentinel-1 product folder (.SAFE, unzipped HyP3)",
+            QgsProcessingParameterFile.Folder, optional=True))
         self.add_method_parameters()
         self.add_flood_parameters()
         self._add(QgsProcessingParameterExtent("EXTENT", "Area to map (empty = the whole raster)", optional=True))
@@ -195,30 +211,51 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
 
     def prepareAlgorithm(self, parameters: dict, context: QgsProcessingContext,  # noqa: N802
                          feedback: QgsProcessingFeedback) -> bool:
-        """Main thread: turn layers into file paths and the extent into the input's CRS."""
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        inputs = [layer_file(layer, "INPUT")]
-        vh = self.parameterAsRasterLayer(parameters, "VH", context)
-        if vh is not None:
-            inputs.append(layer_file(vh, "VH"))
+        """Main thread: turn layers into file paths (or describe the product) and the extent into the input's CRS."""
+        bands = dict(vv_band=self.parameterAsInt(parameters, "VV_BAND", context) or None,
+                     vh_band=self.parameterAsInt(parameters, "VH_BAND", context) or None,
+                     units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)])
+        inputs, scene, crs = self.input(parameters, context, feedback, bands)
         extent = None
         if parameters.get("EXTENT") not in (None, ""):
-            box = self.parameterAsExtent(parameters, "EXTENT", context, layer.crs())
+            box = self.parameterAsExtent(parameters, "EXTENT", context, crs)
             extent = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
-        self.label = run_label(layer.name(), self.METHOD)
+        self.label = run_label(scene, self.METHOD)
         self.options = dict(
             inputs=inputs,
             method=self.METHOD,
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA_M2", context),
-            vv_band=self.parameterAsInt(parameters, "VV_BAND", context) or None,
-            vh_band=self.parameterAsInt(parameters, "VH_BAND", context) or None,
-            units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)],
             extent=extent,
             flood=self.flood_options(parameters, context),
             report=self.parameterAsFileOutput(parameters, "REPORT", context) or None,
             io="gdal",
+            **bands,
             **self.method_options(parameters, context))
         return True
+
+    def input(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback,
+              bands: dict[str, Any]) -> tuple[list[str], str, QgsCoordinateReferenceSystem]:
+        """The input file(s), the scene's name and its CRS, from the layer(s) or from the product.
+
+        A product is opened here to tell the log what will be done to it (calibration, geocoding, ...)
+        and to find its CRS; a product that cannot be read stops the run before it starts.
+        """
+        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        vh = self.parameterAsRasterLayer(parameters, "VH", context)
+        products = [path for key in ("PRODUCT", "PRODUCT_FOLDER")
+                    if (path := self.parameterAsFile(parameters, key, context))]
+        if len(products) + (layer is not None) != 1 or (products and vh is not None):
+            raise QgsProcessingException(
+                "Choose one Sentinel-1 input: a layer (with its VH layer when VV and VH are separate), a product "
+                "file or a product folder.")
+        if layer is not None:
+            return [layer_file(layer, "INPUT"), *([layer_file(vh, "VH")] if vh else [])], layer.name(), layer.crs()
+        summary = InputSummary(products, **bands, single_polarisation=self.METHOD == "otsu")
+        if summary.error:
+            raise QgsProcessingException(summary.error)
+        for line in summary.lines:
+            feedback.pushInfo(line)
+        return products, product_name(products[0]), QgsCoordinateReferenceSystem.fromWkt(summary.crs_wkt)
 
     def method_options(self, parameters: dict, context: QgsProcessingContext) -> dict[str, Any]:
         """Extra PredictionRequest fields for the method."""

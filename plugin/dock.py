@@ -18,18 +18,23 @@ from qgis.gui import (QgsCollapsibleGroupBox, QgsDockWidget, QgsDoubleSpinBox, Q
                       QgsMapCanvas, QgsMapLayerComboBox, QgsMessageBar, QgsMessageBarItem, QgsRasterBandComboBox)
 from qgis.PyQt import sip
 from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QMessageBox,
-                                 QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QVBoxLayout, QWidget)
+from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                                 QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
+                                 QToolButton, QVBoxLayout, QWidget)
 
 from ..engine.backends import DEVICES
 from ..engine.errors import FloodSarError
 from ..engine.models import DEFAULT_MODEL
-from .algorithms import time_left
+from ..engine.raster_io import is_virtual
+from .algorithms import PRODUCT_FILTER, time_left
 from .dependencies import gpu_status
-from .inputs import InputSummary, layer_polarisation, partner
-from .layers import add_result_layers, run_label
+from .inputs import InputSummary, layer_polarisation, partner, product_name
+from .layers import add_result_layers, layer_path, run_label
 from .model_card import read_card
 
+#: Where the input comes from: a layer of the project, or a product file, folder or URL.
+SOURCES = (("layer", "A layer of the project"),
+           ("product", "A product as downloaded (SAFE, HyP3, SNAP .dim, zip, URL)"))
 METHODS = (("model", "floodsar:map_flood_extent", "Deep learning model"),
            ("otsu", "floodsar:otsu_water", "Otsu threshold (baseline, no model)"))
 #: Threshold spin box per method: (range, decimals, step, suffix, default, tooltip).
@@ -135,6 +140,10 @@ class FloodSarDock(QgsDockWidget):
         scroll.setWidget(body)
         self.setWidget(scroll)
 
+        self.source_combo.currentIndexChanged.connect(self.update_input_info)
+        self.product_file.fileChanged.connect(self.product_changed)
+        self.product_file.lineEdit().editingFinished.connect(self.update_input_info)
+        self.product_folder_button.clicked.connect(self.choose_product_folder)
         self.layer_combo.layerChanged.connect(self.layer_changed)
         QgsProject.instance().layersAdded.connect(self.layer_changed)  # a partner may arrive after the layer
         self.vh_combo.layerChanged.connect(self.update_input_info)
@@ -150,7 +159,16 @@ class FloodSarDock(QgsDockWidget):
 
     def _input_group(self) -> QGroupBox:
         group = QGroupBox("Sentinel-1 input")
-        rows = form(group)
+        layout = QVBoxLayout(group)
+        self.source_combo = narrow(QComboBox())
+        for key, label in SOURCES:
+            self.source_combo.addItem(label, key)
+        self.source_combo.setToolTip("A raster layer of the project, or a Sentinel-1 product as downloaded (GRD "
+                                     "SAFE, HyP3 RTC, SNAP .dim, zip, URL), calibrated and geocoded as needed.")
+        layout.addWidget(self.source_combo)
+        self.layer_box = QWidget()
+        rows = form(self.layer_box)
+        rows.setContentsMargins(0, 0, 0, 0)
         self.layer_combo = narrow(QgsMapLayerComboBox())
         self.layer_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.layer_combo.setToolTip("A Sentinel-1 GRD layer with VV and VH bands (dB or linear), or the VV layer.")
@@ -164,16 +182,33 @@ class FloodSarDock(QgsDockWidget):
             combo.setToolTip(f"The band holding {name}; 'detect' reads the band descriptions (VV, VH), else "
                              "takes Sen1Floods11's order (band 1 VV, band 2 VH).")
             narrow(combo)
-        self.input_info = note()
-        self.input_warnings = note()
-        self.input_warnings.setStyleSheet(WARNING_STYLE)
         rows.addRow("Layer (VV + VH)", self.layer_combo)
         rows.addRow(self.separate_vh)
         rows.addRow("VH layer", self.vh_combo)
         rows.addRow("VV band", self.vv_band)
         rows.addRow("VH band", self.vh_band)
-        rows.addRow(self.input_info)
-        rows.addRow(self.input_warnings)
+        layout.addWidget(self.layer_box)
+        self.product_box = QWidget()
+        product = QHBoxLayout(self.product_box)
+        product.setContentsMargins(0, 0, 0, 0)
+        self.product_file = QgsFileWidget()
+        self.product_file.setFilter(PRODUCT_FILTER)
+        self.product_file.setDialogTitle("Sentinel-1 product")
+        self.product_file.lineEdit().setPlaceholderText(".zip, manifest.safe, .dim, folder or https:// URL")
+        self.product_file.setToolTip("A GRD SAFE .zip or its manifest.safe, a HyP3 RTC .zip, a SNAP .dim, a zip of "
+                                     "GeoTIFFs, or a GeoTIFF's URL (typed or pasted).")
+        self.product_folder_button = QToolButton()
+        self.product_folder_button.setText("Folder…")
+        self.product_folder_button.setToolTip("Choose a product folder: a GRD .SAFE folder or an unzipped HyP3 RTC "
+                                              "product.")
+        product.addWidget(self.product_file, 1)
+        product.addWidget(self.product_folder_button)
+        layout.addWidget(self.product_box)
+        self.input_info = note()
+        self.input_warnings = note()
+        self.input_warnings.setStyleSheet(WARNING_STYLE)
+        layout.addWidget(self.input_info)
+        layout.addWidget(self.input_warnings)
         return group
 
     def _method_group(self) -> QGroupBox:
@@ -279,8 +314,17 @@ class FloodSarDock(QgsDockWidget):
         return spin
 
     # ---- state ---------------------------------------------------------------------------------------------
+    def reads_product(self) -> bool:
+        return self.source_combo.currentData() == "product"
+
+    def product_path(self) -> str:
+        """The chosen product file, folder or URL ('' when none, or when a layer is the input)."""
+        return self.product_file.filePath().strip() if self.reads_product() else ""
+
     def input_layers(self) -> list[QgsRasterLayer]:
-        """The chosen input layer(s): [S1] or [VV, VH]."""
+        """The chosen input layer(s): [S1] or [VV, VH] ([] when a product is the input)."""
+        if self.reads_product():
+            return []
         layers = [self.layer_combo.currentLayer()]
         if self.separate_vh.isChecked():
             layers.append(self.vh_combo.currentLayer())
@@ -301,6 +345,24 @@ class FloodSarDock(QgsDockWidget):
                 self._pairing = False
         self.update_input_info()
 
+    def input_paths(self) -> list[str | None]:
+        """What the engine reads: the files behind the chosen layer(s), or the product's path or URL."""
+        if self.reads_product():
+            return [self.product_path()] if self.product_path() else []
+        return [layer_path(layer) for layer in self.input_layers()]
+
+    def product_changed(self, path: str) -> None:
+        """Describe a local product as soon as it is chosen; a URL once typing ends (not at every key)."""
+        if not is_virtual(path.strip()):
+            self.update_input_info()
+
+    def choose_product_folder(self) -> None:
+        """Pick a product folder (the file picker picks files: .zip, manifest.safe, .dim)."""
+        folder = QFileDialog.getExistingDirectory(self, "Sentinel-1 product folder (.SAFE or HyP3)",
+                                                  self.product_file.filePath())
+        if folder:
+            self.product_file.setFilePath(folder)
+
     def band(self, combo: QgsRasterBandComboBox) -> int | None:
         return combo.currentBand() if combo.currentBand() > 0 else None
 
@@ -308,6 +370,9 @@ class FloodSarDock(QgsDockWidget):
         """Show the bands and units the engine detects in the chosen layer(s), and what to check."""
         if self._pairing:
             return
+        product = self.reads_product()
+        self.layer_box.setVisible(not product)
+        self.product_box.setVisible(product)
         separate = self.separate_vh.isChecked()
         self.vh_combo.setEnabled(separate)
         layers = self.input_layers()
@@ -318,7 +383,7 @@ class FloodSarDock(QgsDockWidget):
                 combo.setLayer(layer)
                 combo.setBand(-1)
                 combo.blockSignals(False)
-        summary = InputSummary(layers, self.band(self.vv_band), self.band(self.vh_band),
+        summary = InputSummary(self.input_paths(), self.band(self.vv_band), self.band(self.vh_band),
                                single_polarisation=self.method() == "otsu")
         if summary.error:
             self.input_info.setText(f"<span style='{ERROR_STYLE}'>{summary.error}</span>")
@@ -388,9 +453,12 @@ class FloodSarDock(QgsDockWidget):
                 return QgsProcessing.TEMPORARY_OUTPUT
             return str(Path(mask).with_name(Path(mask).stem + suffix))
 
-        params: dict[str, Any] = {"INPUT": layers[0].id() if layers else None, "OUTPUT": mask,
-                                  "MIN_AREA_M2": self.min_area.value(),
-                                  "VV_BAND": self.band(self.vv_band), "VH_BAND": self.band(self.vh_band)}
+        params: dict[str, Any] = {"OUTPUT": mask, "MIN_AREA_M2": self.min_area.value()}
+        if self.reads_product():
+            params["PRODUCT"] = self.product_path()
+        else:
+            params.update(INPUT=layers[0].id() if layers else None, VV_BAND=self.band(self.vv_band),
+                          VH_BAND=self.band(self.vh_band))
         if len(layers) > 1:
             params["VH"] = layers[1].id()
         if self.area.isValid():
@@ -418,12 +486,13 @@ class FloodSarDock(QgsDockWidget):
             return
         self.clear_messages()
         layers = self.input_layers()
-        if not layers:
-            self.notify("Choose a Sentinel-1 layer first.", Qgis.Critical)
+        if not layers and not self.product_path():
+            self.notify(f"Choose a Sentinel-1 {'product' if self.reads_product() else 'layer'} first.", Qgis.Critical)
             return
         algorithm_id = dict((key, alg) for key, alg, _label in METHODS)[self.method()]
         algorithm = QgsApplication.processingRegistry().createAlgorithmById(algorithm_id)
-        self.label = run_label(layers[0].name(), self.method())
+        scene = layers[0].name() if layers else product_name(self.product_path())
+        self.label = run_label(scene, self.method())
         self.context = QgsProcessingContext()
         self.context.setProject(QgsProject.instance())
         self.feedback = ErrorCollectingFeedback()

@@ -1,10 +1,12 @@
-"""Sentinel-1 input layers as the panel sees them: polarisation of a layer, its VV/VH partner, a summary.
+"""Sentinel-1 inputs as the panel and the toolbox see them: polarisation of a layer, its VV/VH partner,
+a product's name, and a summary of what the engine finds and will do.
 
 Main thread only (reads layers of the project).
 """
 from __future__ import annotations
 
-from typing import Iterable
+from pathlib import PurePosixPath
+from typing import Iterable, Sequence
 
 from qgis.core import QgsRasterLayer
 
@@ -43,30 +45,42 @@ def partner(layer: QgsRasterLayer, candidates: Iterable[QgsRasterLayer]) -> QgsR
     return None
 
 
-class InputSummary:
-    """What the engine finds in the chosen layer(s): lines for the panel, warnings, whether bands were guessed.
+def product_name(path: str) -> str:
+    """A product's name for layer names: its file or folder name without .zip/.dim/.SAFE (the SAFE's for
+    its manifest.safe)."""
+    parts = PurePosixPath(path.replace("\\", "/").rstrip("/")).parts
+    name = parts[-2] if parts[-1].lower() == "manifest.safe" and len(parts) > 1 else parts[-1]
+    stem, _, suffix = name.rpartition(".")
+    return stem if stem and suffix.lower() in ("zip", "dim", "safe") else name
 
-    ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method).
+
+class InputSummary:
+    """What the engine finds in the chosen input: lines for the panel or the log, warnings, whether bands
+    were guessed, the CRS.
+
+    ``paths``: the files behind the chosen layer(s) (None for a layer that is not a file), or one product
+    path or URL. ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method).
     """
 
-    def __init__(self, layers: list[QgsRasterLayer], vv_band: int | None = None,
-                 vh_band: int | None = None, single_polarisation: bool = False) -> None:
+    def __init__(self, paths: Sequence[str | None], vv_band: int | None = None, vh_band: int | None = None,
+                 single_polarisation: bool = False, units: str = "auto") -> None:
         self.lines: list[str] = []
         self.warnings: list[str] = []
         self.error = ""
         self.band_order_assumed = False
-        paths = [layer_path(layer) for layer in layers]
+        self.crs_wkt = ""
         if not paths:
-            self.error = "Add a Sentinel-1 raster (VV + VH, dB or linear) to the project."
+            self.error = "Add a Sentinel-1 raster (VV + VH, dB or linear) to the project, or choose a product."
             return
         if None in paths:
             self.error = "The layer is not a raster file; save it as a GeoTIFF first."
             return
         try:
-            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, io="gdal",
+            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, units=units, io="gdal",
                                 single_polarisation=single_polarisation) as source:
                 description = source.describe(native_m=NATIVE_PIXEL_M)
                 self.band_order_assumed = source.band_names[0].endswith(ASSUMED_ORDER)
+                self.crs_wkt = source.grid.crs_wkt
         except FloodSarError as exc:
             self.error = for_qgis(str(exc))
             return

@@ -1,6 +1,8 @@
 """Fixtures shared by every test area: the real chips and the repository."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,3 +26,15 @@ def large_real_data() -> Path:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A real HTTP server with Range support on 127.0.0.1 (its own process) serving tmp_path; yields its URL."""
+    server = subprocess.Popen([sys.executable, str(REPO_ROOT / "tests" / "helpers" / "range_server.py"),
+                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        yield f"http://127.0.0.1:{int(server.stdout.readline())}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,11 +22,11 @@ from floodsar.engine.products import calibration, grd, resolve, safe
 from floodsar.engine.products.container import Container
 from floodsar.engine.sentinel1 import open_sentinel1
 
-from helpers.products import SAFE_NAME, TINY_SHAPE, tiny_safe, zip_folder
+from helpers.products import (RTC_NAME, SAFE_NAME, TINY_SHAPE, rtc_product, sigma0_db, snap_product, tiny_safe,
+                              water_and_land, zip_folder)
 from helpers.rasters import write_geotiff
 
 BACKENDS = ["rasterio", "gdal"]
-RTC_NAME = "S1A_IW_20180128T161201_DVP_RTC10_G_gpuned_FD6A"
 
 
 def _read(inputs, io="rasterio"):
@@ -73,16 +72,8 @@ def test_geocoding_puts_each_gcp_where_the_annotation_says(io, tmp_path):
     raster.close()
 
 
-def _water_and_land(shape=TINY_SHAPE) -> tuple[np.ndarray, np.ndarray]:
-    """DNs giving about -12 dB VH on the left half (land) and -25 dB on the right half (water)."""
-    vh = np.full(shape, 86)
-    vh[:, shape[1] // 2:] = 28
-    vh[:5] = 0  # a no-data border, as real products have
-    return np.where(vh > 0, 300, 0), vh
-
-
 def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
-    folder = tiny_safe(tmp_path, *_water_and_land())
+    folder = tiny_safe(tmp_path, *water_and_land())
     archive = zip_folder(folder, tmp_path / (SAFE_NAME[:-5] + ".zip"))
     for path in (folder, folder / "manifest.safe", archive):
         assert main(["info", str(path)]) == 0
@@ -96,7 +87,7 @@ def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
 
 @pytest.mark.parametrize("io", BACKENDS)
 def test_grd_zip_maps_end_to_end(io, tmp_path, pointwise_model):
-    archive = zip_folder(tiny_safe(tmp_path, *_water_and_land()), tmp_path / "product.zip")
+    archive = zip_folder(tiny_safe(tmp_path, *water_and_land()), tmp_path / "product.zip")
     result = predict(PredictionRequest(inputs=[archive], output=tmp_path / "water.tif",
                                        model=pointwise_model, io=io))
     mask = gdal.Open(str(result.output)).ReadAsArray()
@@ -111,7 +102,7 @@ def test_grd_zip_maps_end_to_end(io, tmp_path, pointwise_model):
 
 
 def test_rasterio_and_gdal_geocode_alike(tmp_path):
-    folder = tiny_safe(tmp_path, *_water_and_land())
+    folder = tiny_safe(tmp_path, *water_and_land())
     a, va = _read([folder], "rasterio")
     b, vb = _read([folder], "gdal")
     both = ndimage.binary_erosion(va & vb, iterations=2)  # the footprint's edge pixels may differ
@@ -120,7 +111,7 @@ def test_rasterio_and_gdal_geocode_alike(tmp_path):
 
 
 def test_grd_refuses_incomplete_products(tmp_path):
-    folder = tiny_safe(tmp_path, *_water_and_land())
+    folder = tiny_safe(tmp_path, *water_and_land())
     next((folder / "measurement").glob("*-vh-*")).unlink()
     with pytest.raises(FloodSarError, match="VH measurement file"):
         resolve([folder])
@@ -140,36 +131,14 @@ def test_grd_refuses_a_measurement_of_the_wrong_size(tmp_path):
 
 # ---------------------------------------------------------------- HyP3 RTC
 
-def _sigma0_db(shape=(96, 128)) -> np.ndarray:
-    """VV, VH in dB: a dark (water) block in dry land with speckle."""
-    rng = np.random.default_rng(3)
-    db = np.stack([np.full(shape, -9.0), np.full(shape, -16.0)]) + rng.normal(0, 1.5, (2, *shape))
-    db[:, 30:70, 40:100] -= 12.0
-    return db.astype(np.float32)
-
-
-def _rtc_product(folder: Path, db: np.ndarray, incidence_deg: np.ndarray | None, ls_map: np.ndarray) -> Path:
-    """A HyP3 RTC product folder: gamma0 power = sigma0 / cos(incidence), layover/shadow map, inc map."""
-    product = folder / RTC_NAME
-    product.mkdir(parents=True)
-    cos = np.cos(np.radians(incidence_deg if incidence_deg is not None else 37.5))
-    for i, pol in enumerate(("VV", "VH")):
-        write_geotiff(product / f"{RTC_NAME}_{pol}.tif", (10 ** (db[i] / 10) / cos).astype(np.float32), nodata=0)
-    write_geotiff(product / f"{RTC_NAME}_ls_map.tif", ls_map.astype(np.uint8))
-    if incidence_deg is not None:
-        write_geotiff(product / f"{RTC_NAME}_inc_map.tif", np.radians(incidence_deg).astype(np.float32))
-    (product / f"{RTC_NAME}.README.md.txt").write_text("RTC product\n")
-    return product
-
-
 @pytest.mark.parametrize("io", BACKENDS)
 def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointwise_model):
-    db = _sigma0_db()
+    db = sigma0_db()
     incidence = np.linspace(31.0, 44.0, db.shape[2])[None].repeat(db.shape[1], axis=0)
     ls_map = np.ones(db.shape[1:], dtype=np.uint8)
     ls_map[:10, :20] = 1 | 4  # layover
     ls_map[80:, 100:] = 1 | 16  # shadow
-    archive = zip_folder(_rtc_product(tmp_path / "rtc", db, incidence, ls_map), tmp_path / f"{RTC_NAME}.zip")
+    archive = zip_folder(rtc_product(tmp_path / "rtc", db, incidence, ls_map), tmp_path / f"{RTC_NAME}.zip")
     expected_db = db.copy()
     expected_db[:, (ls_map & 20) != 0] = np.nan
     geotiff = write_geotiff(tmp_path / "same.tif", expected_db, descriptions=("VV", "VH"))
@@ -183,8 +152,8 @@ def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointw
 
 
 def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
-    db = _sigma0_db()
-    folder = _rtc_product(tmp_path, db, None, np.ones(db.shape[1:]))
+    db = sigma0_db()
+    folder = rtc_product(tmp_path, db, None, np.ones(db.shape[1:]))
     assert main(["info", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "HyP3 RTC product" in out and "gamma0, power scale" in out
@@ -196,53 +165,10 @@ def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
 
 # ---------------------------------------------------------------- SNAP BEAM-DIMAP
 
-DIM = """<?xml version="1.0" encoding="ISO-8859-1"?>
-<Dimap_Document name="{name}.dim">
-    <Data_Access>
-        <DATA_FILE_FORMAT>ENVI</DATA_FILE_FORMAT>
-        <Data_File><DATA_FILE_PATH href="{name}.data/Sigma0_VH.hdr" /><BAND_INDEX>0</BAND_INDEX></Data_File>
-        <Data_File><DATA_FILE_PATH href="{name}.data/Sigma0_VV.hdr" /><BAND_INDEX>1</BAND_INDEX></Data_File>
-    </Data_Access>
-    <Image_Interpretation>
-        <Spectral_Band_Info><BAND_INDEX>0</BAND_INDEX><BAND_NAME>Sigma0_VH</BAND_NAME>
-            <PHYSICAL_UNIT>intensity</PHYSICAL_UNIT></Spectral_Band_Info>
-        <Spectral_Band_Info><BAND_INDEX>1</BAND_INDEX><BAND_NAME>Sigma0_VV</BAND_NAME>
-            <PHYSICAL_UNIT>intensity</PHYSICAL_UNIT></Spectral_Band_Info>
-    </Image_Interpretation>
-</Dimap_Document>
-"""
-ENVI_HDR = """ENVI
-description = {{Sentinel-1 IW level-1 GRD product}}
-samples = {width}
-lines = {height}
-bands = 1
-header offset = 0
-file type = ENVI Standard
-data type = 4
-interleave = bsq
-byte order = 1
-band names = {{ {band} }}
-map info = {{UTM Zone 33, 1.0, 1.0, 500000.0, 4000000.0, 10.0, 10.0, 33, North, WGS84, units=Meters}}
-"""
-
-
-def _snap_product(folder: Path, db: np.ndarray, name: str = "S1A_IW_GRDH_Cal_TC") -> Path:
-    """A SNAP BEAM-DIMAP export: .dim XML plus .data/ ENVI files (big-endian float32, SNAP's byte order)."""
-    data = folder / f"{name}.data"
-    data.mkdir(parents=True)
-    for i, pol in enumerate(("VV", "VH")):
-        band = f"Sigma0_{pol}"
-        (10 ** (db[i] / 10)).astype(">f4").tofile(data / f"{band}.img")
-        (data / f"{band}.hdr").write_text(ENVI_HDR.format(width=db.shape[2], height=db.shape[1], band=band))
-    dim = folder / f"{name}.dim"
-    dim.write_text(DIM.format(name=name))
-    return dim
-
-
 @pytest.mark.parametrize("io", BACKENDS)
 def test_snap_beam_dimap(io, tmp_path, capsys):
-    db = _sigma0_db()
-    dim = _snap_product(tmp_path, db)
+    db = sigma0_db()
+    dim = snap_product(tmp_path, db)
     got, valid = _read([dim], io)
     assert valid.all()
     np.testing.assert_allclose(got, db, atol=1e-4)  # VV first although the .dim lists VH first
@@ -253,7 +179,7 @@ def test_snap_beam_dimap(io, tmp_path, capsys):
 
 
 def test_snap_product_without_sigma0_is_refused(tmp_path):
-    dim = _snap_product(tmp_path, _sigma0_db())
+    dim = snap_product(tmp_path, sigma0_db())
     dim.write_text(dim.read_text().replace("Sigma0_", "Beta0_"))
     with pytest.raises(FloodSarError, match="no Sigma0 .or Gamma0. VV and VH bands.*Calibrate"):
         resolve([dim])
@@ -262,7 +188,7 @@ def test_snap_product_without_sigma0_is_refused(tmp_path):
 # ---------------------------------------------------------------- zips, /vsizip/, HTTP
 
 def test_zipped_geotiffs_and_vsizip_paths(tmp_path):
-    db = _sigma0_db()
+    db = sigma0_db()
     vv = write_geotiff(tmp_path / "scene_VV.tif", db[0])
     vh = write_geotiff(tmp_path / "scene_VH.tif", db[1])
     both = write_geotiff(tmp_path / "both.tif", db, descriptions=("VV", "VH"))
@@ -280,21 +206,9 @@ def test_zipped_geotiffs_and_vsizip_paths(tmp_path):
         resolve([tmp_path / "missing.zip"])
 
 
-@pytest.fixture
-def http_folder(tmp_path):
-    """A real HTTP server with Range support on 127.0.0.1 (its own process) serving tmp_path; yields its URL."""
-    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("range_server.py")), str(tmp_path)],
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        yield f"http://127.0.0.1:{int(server.stdout.readline())}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 @pytest.mark.parametrize("io", BACKENDS)
 def test_cog_over_http(io, tmp_path, http_folder, capsys):
-    db = _sigma0_db((600, 700))
+    db = sigma0_db((600, 700))
     tiff = write_geotiff(tmp_path / "plain.tif", db, descriptions=("VV", "VH"))
     gdal.Translate(str(tmp_path / "scene.tif"), str(tiff), format="COG")
     url = f"{http_folder}/scene.tif"

@@ -1,11 +1,12 @@
-"""Helpers of the plugin tests that drive the FloodSAR panel and look for its result layers."""
+"""Helpers of the plugin tests that drive the FloodSAR panel or a toolbox dialog and look for the result layers."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from qgis.core import QgsMapLayer, QgsProject, QgsRasterLayer
+from qgis.core import QgsApplication, QgsMapLayer, QgsProject, QgsRasterLayer
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import QTextEdit
 
 RUN_TIMEOUT_MS = 60_000
 
@@ -32,3 +33,22 @@ def results(scene: str, method: str, output: str = "flood water") -> list[QgsMap
     """Result layers named '<scene> <method> HH:MM:SS <output>' (plus ' (2)'... on repeated names)."""
     pattern = re.compile(rf"{re.escape(scene)} {method} \d\d:\d\d:\d\d {output}( \(\d+\))?$")
     return [layer for layer in QgsProject.instance().mapLayers().values() if pattern.match(layer.name())]
+
+
+def run_algorithm_dialog(algorithm_id: str, parameters: dict, qtbot) -> str:
+    """Run ``algorithm_id`` from its toolbox dialog (background task, QGIS's result handling); the log."""
+    from processing.gui.AlgorithmDialog import AlgorithmDialog
+
+    dialog = AlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(algorithm_id))
+    dialog.setParameters(parameters)
+    outputs = [name for name in ("OUTPUT", "PROBABILITIES", "VECTOR") if name in parameters]
+    for name in outputs:  # as a user leaves it: "Open output file after running" ticked
+        assert dialog.mainWidget().wrappers[name].customProperties()["OPEN_AFTER_RUNNING"]
+    log = dialog.findChild(QTextEdit, "txtLog")
+    text = []
+    log.textChanged.connect(lambda: text.append(log.toPlainText()))  # the dialog closes itself on success
+    dialog.runAlgorithm()
+    qtbot.waitUntil(lambda: any("finished" in t or "failed" in t or "not correctly" in t for t in text[-1:]),
+                    timeout=RUN_TIMEOUT_MS)
+    qtbot.wait(100)
+    return text[-1]

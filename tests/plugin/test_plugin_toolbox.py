@@ -12,7 +12,7 @@ import pytest
 from qgis.core import QgsApplication, QgsLayerTreeRegistryBridge, QgsProcessingOutputLayerDefinition, QgsProject
 from qgis.PyQt.QtWidgets import QTextEdit
 
-from helpers.qgis_panel import RUN_TIMEOUT_MS, add_layer
+from helpers.qgis_panel import add_layer, run_algorithm_dialog
 
 ERRORS = ("not correctly generated", "Traceback", "has been deleted", "Error")
 
@@ -41,25 +41,6 @@ def message_log(qapp):
     QgsApplication.messageLog().messageReceived.connect(keep)
     yield messages
     QgsApplication.messageLog().messageReceived.disconnect(keep)
-
-
-def run_algorithm_dialog(algorithm_id: str, parameters: dict, qtbot) -> str:
-    """Run ``algorithm_id`` from its toolbox dialog (background task, QGIS's result handling); the log."""
-    from processing.gui.AlgorithmDialog import AlgorithmDialog
-
-    dialog = AlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById(algorithm_id))
-    dialog.setParameters(parameters)
-    outputs = [name for name in ("OUTPUT", "PROBABILITIES", "VECTOR") if name in parameters]
-    for name in outputs:  # as a user leaves it: "Open output file after running" ticked
-        assert dialog.mainWidget().wrappers[name].customProperties()["OPEN_AFTER_RUNNING"]
-    log = dialog.findChild(QTextEdit, "txtLog")
-    text = []
-    log.textChanged.connect(lambda: text.append(log.toPlainText()))  # the dialog closes itself on success
-    dialog.runAlgorithm()
-    qtbot.waitUntil(lambda: any("finished" in t or "failed" in t or "not correctly" in t for t in text[-1:]),
-                    timeout=RUN_TIMEOUT_MS)
-    qtbot.wait(100)
-    return text[-1]
 
 
 def run_batch_dialog(algorithm_id: str, rows: list[dict]) -> str:

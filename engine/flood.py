@@ -3,9 +3,11 @@
 Classes (uint8, :mod:`.raster_io` encoding): 0 dry, 1 flood, 2 reference water, 3 excluded,
 255 no data. Per pixel, the first rule that applies:
 
+- 3 excluded (product): the post-flood product marks the pixel unusable (a HyP3 layover/shadow map);
+  its values there are read as no data;
 - 255 no data: the post-flood image has no data there;
 - 3 excluded: HAND above the threshold, slope above the threshold, inside an ``--exclude``
-  mask (non-zero raster pixels) or polygon, or marked by the product reader (layover/shadow);
+  mask (non-zero raster pixels) or polygon;
 - 2 reference water: water in the pre-flood image, or water in the reference water layer;
 - 1 flood: water in the post-flood image;
 - 0 dry.
@@ -135,7 +137,9 @@ class FloodLayers:
     """The reference, terrain and exclusion layers of a run, opened on the post-flood grid."""
 
     def __init__(self, options: FloodOptions, grid: RasterGrid, io: str = "auto",
-                 source_exclusion: Optional[ancillary.Layer] = None) -> None:
+                 product_exclusion: Optional[Callable[[int, int, int, int], Optional[np.ndarray]]] = None) -> None:
+        """``product_exclusion(row, col, height, width)``: where the post-flood product marks pixels unusable
+        (:meth:`.Sentinel1Source.excluded`)."""
         options.check()
         self.options, self.grid, self.counts = options, grid, FloodCounts()
         self._stack = contextlib.ExitStack()
@@ -154,7 +158,7 @@ class FloodLayers:
             self.hand = layer(options.hand, "HAND layer", "bilinear")
             self.dem = layer(options.dem, "DEM", "bilinear", terrain.SLOPE_MARGIN)
             self.exclude = [layer(path, "exclusion mask") for path in options.exclude]
-            self.source_exclusion = source_exclusion
+            self.product_exclusion = product_exclusion
         except BaseException:
             self._stack.close()
             raise
@@ -169,10 +173,9 @@ class FloodLayers:
             dem, _ = self.dem.read(window)
             with np.errstate(invalid="ignore"):
                 out |= terrain.slope_degrees(dem, self.grid, window) > self.options.slope_max_deg
-        for mask in [*self.exclude, self.source_exclusion]:
-            if mask is not None:
-                values, covered = mask.read(window)
-                out |= covered & (values != 0)
+        for mask in self.exclude:
+            values, covered = mask.read(window)
+            out |= covered & (values != 0)
         return out
 
     def classify(self, window: Window, post: np.ndarray, pre: Optional[np.ndarray]) -> np.ndarray:
@@ -191,6 +194,10 @@ class FloodLayers:
         classes[reference] = REFERENCE_WATER
         classes[self.excluded(window)] = EXCLUDED
         classes[~valid] = NODATA
+        marked = (self.product_exclusion(window.row, window.col, window.height, window.width)
+                  if self.product_exclusion is not None else None)
+        if marked is not None:
+            classes[marked] = EXCLUDED
         return classes
 
     def warnings(self) -> list[str]:
@@ -267,7 +274,7 @@ def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, 
     whose counts and warnings describe the run.
     """
     options = request.flood
-    with FloodLayers(options, source.grid, request.io, source.exclusion) as layers, \
+    with FloodLayers(options, source.grid, request.io, source.excluded) as layers, \
             _scratch(output) as post_mask, _scratch(output) as pre_mask, contextlib.ExitStack() as stack:
         pre_source = stack.enter_context(open_sentinel1(
             options.pre, vv_band=request.vv_band, vh_band=request.vh_band, units=request.units, io=request.io,

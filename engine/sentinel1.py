@@ -48,8 +48,8 @@ class Sentinel1Source:
     """VV and VH (or one of them) of a Sentinel-1 input, read window by window in dB with a validity mask.
 
     ``polarisations`` names the bands :meth:`read_db` returns, in order: ("VV", "VH") unless the
-    input is single-polarisation. ``exclusion`` is an optional layer a product reader may attach
-    (e.g. a layover/shadow map): pixels it marks become the flood map's excluded class.
+    input is single-polarisation. :meth:`excluded` gives the pixels a product marks unusable (layover,
+    shadow), which become the flood map's excluded class.
     """
 
     def __init__(self, files: Sequence[RasterFile], bands: Sequence[tuple[int, int]],
@@ -58,7 +58,6 @@ class Sentinel1Source:
         self._files = list(files)
         self._bands = list(bands)  # (file index, 1-based band) per polarisation
         self.polarisations = polarisations
-        self.exclusion = None
         self._lock = threading.Lock()
         self.grid: RasterGrid = self._files[0].grid
         self._origin = (0, 0)  # (row, col) of self.grid in the files, moved by crop()
@@ -108,6 +107,13 @@ class Sentinel1Source:
                 stack = (10 if self.units == "linear" else 20) * np.log10(stack)
         stack[:, ~valid] = fill
         return stack.astype(np.float32, copy=False), valid
+
+    def excluded(self, row_off: int, col_off: int, height: int, width: int) -> np.ndarray | None:
+        """Where the product marks a window's pixels unusable (bool [h, w]), or None when it marks none."""
+        if self.product is None or self.product.exclusion is None:
+            return None
+        with self._lock:
+            return self.product.exclusion(row_off + self._origin[0], col_off + self._origin[1], height, width)
 
     def _sample(self) -> np.ndarray:
         """Valid raw values [2, N] from a bounded grid of windows spread over the raster."""

@@ -23,6 +23,7 @@ PHRASES = (
     (r"check the --model path", "check the model file"),
     (r"use --device cpu", "choose the CPU device"),
     (r"--device cuda", "the GPU device"),
+    (r"a --dem only masks", "a DEM (flood inputs) only masks"),
     (r"--vv-band", "'VV band'"),
     (r"--vh-band", "'VH band'"),
     (r"--units", "'Backscatter units'"),

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+import numpy as np
+
 from .. import raster_io
 from ..errors import FloodSarError
 from ..raster_io import RasterFile
@@ -34,6 +36,9 @@ class Product:
     #: What will be done to the data before the model sees it, in words.
     steps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Where the product marks pixels unusable (layover, shadow): ``exclusion(row, col, height, width)`` is a
+    #: bool window of ``raster``. Those pixels are nodata in a water mask and excluded in flood classes.
+    exclusion: Optional[Callable[[int, int, int, int], np.ndarray]] = None
 
 
 #: A format reader: a Product for a container it recognises, else None.

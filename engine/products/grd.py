@@ -66,7 +66,8 @@ def grd_product(product: SafeProduct, io: str) -> Product:
         f"they shift by about dh / tan(incidence) in range (incidence {incidence[0]:.0f} to {incidence[1]:.0f} deg "
         f"here): {RELIEF_M:.0f} m of relief at {RELIEF_INCIDENCE:.0f} deg moves a pixel about "
         f"{relief_shift_m(RELIEF_M, RELIEF_INCIDENCE):.0f} m. Fine on flood plains; in hilly terrain use an RTC "
-        "product (ASF HyP3) or terrain-correct in SNAP first.")
+        "product (ASF HyP3) or terrain-correct in SNAP first (a --dem only masks steep slopes in the flood "
+        "classes: FloodSAR does not terrain-correct GRD products).")
     return Product(kind=f"Sentinel-1 {product.mode} GRD SAFE product ({product.name})", raster=raster,
                    units="linear", units_reason="calibrated sigma0 from the product's LUTs",
                    steps=steps, warnings=[warning])

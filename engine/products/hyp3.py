@@ -6,8 +6,8 @@ d decibel / a amplitude) say what the pixels are. The model was trained on sigma
 GRD as Earth Engine serves it), so gamma0 is brought back to sigma0 with
 sigma0 = gamma0 * cos(incidence): from ``_inc_map.tif`` (the local incidence angle, radians) when
 the product has it, else at IW mid-swath (DEFAULT_INCIDENCE_DEG) with the error stated.
-Layover and shadow pixels (``_ls_map.tif`` bits 4 and 16) are marked nodata: their backscatter
-says nothing about water.
+Layover and shadow pixels (``_ls_map.tif`` bits 4 and 16) say nothing about water: they are read as
+nodata (so a water mask leaves them out) and are the product's exclusion (the flood classes' excluded class).
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def read(container: Container, io: str) -> Optional[Product]:
     return Product(kind=f"HyP3 RTC product ({container.path.name}; "
                         f"{'gamma0' if radiometry == 'g' else 'sigma0'}, {scale} scale)",
                    raster=raster, units="linear", units_reason=f"from the product name: {scale} scale",
-                   steps=raster.steps(), warnings=raster.warnings())
+                   steps=raster.steps(), warnings=raster.warnings(),
+                   exclusion=raster.layover_or_shadow if ls_map else None)
 
 
 class Hyp3Raster(RasterFile):
@@ -88,8 +89,8 @@ class Hyp3Raster(RasterFile):
         if self.gamma0:
             source = "the product's _inc_map.tif" if self._inc else f"{DEFAULT_INCIDENCE_DEG:g} deg (IW mid-swath)"
             steps.append(f"gamma0 converted to sigma0 (x cos(incidence), incidence from {source})")
-        steps.append("layover and shadow pixels (_ls_map.tif bits 4, 16) set to nodata" if self._ls
-                     else "no _ls_map.tif: layover and shadow not masked")
+        steps.append("layover and shadow pixels (_ls_map.tif bits 4, 16): nodata in the water mask, excluded (3) "
+                     "in the flood classes" if self._ls else "no _ls_map.tif: layover and shadow not masked")
         return steps
 
     def warnings(self) -> list[str]:
@@ -113,9 +114,13 @@ class Hyp3Raster(RasterFile):
                          else np.float32(math.radians(DEFAULT_INCIDENCE_DEG)))
             values = values * np.cos(incidence)
         if self._ls is not None:
-            flags = np.nan_to_num(self._ls.read_window([1], *window)[0]).astype(np.uint8)
-            values[:, (flags & (LAYOVER_BIT | SHADOW_BIT)) != 0] = np.nan
+            values[:, self.layover_or_shadow(*window)] = np.nan
         return values.astype(np.float32, copy=False)
+
+    def layover_or_shadow(self, row: int, col: int, height: int, width: int) -> np.ndarray:
+        """Where ``_ls_map.tif`` flags layover or shadow in a window (bool [height, width])."""
+        flags = np.nan_to_num(self._ls.read_window([1], row, col, height, width)[0]).astype(np.uint8)
+        return (flags & (LAYOVER_BIT | SHADOW_BIT)) != 0
 
     def close(self) -> None:
         for raster in self._files:

@@ -17,6 +17,7 @@ from scipy import ndimage
 from floodsar.engine import raster_io
 from floodsar.engine.cli import main
 from floodsar.engine.errors import FloodSarError
+from floodsar.engine.flood import FloodOptions
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.engine.products import calibration, grd, resolve, safe
 from floodsar.engine.products.container import Container
@@ -82,6 +83,7 @@ def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
         assert "calibration to sigma0" in out and "thermal noise removal" in out
         assert "geocoding on the ellipsoid" in out and "(EPSG:32632) at 10 m" in out
         assert "500 m of relief at 35 deg moves a pixel about 714 m" in out
+        assert "a --dem only masks steep slopes" in out and "does not terrain-correct" in out
         assert "Units: linear power" in out
 
 
@@ -149,6 +151,29 @@ def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointw
     np.testing.assert_array_equal(masks[0], masks[1])
     assert (masks[0][:10, :20] == 255).all() and (masks[0][80:, 100:] == 255).all()
     assert (masks[0] == 1).sum() > 1000 and (masks[0] == 0).sum() > 1000
+
+
+@pytest.mark.parametrize("io", BACKENDS)
+def test_rtc_layover_and_shadow_are_the_excluded_class(io, tmp_path, pointwise_model):
+    """With flood classes, the product's layover/shadow pixels are class 3, as the same data as a dB GeoTIFF
+    with that map given as an exclusion mask; without, they stay nodata (above)."""
+    db = sigma0_db()
+    ls_map = np.ones(db.shape[1:], dtype=np.uint8)
+    ls_map[:10, :20] = 1 | 4  # layover
+    ls_map[40:60, 50:90] = 1 | 16  # shadow inside the dark block
+    archive = zip_folder(rtc_product(tmp_path / "rtc", db, None, ls_map), tmp_path / f"{RTC_NAME}.zip")
+    geotiff = write_geotiff(tmp_path / "same.tif", db, descriptions=("VV", "VH"))
+    layover_shadow = write_geotiff(tmp_path / "ls.tif", ((ls_map & 20) != 0).astype(np.uint8))
+    no_water = write_geotiff(tmp_path / "no_water.tif", np.zeros(db.shape[1:], np.uint8))
+    maps = []
+    for inputs, exclude in (([archive], []), ([geotiff], [layover_shadow])):
+        flood = FloodOptions(reference_water=no_water, exclude=exclude)
+        result = predict(PredictionRequest(inputs=inputs, output=tmp_path / f"{len(maps)}.tif", model=pointwise_model,
+                                           flood=flood, io=io))
+        maps.append(gdal.Open(str(result.output)).ReadAsArray())
+    np.testing.assert_array_equal(maps[0], maps[1])
+    assert (maps[0][(ls_map & 20) != 0] == 3).all() and (maps[0][(ls_map & 20) == 0] != 3).all()
+    assert (maps[0] == 1).sum() > 1000 and (maps[0] == 0).sum() > 1000
 
 
 def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):

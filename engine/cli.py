@@ -22,7 +22,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 from .errors import FloodSarError
 from .event.command import add_subcommand as _add_batch
 from .pipeline import predict
-from .predict_options import add_band_options, add_flood_options, add_predict_options, request_from_args
+from .predict_options import add_band_options, add_predict_options, request_from_args
 
 EXIT_OK, EXIT_ERROR, EXIT_BROKEN_PIPE = 0, 1, 128 + 13
 #: Signals that cancel a run cleanly, like Ctrl-C (SIGINT already raises KeyboardInterrupt).
@@ -133,9 +133,6 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="water mask GeoTIFF to write")
     add_predict_options(parser)
-    parser.add_argument("--report", metavar="REPORT.json",
-                        help="also write a JSON report: areas per class, inputs and dates, method, thresholds")
-    add_flood_options(parser)
     parser.set_defaults(func=_predict)
 
 

@@ -1,15 +1,17 @@
 """The options of ``floodsar predict``, defined once and shared with ``floodsar batch``.
 
-Every option's ``dest`` is the name of a :class:`~.pipeline.PredictionRequest` field, so
-:func:`request_from_args` builds the request without listing the options again, and an
-option added here appears in both commands. Options that name an extra output file
-(:data:`EXTRA_OUTPUTS`) take a path in ``predict`` and become per-scene switches in ``batch``.
+Every option's ``dest`` is the name of a :class:`~.pipeline.PredictionRequest` (or
+:class:`~.flood.FloodOptions`) field, so :func:`request_from_args` builds the request without
+listing the options again, and an option added here appears in both commands. Options that
+name an extra output file (:data:`EXTRA_OUTPUTS`) take a path in ``predict`` and become
+per-scene switches in ``batch``; ``--pre`` takes one image in ``predict`` and a pool of
+pre-flood images in ``batch`` (each scene uses those overlapping it: :mod:`.event.pre`).
 """
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
-from pathlib import Path
+import json
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from .backends import BACKENDS, DEVICES
@@ -18,10 +20,24 @@ from .pipeline import METHODS, PredictionRequest
 from .sentinel1 import UNITS_CHOICES
 from .terrain import HAND_MAX_M, SLOPE_MAX_DEG
 
-#: Extra output files: request field -> (predict metavar, what it holds, file name ending in batch).
-EXTRA_OUTPUTS: Mapping[str, tuple[str, str, str]] = {
-    "probabilities": ("P.tif", "the water probability (0..1)", "_probability.tif"),
-    "vector": ("OUT.gpkg", "water polygons with their area in m2", "_water.gpkg"),
+
+@dataclass(frozen=True)
+class ExtraOutput:
+    """An extra output file: ``--FIELD PATH`` in predict, a switch writing NAME``ending`` per scene in batch."""
+
+    metavar: str
+    holds: str
+    ending: str
+    #: The batch switch, where ``--FIELD`` means something else there (batch's --report is the event's).
+    batch_flag: str = ""
+
+
+#: Extra output files by request field.
+EXTRA_OUTPUTS: Mapping[str, ExtraOutput] = {
+    "probabilities": ExtraOutput("P.tif", "the water probability (0..1)", "_probability.tif"),
+    "vector": ExtraOutput("OUT.gpkg", "water (or flood class) polygons with their area in m2", "_water.gpkg"),
+    "report": ExtraOutput("REPORT.json", "a JSON report: areas per class, inputs and dates, method, thresholds",
+                          "_report.json", "--scene-reports"),
 }
 #: Request fields that say where to write, not how to map (left out of a run's settings).
 OUTPUT_FIELDS = ("inputs", "output", *EXTRA_OUTPUTS)
@@ -36,8 +52,9 @@ def add_band_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False) -> None:
-    """Every mapping option of ``predict`` (not the inputs or -o). ``per_scene``: the extra
-    outputs are switches writing one file per scene beside its mask (``floodsar batch``)."""
+    """Every mapping option of ``predict`` (not the inputs or -o), flood classes included.
+    ``per_scene`` (``floodsar batch``): the extra outputs are switches writing one file per scene
+    beside its mask, and ``--pre`` is a pool of pre-flood images."""
     add_band_options(parser)
     parser.add_argument("--method", choices=METHODS, default="model",
                         help="segmentation model (default) or the Otsu threshold baseline on VH")
@@ -53,12 +70,12 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
     parser.add_argument("--overlap", type=int, metavar="N",
                         help="context pixels on each side of a tile (default: the model's)")
     parser.add_argument("--batch", type=int, metavar="N", help="tiles per batch (default 1 on CPU, 4 on GPU)")
-    for name, (metavar, holds, ending) in EXTRA_OUTPUTS.items():
-        flag = f"--{name}"
+    for name, extra in EXTRA_OUTPUTS.items():
         if per_scene:
-            parser.add_argument(flag, action="store_true", help=f"also write {holds} per scene (NAME{ending})")
+            parser.add_argument(extra.batch_flag or f"--{name}", dest=name, action="store_true",
+                                help=f"also write {extra.holds}, per scene (NAME{extra.ending})")
         else:
-            parser.add_argument(flag, metavar=metavar, help=f"also write {holds}")
+            parser.add_argument(f"--{name}", metavar=extra.metavar, help=f"also write {extra.holds}")
     parser.add_argument("--min-area", dest="min_area_m2", type=float, default=0.0, metavar="M2",
                         help="minimum mapping unit: merge water/dry patches smaller than this (m2)")
     parser.add_argument("--extent", type=float, nargs=4, metavar=("XMIN", "YMIN", "XMAX", "YMAX"),
@@ -66,15 +83,22 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
     parser.add_argument("--threshold", type=float, metavar="T",
                         help="water above this probability (model, 0..1; default the model's) or below this VH "
                              "dB (otsu; default found by Otsu's method)")
+    _add_flood_options(parser, per_scene)
 
 
-def add_flood_options(parser: argparse.ArgumentParser) -> None:
-    """The options that turn the water mask into a flood class map (``predict`` only)."""
+#: Help of --pre: predict's one image, batch's pool.
+_PRE_HELP = {False: "pre-flood image (same rules as INPUT): water in it is reference water, so only new water "
+                    "is flood",
+             True: "pool of pre-flood images (files, globs, lists, VV/VH paired as INPUT): each scene uses the "
+                   "ones overlapping it (stacked in OUTDIR/NAME_pre/, the latest on top); a scene none overlaps fails"}
+
+
+def _add_flood_options(parser: argparse.ArgumentParser, per_scene: bool) -> None:
+    """The options that turn the water mask into a flood class map."""
     group = parser.add_argument_group(
         "flood classes", "Any of these turns the output into a class map: 0 dry, 1 flood, 2 reference water, "
                          "3 excluded, 255 nodata. Layers may have any CRS and grid; rasters or vector polygons.")
-    group.add_argument("--pre", nargs="+", metavar="PRE", help="pre-flood image (same rules as INPUT): water "
-                       "in it is reference water, so only new water is flood")
+    group.add_argument("--pre", nargs="+", metavar="PRE", help=_PRE_HELP[per_scene])
     group.add_argument("--reference-water", metavar="PATH", help="reference (normal) water: JRC occurrence or "
                        "seasonality, a 0/1 raster mask, or water polygons")
     group.add_argument("--reference-kind", choices=REFERENCE_KINDS, default="auto",
@@ -104,6 +128,8 @@ def request_from_args(args: argparse.Namespace, **paths: Any) -> PredictionReque
 
 
 def settings(request: PredictionRequest) -> dict[str, Any]:
-    """How a request maps (every field but the paths it reads and writes), JSON-ready."""
+    """How a request maps (every field but the paths it reads and writes; flood layers included), JSON-ready."""
     values = {f.name: getattr(request, f.name) for f in fields(PredictionRequest) if f.name not in OUTPUT_FIELDS}
-    return {name: str(value) if isinstance(value, Path) else value for name, value in values.items()}
+    if request.flood is not None:
+        values["flood"] = asdict(request.flood)
+    return json.loads(json.dumps(values, default=str))

@@ -5,25 +5,29 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
 from .. import raster_io
 from ..errors import FloodSarError
+from ..pipeline import PredictionRequest
 from ..predict_options import EXTRA_OUTPUTS, add_predict_options, request_from_args, settings
 from .inputs import Scene, plan_scenes
+from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
 from .mosaic import EventAreas, build_mosaic, remove_stack
 from .record import completed_result
 from .report import build_report, write_report
 from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
-    local_model_threads, run_scenes
+    local_model_threads, one_line, run_scenes
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "batch", help="map every scene of a flood event in parallel (Dask), with mosaic and report",
-        description="Map water in many Sentinel-1 scenes on a Dask cluster (by default a local one sized to this "
-                    "machine): one mask per scene in OUTDIR (NAME_water.tif, with its record NAME_water.json). "
+        description="Map water (or flood classes, with the flood options) in many Sentinel-1 scenes on a Dask "
+                    "cluster (by default a local one sized to this machine): one map per scene in OUTDIR "
+                    "(NAME_water.tif, with its record NAME_water.json). "
                     "A rerun skips scenes already complete; a failed scene is reported and the others go on.")
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="rasters, globs or text lists (@list.txt) of scenes; NAME_vv/NAME_vh files are paired")
@@ -36,9 +40,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         help="also write the event mosaic: EVENT.tif (COG, water where any scene saw water) "
                              "and EVENT.vrt (the scene masks stacked on the common grid)")
     parser.add_argument("--mosaic-crs", metavar="CRS", help="CRS of the mosaic (default: the first scene's)")
-    parser.add_argument("--report", metavar="EVENT.json",
+    parser.add_argument("--report", dest="event_report", metavar="EVENT.json",
                         help="also write a JSON report: areas per scene and for the event (overlaps counted once), "
-                             "dates, timings, failures")
+                             "dates, timings, failures (--scene-reports: one report per scene)")
     add_predict_options(parser, per_scene=True)
     parser.set_defaults(func=run_batch)
 
@@ -51,7 +55,7 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Option
     mosaic = Path(args.mosaic) if args.mosaic else None
     if mosaic is not None and mosaic.suffix.lower() not in (".tif", ".tiff"):
         raise FloodSarError(f"{mosaic}: --mosaic must end in .tif (a Cloud Optimized GeoTIFF; the .vrt goes beside).")
-    report = Path(args.report) if args.report else None
+    report = Path(args.event_report) if args.event_report else None
     if report is not None and report.suffix.lower() != ".json":
         raise FloodSarError(f"{report}: --report must end in .json.")
     for path in (mosaic, report):
@@ -62,19 +66,39 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Option
     return outdir, mosaic, report
 
 
-def _jobs(args: argparse.Namespace, scenes: list[Scene]) -> list[SceneJob]:
-    jobs = []
+def _scene_reads(scene: Scene, request: PredictionRequest) -> tuple[Path, ...]:
+    """Every file a scene's result depends on (not the pre-flood VRTs, rewritten on each run)."""
+    flood = request.flood
+    layers = [p for p in flood.paths if p not in flood.pre] if flood is not None else []
+    return (*scene.inputs, *scene.pre, *(Path(p) for p in layers))
+
+
+def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
+          ) -> tuple[list[SceneJob], list[SceneOutcome], dict[str, list[PreImage]]]:
+    """(jobs, scenes failed before mapping, the pre-flood images to combine per scene name)."""
+    pool = read_pool(args.pre) if args.pre else None
+    jobs, failed, combined = [], [], {}
     for scene in scenes:
         extras = {option: None for option in EXTRA_OUTPUTS}
         extras.update(dict(scene.extra_outputs))
         request = request_from_args(args, inputs=list(scene.inputs), output=scene.output, **extras)
+        if pool is not None:
+            try:
+                images = overlapping(pool, scene.inputs[0])
+            except FloodSarError as exc:
+                failed.append(SceneOutcome(scene, FAILED, one_line(str(exc))))
+                continue
+            request.flood = replace(request.flood, pre=pre_files(images, outdir / f"{scene.name}{PRE_FOLDER}"))
+            scene = replace(scene, pre=tuple(path for image in images for path in image.files))
+            combined[scene.name] = images
+        scene = replace(scene, reads=_scene_reads(scene, request))
         try:
             with raster_io.open_raster(scene.inputs[0]) as raster:
                 pixels = raster.grid.width * raster.grid.height
         except FloodSarError:
             pixels = 0  # the worker reports what is wrong with it
         jobs.append(SceneJob(scene, request, settings(request), pixels))
-    return jobs
+    return jobs, failed, combined
 
 
 class _Progress:
@@ -118,23 +142,32 @@ def run_batch(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outdir, mosaic, report = _check_paths(args)
     extras = [option for option in EXTRA_OUTPUTS if getattr(args, option)]
-    jobs = _jobs(args, plan_scenes(args.inputs, outdir, extras))
-    outcomes: list[SceneOutcome] = []
+    scenes = plan_scenes(args.inputs, outdir, extras)
+    jobs, outcomes, combined = _plan(args, scenes, outdir)
     todo = []
     for job in jobs:
         result = completed_result(job.scene, job.settings)
-        if result is None:
-            todo.append(job)
-        else:
+        if result is not None:
             outcomes.append(SceneOutcome(job.scene, SKIPPED, "complete from an earlier run", result))
-    print(f"{len(jobs)} scenes: {len(outcomes)} complete from an earlier run, {len(todo)} to map", file=sys.stderr)
+            continue
+        try:
+            if job.scene.name in combined:
+                write_combined(combined[job.scene.name], job.scene.inputs[0], job.request.flood.pre)
+            todo.append(job)
+        except FloodSarError as exc:
+            outcomes.append(SceneOutcome(job.scene, FAILED, one_line(str(exc))))
+    unmapped = [outcome for outcome in outcomes if outcome.status == FAILED]
+    print(f"{len(scenes)} scenes: {len(outcomes) - len(unmapped)} complete from an earlier run, {len(todo)} to map"
+          + (f", {len(unmapped)} failed before mapping" if unmapped else ""), file=sys.stderr)
+    for outcome in unmapped:
+        print(f"{FAILED} {outcome.scene.name}: {outcome.reason}", file=sys.stderr)
     if todo:
         workers = args.workers or default_workers(args.device, len(todo))
         with dask_client(args.scheduler, workers) as client:
             link = dashboard_link(client, local=not args.scheduler)
             where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
             print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
-            progress = _Progress(len(jobs), len(outcomes))
+            progress = _Progress(len(scenes), len(outcomes))
             try:
                 threads = None if args.scheduler else local_model_threads(workers)
                 outcomes += run_scenes(client, todo, progress, threads)
@@ -144,7 +177,7 @@ def run_batch(args: argparse.Namespace) -> int:
                                         "the scenes stopped left no files.") from None
             finally:
                 progress.close()
-    order = {job.scene.name: i for i, job in enumerate(jobs)}
+    order = {scene.name: i for i, scene in enumerate(scenes)}
     outcomes.sort(key=lambda o: order[o.scene.name])
     mapped = [o for o in outcomes if o.result]
     areas = _mosaic_and_areas(mapped, mosaic, args.mosaic_crs) if mapped and (mosaic or report) else None

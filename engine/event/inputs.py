@@ -26,13 +26,19 @@ _POLARISATION_WORD = re.compile(r"(?<![A-Za-z0-9])(VV|VH)(?![A-Za-z0-9])", re.IG
 
 @dataclass(frozen=True)
 class Scene:
-    """One scene to map: its input files (one, or VV then VH) and where its results go."""
+    """One scene to map: its input files (one, or VV then VH) and where its results go.
+
+    ``pre``: the ``--pre`` pool files it uses; ``reads``: every file whose change means mapping it
+    again (its inputs, pre-flood files and flood layers).
+    """
 
     name: str
     inputs: tuple[Path, ...]
     output: Path
     record: Path
     extra_outputs: tuple[tuple[str, Path], ...] = ()
+    pre: tuple[Path, ...] = ()
+    reads: tuple[Path, ...] = ()
 
     def outputs(self) -> list[Path]:
         """Every file the scene writes (mask first), not the record."""
@@ -117,8 +123,9 @@ def plan_scenes(inputs: Iterable[str], outdir: Path, extra_outputs: Sequence[str
                 f"{files[0]}: its results would overwrite those of {claimed[name.lower()][0]} (both are named "
                 f"{name!r}); rename one of them or map them in separate runs.")
         claimed[name.lower()] = files
-        extras = tuple((option, outdir / f"{name}{EXTRA_OUTPUTS[option][2]}") for option in extra_outputs)
-        scenes.append(Scene(name, files, outdir / f"{name}{MASK_ENDING}", outdir / f"{name}{RECORD_ENDING}", extras))
+        extras = tuple((option, outdir / f"{name}{EXTRA_OUTPUTS[option].ending}") for option in extra_outputs)
+        scenes.append(Scene(name, files, outdir / f"{name}{MASK_ENDING}", outdir / f"{name}{RECORD_ENDING}", extras,
+                            reads=files))
     if not scenes:
         raise FloodSarError("no input rasters given; pass files, globs or a text list of scenes.")
     return scenes

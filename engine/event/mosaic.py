@@ -33,6 +33,7 @@ from .. import outputs, raster_io
 from ..errors import FloodSarError
 from ..raster_io import DRY, NODATA, WATER, RasterGrid
 from ..tiling import Window, plan_tiles
+from .vrt import StackBand, write_stack, write_warped
 
 #: Refuse a mosaic over this many times the pixels its scenes cover (scenes of different events).
 MAX_SPREAD = 100
@@ -131,40 +132,16 @@ def _overlaps(a: Window, b: Window) -> bool:
         b.col < a.col + a.width
 
 
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 def write_stack_vrt(names: Sequence[str], masks: Sequence[Path], grid: RasterGrid, vrt: Path) -> None:
     """Write ``vrt`` (one band per scene on ``grid``) and its per-scene warped VRTs in ``VRT-stem_scenes/``."""
-    import rasterio
-    import rasterio.shutil
-    from rasterio.crs import CRS
-    from rasterio.enums import Resampling
-    from rasterio.vrt import WarpedVRT
-
     folder = vrt.with_name(f"{vrt.stem}_scenes")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
     bands = []
-    for band, (name, mask) in enumerate(zip(names, masks), start=1):
-        warped = folder / f"{name}.vrt"
-        with rasterio.open(mask.resolve()) as source, \
-                WarpedVRT(source, crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
-                          width=grid.width, height=grid.height, nodata=NODATA,
-                          resampling=Resampling.nearest) as view:
-            rasterio.shutil.copy(view, warped, driver="VRT")
-        size = f'xOff="0" yOff="0" xSize="{grid.width}" ySize="{grid.height}"'
-        bands.append(f'<VRTRasterBand dataType="Byte" band="{band}"><Description>{_xml(name)}</Description>'
-                     f'<NoDataValue>{NODATA}</NoDataValue><SimpleSource>'
-                     f'<SourceFilename relativeToVRT="1">{_xml(folder.name)}/{_xml(warped.name)}</SourceFilename>'
-                     f'<SourceBand>1</SourceBand><SrcRect {size}/><DstRect {size}/></SimpleSource>'
-                     '</VRTRasterBand>')
-    text = (f'<VRTDataset rasterXSize="{grid.width}" rasterYSize="{grid.height}"><SRS>{_xml(grid.crs_wkt)}</SRS>'
-            f'<GeoTransform>{", ".join(repr(v) for v in grid.transform)}</GeoTransform>'
-            + "".join(bands) + "</VRTDataset>\n")
-    with raster_io.atomic_output(vrt) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    for name, mask in zip(names, masks):
+        write_warped(mask, grid, folder / f"{name}.vrt", "nearest", NODATA)
+        bands.append(StackBand(name, "Byte", NODATA, [(Path(folder.name) / f"{name}.vrt", 1)]))
+    write_stack(vrt, grid, bands)
 
 
 def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> EventAreas:

@@ -1,7 +1,7 @@
 """The record of a finished scene (``NAME_water.json`` beside its mask), and when a rerun may skip it.
 
-A scene is *complete* when its record exists and was written for the same input files
-(path, size, modification time) and the same mapping settings, and every output it lists
+A scene is *complete* when its record exists and was written for the same files read (inputs,
+pre-flood images and flood layers: path, size, modification time) and the same mapping settings, and every output it lists
 exists, opens as a raster (or, for a GeoPackage, is not empty) and has the input's grid.
 Outputs are renamed onto their final names only when whole, and the record is written
 (atomically) after them, so an interrupted scene never looks complete.
@@ -34,7 +34,7 @@ def write_record(scene: Scene, settings: Mapping[str, Any], result: Mapping[str,
     """Write the scene's record (atomically) once all its outputs are in place."""
     with raster_io.open_raster(scene.output) as mask:
         grid = _grid_facts(mask.grid)
-    record = {"version": RECORD_VERSION, "inputs": [_file_facts(p) for p in scene.inputs],
+    record = {"version": RECORD_VERSION, "inputs": [_file_facts(p) for p in scene.reads],
               "settings": dict(settings), "outputs": [str(p.resolve()) for p in scene.outputs()], "grid": grid,
               "result": dict(result)}
     with raster_io.atomic_output(scene.record) as tmp:
@@ -66,7 +66,7 @@ def completed_result(scene: Scene, settings: Mapping[str, Any]) -> Optional[dict
     if record is None or record.get("settings") != json.loads(json.dumps(dict(settings))):
         return None
     try:
-        if record.get("inputs") != [_file_facts(p) for p in scene.inputs]:
+        if record.get("inputs") != [_file_facts(p) for p in scene.reads]:
             return None
         with raster_io.open_raster(scene.inputs[0]) as source:
             input_grid = _grid_facts(source.grid)

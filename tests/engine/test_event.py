@@ -24,7 +24,7 @@ from floodsar.engine.cli import main
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
 from floodsar.engine.event.mosaic import row_areas_km2
-from floodsar.engine.event.report import scene_date
+from floodsar.engine.event.dates import scene_date
 from floodsar.engine.event.runner import default_workers
 from floodsar.engine.raster_io import RasterGrid
 
@@ -319,3 +319,66 @@ def test_event_benchmark_reports_scenes_per_minute(capsys, tmp_path):
     assert "2 scenes of 256 x 256 px, --method otsu" in table and "| 1 | " in table
     run = json.loads((tmp_path / "bench.json").read_text())["runs"][0]
     assert run["workers"] == 1 and run["scenes"] == 2 and run["scenes_per_minute"] > 0
+
+
+@pytest.fixture(scope="module")
+def flood_layers(scenes, repo_root, real_data, tmp_path_factory) -> dict[str, Path]:
+    """A pre-flood pool (an older image over the west of the chip, a newer one over the east warped to UTM,
+    one far away), reference water from the chip's real hand label, and a scene far from every pre image."""
+    folder = tmp_path_factory.mktemp("flood_layers")
+    sample = str(repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif")
+    paths = {"old": folder / "S1A_20181220_west.tif", "new": folder / "S1A_20181225_east.tif",
+             "elsewhere": folder / "S1A_20181230_elsewhere.tif", "far": folder / "S1A_20190107_far.tif",
+             "reference": folder / "reference_water.tif"}
+    gdal.Translate(str(paths["old"]), sample, srcWin=[0, 0, 300, 512])
+    east = gdal.Translate("/vsimem/east.tif", sample, srcWin=[200, 0, 312, 512])
+    gdal.Warp(str(paths["new"]), east, dstSRS="EPSG:32630", resampleAlg="bilinear")
+    east = None
+    gdal.Unlink("/vsimem/east.tif")
+    x0, dx, _, y0, _, dy = gdal.Open(str(scenes["a"])).GetGeoTransform()
+    for name, east, north in (("elsewhere", 0, 5), ("far", 5, 0)):  # degrees away: each overlaps nothing
+        gdal.Translate(str(paths[name]), sample, srcWin=[0, 0, 320, 320])
+        gdal.Open(str(paths[name]), gdal.GA_Update).SetGeoTransform((x0 + east, dx, 0, y0 + north, 0, dy))
+    label = gdal.Open(str(real_data / "sen1floods11" / "LabelHand" / "Spain_7370579_LabelHand.tif"))
+    gdal.Translate(str(paths["reference"]), label, outputType=gdal.GDT_Byte)
+    ref = gdal.Open(str(paths["reference"]), gdal.GA_Update)
+    ref.GetRasterBand(1).WriteArray((label.ReadAsArray() == 1).astype(np.uint8))
+    ref = None
+    return paths
+
+
+def test_batch_with_a_pre_flood_pool_and_reference_water_maps_flood_classes_per_scene(
+        capsys, cluster, scenes, flood_layers, tmp_path):
+    layers = flood_layers
+    outdir = tmp_path / "classes"
+    outdir.mkdir()
+    argv = ["batch", scenes["a"], scenes["b"], layers["far"], "-o", outdir, "--scheduler", cluster,
+            "--method", "otsu", "--pre", layers["elsewhere"], layers["new"], layers["old"],
+            "--reference-water", layers["reference"], "--scene-reports"]
+    code, _, stderr = run_cli(capsys, *argv)
+    assert code == 1, stderr
+    assert "3 scenes: 0 complete from an earlier run, 2 to map, 1 failed before mapping" in stderr
+    assert f"failed S1A_20190107_far: no --pre image overlaps {layers['far']}; add a pre-flood image" in stderr
+    # a lies under both pool images: they are stacked on its grid, the newer (east, in UTM) on top
+    stack = read(outdir / "S1A_20190101_a_pre" / "pre.vrt")
+    chip = read(scenes["a"])
+    assert np.array_equal(stack[:, :, :190], chip[:, :, :190])  # the older image alone: its pixels unchanged
+    assert not np.allclose(stack[:, :, 210:290], chip[:, :, 210:290])  # the newer one, resampled twice, on top
+    assert not np.isnan(stack).any()
+    record = json.loads((outdir / "S1A_20190101_a_water.json").read_text())
+    assert [Path(i["path"]).name for i in record["inputs"]] == [
+        "S1A_20190101_a.tif", "S1A_20181220_west.tif", "S1A_20181225_east.tif", "reference_water.tif"]
+    classes = read(outdir / "S1A_20190101_a_water.tif")
+    reference = read(layers["reference"])[:320, :320] == 1
+    assert set(np.unique(classes)) <= {0, 1, 2, 255}
+    assert np.all(classes[reference & (classes != 255)] == 2)  # the label's water is reference water
+    valid = classes != 255
+    assert np.mean(classes[valid] == 1) < 0.02  # the same scene before and after: (almost) no flood
+    report = json.loads((outdir / "S1A_20190101_a_report.json").read_text())
+    assert report["classes"]["reference water"]["area_km2"] > 0 and report["pre_missing"]["share_of_valid"] == 0
+    # a rerun skips both mapped scenes; a changed layer redoes them
+    code, _, stderr = run_cli(capsys, *argv)
+    assert code == 1 and "3 scenes: 2 complete from an earlier run, 0 to map, 1 failed before mapping" in stderr
+    os.utime(layers["reference"], ns=(time.time_ns(), time.time_ns()))
+    code, _, stderr = run_cli(capsys, *argv[:-1])
+    assert code == 1 and "0 complete from an earlier run, 2 to map" in stderr

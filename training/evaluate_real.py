@@ -1,6 +1,6 @@
 """How well FloodSAR maps REAL floods: the model vs Otsu on labelled real Sentinel-1, through ``floodsar predict``.
 
-    floodsar-train evaluate-real --layout {sen1floods11,stac_overflow,etci} DIR [--model M] [--json OUT]
+    floodsar-train evaluate-real --layout {sen1floods11,stac_overflow,etci,ombria,dry} DIR [--model M] [--json OUT]
     floodsar-train evaluate-real [--real ../shared/data/real]     # its Sen1Floods11 + STAC Overflow chips
     (python -m floodsar.training.evaluate_real ... runs the same command)
 
@@ -11,6 +11,16 @@ how 8-bit ETCI tiles become a raster, are described in :mod:`floodsar.training.r
 - ``model``: the model (``--method model``);
 - ``engine_otsu``: the engine's Otsu (``--method otsu``: VH threshold from bimodal tiles, fixed fallback otherwise);
 - ``chip_otsu``: plain Otsu on each chip's VH histogram, the baseline row of the Sen1Floods11 paper.
+
+Pre-/post-flood pairs (``--layout ombria``) are scored on FLOOD (the label marks flooded pixels), with the
+engine's Otsu (the pairs are single-polarisation, which the model cannot map):
+
+- ``post_only_water``: the post-flood image alone, every water pixel counted as flood;
+- ``change_detection``: the same with the pre-flood image (``floodsar predict --pre``): flood = class 1.
+
+``removed_by_pre`` then counts the pixels change detection removed from post-only water (water on both
+dates) and how many of them the labels call flooded. Dry land without labels (``--layout dry``) is scored
+as all dry: ``false_water_dry`` is each method's share of valid pixels mapped as water.
 
 Chips that cannot be scored (a missing file, no labelled pixel, no valid Sentinel-1 pixel) are skipped with a
 note. Water IoU, precision and recall are aggregated over every counted pixel of every chip (the paper's
@@ -33,19 +43,22 @@ import numpy as np
 
 from ..engine import raster_io
 from ..engine.errors import FloodSarError
+from ..engine.flood import FloodOptions
 from ..engine.models import DEFAULT_MODEL, SUFFIXES, load_model
 from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
 from ..engine.sentinel1 import open_sentinel1
 from .evaluate import IGNORE_INDEX, Scores, confusion
 from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
-from .real_layouts import LAYOUTS, RealChip
+from .real_layouts import ETCI_BLOCKS, LAYOUTS, RealChip
 from .real_layouts import find_chips as find_layout_chips
 
 #: Row keys of the JSON output, in table order.
 METHODS = ("model", "engine_otsu", "chip_otsu")
+FLOOD_METHODS = ("post_only_water", "change_detection")
 TITLES = {"model": "FloodSAR model", "engine_otsu": "engine Otsu (bimodal tiles)",
-          "chip_otsu": "per-chip Otsu (paper baseline)"}
+          "chip_otsu": "per-chip Otsu (paper baseline)", "post_only_water": "post-only water (engine Otsu)",
+          "change_detection": "change detection (engine Otsu, --pre)"}
 
 
 def find_chips(real: Path) -> list[RealChip]:
@@ -69,17 +82,22 @@ def backend_of(model: Path) -> str:
     return next((backend for backend, suffix in SUFFIXES.items() if suffix == model.suffix.lower()), "onnx")
 
 
-def engine_method(method: str, model: Optional[Path] = None) -> Method:
-    """The engine's pipeline with ``--method method``: the mask it writes, read back."""
+def engine_method(method: str, model: Optional[Path] = None, change: bool = False) -> Method:
+    """The engine's pipeline with ``--method method``: the mask it writes, read back. With ``change``, the
+    chip's pre-flood image goes in as ``--pre`` and the class map's flood (class 1) is the positive class."""
     backend = backend_of(model) if model else "onnx"
 
     def run(chip: RealChip, workdir: Path) -> np.ndarray:
         output = workdir / f"{chip.name}_{method}.tif"
+        flood = FloodOptions(pre=list(chip.pre)) if change else None
         predict(PredictionRequest(inputs=list(chip.inputs), output=output, method=method, model=model,
-                                  backend=backend, device="cpu"))
+                                  backend=backend, device="cpu", flood=flood))
         with raster_io.open_raster(output, "rasterio") as raster:
             mask = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
         output.unlink()
+        if change:
+            mask = np.where(mask == raster_io.NODATA, raster_io.NODATA,
+                            np.where(mask == raster_io.FLOOD, raster_io.WATER, raster_io.DRY)).astype(np.uint8)
         return mask
 
     return run
@@ -171,7 +189,8 @@ def totals(rows: Sequence[ChipResult]) -> dict:
 def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str], per_chip: bool = True) -> str:
     """The summary table (aggregated IoU, precision, recall, false water on dry chips) and per-chip IoU."""
     names = list(results)
-    lines = ["| method | water IoU (all pixels) | precision | recall | mean IoU of chips with water | "
+    positive = "flood" if set(FLOOD_METHODS) <= set(names) else "water"
+    lines = [f"| method | {positive} IoU (all pixels) | precision | recall | mean IoU of chips with {positive} | "
              "false water on dry chips |", "|---|---|---|---|---|---|"]
     for name in names:
         total = totals(results[name])
@@ -180,7 +199,7 @@ def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str], per_c
                      f"{_pct(total['recall'])} | {_pct(float(np.mean(ious)) if ious else math.nan)} | "
                      f"{_pct(total['false_water_dry'])}% of {total['dry_chips']} chip(s) |")
     if per_chip and names:
-        lines += ["", "| chip | dataset | water px | " + " | ".join(f"{TITLES.get(n, n)} IoU" for n in names) + " |",
+        lines += ["", f"| chip | dataset | {positive} px | " + " | ".join(f"{TITLES.get(n, n)} IoU" for n in names) + " |",
                   "|---|---|---|" + "---|" * len(names)]
         for index, first in enumerate(results[names[0]]):
             row = [results[n][index] for n in names]
@@ -193,16 +212,32 @@ def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str], per_c
     return "\n".join(lines)
 
 
+def removed_by_pre(results: dict[str, list[ChipResult]]) -> Optional[dict]:
+    """Pixels change detection took out of post-only water (water on both dates), and how many the labels
+    call flooded; None without both rows. Change detection's flood is a subset of post-only water, so the
+    differences of their counts are exactly these pixels."""
+    if not set(FLOOD_METHODS) <= set(results):
+        return None
+    post, change = (totals(results[name]) for name in FLOOD_METHODS)
+    flooded, not_flooded = post["tp"] - change["tp"], post["fp"] - change["fp"]
+    total = flooded + not_flooded
+    return {"pixels": total, "labelled_flooded": flooded,
+            "labelled_flooded_share": flooded / total if total else math.nan}
+
+
 def as_json(results: dict[str, list[ChipResult]], skipped: Sequence[str], **context: str) -> dict:
-    """Totals per method, per-chip scores and the skipped chips."""
+    """Totals per method, per-chip scores and the skipped chips (the positive class is flood for pairs)."""
     chips: dict[str, dict] = {}
     for name, rows in results.items():
         for r in rows:
             chips.setdefault(r.name, {"dataset": r.dataset})[name] = {
                 "water_iou": r.scores.iou, "precision": r.scores.precision, "recall": r.scores.recall,
                 "false_water": r.false_water, "water_px": r.scores.tp + r.scores.fn}
-    return {**context, "methods": {name: totals(rows) for name, rows in results.items()}, "chips": chips,
-            "skipped": list(skipped)}
+    document = {**context, "positive_class": "flood" if set(FLOOD_METHODS) <= set(results) else "water",
+                "methods": {name: totals(rows) for name, rows in results.items()}, "chips": chips,
+                "skipped": list(skipped)}
+    removed = removed_by_pre(results)
+    return {**document, "removed_by_pre": removed} if removed else document
 
 
 def _json_safe(value):
@@ -218,7 +253,11 @@ def _json_safe(value):
 
 def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True
              ) -> tuple[dict[str, list[ChipResult]], list[str]]:
-    """Model, engine Otsu and per-chip Otsu on ``chips``."""
+    """Model, engine Otsu and per-chip Otsu on ``chips``; post-only water and change detection (engine Otsu)
+    when the chips are pre-/post-flood pairs."""
+    if any(chip.pre for chip in chips):
+        methods = {"post_only_water": engine_method("otsu"), "change_detection": engine_method("otsu", change=True)}
+        return run(methods, chips, progress)
     load_model(model, backend_of(model), "cpu")  # a bad model fails here, not chip by chip
     methods = {"model": engine_method("model", model), "engine_otsu": engine_method("otsu"),
                "chip_otsu": chip_otsu}
@@ -228,6 +267,9 @@ def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", nargs="?", type=Path, help="a folder in the --layout layout")
     parser.add_argument("--layout", choices=sorted(LAYOUTS), help="layout of FOLDER (required with FOLDER)")
+    parser.add_argument("--etci-block", choices=ETCI_BLOCKS, default="all",
+                        help="--layout etci: score all tiles, or only tile columns 0-30 (training) or >= 33 "
+                             "(validation) of each scene, the blocks training/pack.py uses")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX or .pt2 model (default: bundled)")
     parser.add_argument("--real", type=Path, default=None,
                         help=f"without FOLDER: the shared real-data folder, its Sen1Floods11 and STAC chips "
@@ -243,15 +285,19 @@ def command(args: argparse.Namespace) -> int:
     real = args.real or real_data_dir()
     with tempfile.TemporaryDirectory(prefix="floodsar-layout-") as workdir:
         if args.folder is not None:
-            chips, notes = find_layout_chips(args.layout, args.folder, Path(workdir))
+            chips, notes = find_layout_chips(args.layout, args.folder, Path(workdir), args.etci_block)
         else:
             chips, notes = find_chips(real), []
         results, skipped = evaluate(chips, args.model, progress=not args.quiet)
     skipped = [*notes, *skipped]
     print(markdown(results, skipped, per_chip=not args.no_per_chip))
+    removed = removed_by_pre(results)
+    if removed:
+        print(f"\nChange detection removed {removed['pixels']:,} post-only water pixels (water on both dates); "
+              f"the labels call {_pct(removed['labelled_flooded_share'])}% of them flooded.")
     if args.json:
         document = as_json(results, skipped, layout=args.layout or "real", model=str(args.model),
-                           folder=str(args.folder or real))
+                           folder=str(args.folder or real), etci_block=args.etci_block)
         with raster_io.atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(_json_safe(document), indent=2), encoding="utf-8")
     return 0

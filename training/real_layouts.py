@@ -15,19 +15,31 @@ their own (the tiles of an ETCI mosaic). Add a layout by writing a finder and re
   through ``floodsar predict`` like any user's scene; each tile is then scored on its own window. So the
   engine does everything it does for a real scene (units detection, nodata rules, tiling with overlap,
   per-scene statistics when the model is normalised per scene); only the dB values are nominal.
+  ``etci_block`` picks the tile columns scored: ``validation`` (columns >= 33, the block
+  :mod:`floodsar.training.pack` keeps for selection; the nominal dB map was fitted on columns 0-30) or
+  ``training`` (columns 0-30).
+- ``ombria``: OMBRIA pre-/post-flood pairs (:mod:`floodsar.training.ombria`; a split folder holding
+  ``BEFORE/``, ``AFTER/``, ``MASK/``, or any folder above such folders). Each 8-bit single-polarisation
+  tile becomes a one-band VV GeoTIFF in nominal dB (the ETCI VV map, :data:`floodsar.training.etci.DN_TO_DB`,
+  not fitted on OMBRIA; DN 0 = no data) on the nominal grid; the AFTER tile is the chip's input and the
+  BEFORE tile its pre-flood image (``chip.pre``); the label is the EMS mask (1 flooded), unknown where either
+  date has no data. These chips score FLOOD, not water.
+- ``dry``: every GeoTIFF under the folder is real dry land without a label file: every valid pixel counts as
+  dry, so a method's water share there is its false water (e.g. ../shared/data/real/other/terramind_s1rtc).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from ..engine import raster_io
 from ..engine.errors import FloodSarError
-from . import etci
+from . import etci, ombria
 from .evaluate import IGNORE_INDEX
+from .pack import ETCI_FIRST_VALID_COL
 
 #: Nominal grid of an ETCI mosaic: 10 m pixels in a metric CRS (the tiles carry no position).
 NOMINAL_CRS, NOMINAL_PIXEL_M = "EPSG:3857", 10.0
@@ -41,13 +53,18 @@ class RealChip:
     name: str
     dataset: str
     inputs: tuple[Path, ...]
-    label: Path
+    #: label raster on the inputs' grid; None: every pixel is dry (a false-water check)
+    label: Optional[Path]
     #: (name, row, col, height, width) of windows reported separately; empty: the whole raster is one chip
     parts: tuple[tuple[str, int, int, int, int], ...] = ()
+    #: pre-flood image file(s): the label then marks flood (new water), scored against change detection
+    pre: tuple[Path, ...] = ()
 
     def read_label(self) -> np.ndarray:
-        """int16 labels: 1 water, 0 dry, -1 unknown."""
-        with raster_io.open_raster(self.label, "rasterio") as raster:
+        """int16 labels: 1 water (flood when ``pre`` is set), 0 dry, -1 unknown."""
+        with raster_io.open_raster(self.label or self.inputs[0], "rasterio") as raster:
+            if self.label is None:
+                return np.zeros((raster.grid.height, raster.grid.width), np.int16)
             label = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0].astype(np.int16)
         label[(label != 0) & (label != 1)] = IGNORE_INDEX
         return label
@@ -91,9 +108,15 @@ def stac_overflow(folder: Path, workdir: Path) -> tuple[list[RealChip], list[str
     return chips, notes
 
 
-def etci_mosaics(folder: Path, workdir: Path) -> tuple[list[RealChip], list[str]]:
-    """One mosaic GeoTIFF (and label GeoTIFF) per scene, written into ``workdir``."""
+#: ETCI tile blocks: all tiles, or the columns pack.py trains on / keeps for selection (2 columns between).
+ETCI_BLOCKS = ("all", "training", "validation")
+
+
+def etci_mosaics(folder: Path, workdir: Path, block: str = "all") -> tuple[list[RealChip], list[str]]:
+    """One mosaic GeoTIFF (and label GeoTIFF) per scene, written into ``workdir``; ``block``: which tiles."""
     tiles, notes = etci.find_tiles(folder)
+    if block != "all":
+        tiles = etci.split_cols(tiles, ETCI_FIRST_VALID_COL)[ETCI_BLOCKS.index(block) - 1]
     chips = []
     for scene, scene_tiles in etci.by_scene(tiles).items():
         mosaic = etci.EtciMosaic(scene_tiles)
@@ -107,11 +130,8 @@ def etci_mosaics(folder: Path, workdir: Path) -> tuple[list[RealChip], list[str]
 def _write_mosaic(mosaic: etci.EtciMosaic, image: Path, label: Path, notes: list[str]
                   ) -> list[tuple[str, int, int, int, int]]:
     import rasterio
-    from rasterio.transform import from_origin
 
-    profile = {"driver": "GTiff", "width": mosaic.width, "height": mosaic.height, "crs": NOMINAL_CRS,
-               "transform": from_origin(0.0, 0.0, NOMINAL_PIXEL_M, NOMINAL_PIXEL_M), "tiled": True,
-               "blockxsize": etci.TILE, "blockysize": etci.TILE, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+    profile = _nominal_profile(mosaic.height, mosaic.width)
     parts = []
     with rasterio.open(image, "w", count=2, dtype="float32", nodata=float("nan"), **profile) as s1, \
             rasterio.open(label, "w", count=1, dtype="uint8", nodata=LABEL_NODATA, **profile) as lab:
@@ -131,16 +151,72 @@ def _write_mosaic(mosaic: etci.EtciMosaic, image: Path, label: Path, notes: list
     return parts
 
 
-LAYOUTS: dict[str, Finder] = {"sen1floods11": sen1floods11, "stac_overflow": stac_overflow, "etci": etci_mosaics}
+def _nominal_profile(height: int, width: int) -> dict:
+    """GeoTIFF profile of a raster without georeferencing placed on the nominal 10 m grid."""
+    from rasterio.transform import from_origin
+
+    return {"driver": "GTiff", "width": width, "height": height, "crs": NOMINAL_CRS,
+            "transform": from_origin(0.0, 0.0, NOMINAL_PIXEL_M, NOMINAL_PIXEL_M), "tiled": True,
+            "blockxsize": etci.TILE, "blockysize": etci.TILE, "compress": "deflate", "BIGTIFF": "IF_SAFER"}
 
 
-def find_chips(layout: str, folder: Path, workdir: Path) -> tuple[list[RealChip], list[str]]:
-    """The chips of ``folder`` in ``layout``; FloodSarError when there are none."""
+def _write_vv(path: Path, dn: np.ndarray) -> Path:
+    """A one-band VV GeoTIFF in nominal dB (the ETCI VV map; NaN where DN is 0) on the nominal grid."""
+    import rasterio
+
+    gain, offset = etci.DN_TO_DB["VV"]
+    db = np.where(dn > 0, dn * np.float32(gain) + np.float32(offset), np.nan).astype(np.float32)
+    with rasterio.open(path, "w", count=1, dtype="float32", nodata=float("nan"), **_nominal_profile(*dn.shape)) as out:
+        out.write(db, 1)
+        out.set_band_description(1, "VV")
+    return path
+
+
+def ombria_pairs(folder: Path, workdir: Path) -> tuple[list[RealChip], list[str]]:
+    """One chip per OMBRIA pair (after tile, before tile as ``pre``, EMS mask), written into ``workdir``."""
+    import rasterio
+
+    chips, notes = [], []
+    for split_folder in ombria.split_folders(folder):
+        pairs, skipped = ombria.pairs_in(split_folder)
+        notes += skipped
+        for pair in pairs:
+            name = f"{pair.split}_{pair.id}"
+            try:
+                before, after, mask = ombria.read_pair(pair)
+            except FloodSarError as exc:
+                notes.append(f"{name} ({exc})")
+                continue
+            label = workdir / f"{name}_mask.tif"
+            with rasterio.open(label, "w", count=1, dtype="uint8", nodata=LABEL_NODATA,
+                               **_nominal_profile(*mask.shape)) as out:
+                out.write(np.where(mask == IGNORE_INDEX, LABEL_NODATA, mask).astype(np.uint8), 1)
+            chips.append(RealChip(name, f"OMBRIA {pair.split}", (_write_vv(workdir / f"{name}_after.tif", after),),
+                                  label, pre=(_write_vv(workdir / f"{name}_before.tif", before),)))
+    return chips, notes
+
+
+def dry_land(folder: Path, workdir: Path) -> tuple[list[RealChip], list[str]]:
+    """Every GeoTIFF under ``folder`` as a dry chip (no label file: every valid pixel is dry)."""
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".tif", ".tiff"))
+    return [RealChip(path.stem, "dry land", (path,), None) for path in files], []
+
+
+LAYOUTS: dict[str, Finder] = {"sen1floods11": sen1floods11, "stac_overflow": stac_overflow, "etci": etci_mosaics,
+                              "ombria": ombria_pairs, "dry": dry_land}
+
+
+def find_chips(layout: str, folder: Path, workdir: Path, etci_block: str = "all") -> tuple[list[RealChip], list[str]]:
+    """The chips of ``folder`` in ``layout`` (``etci_block``: see :data:`ETCI_BLOCKS`); FloodSarError when
+    there are none."""
     if layout not in LAYOUTS:
         raise FloodSarError(f"unknown layout {layout!r}; use one of {', '.join(LAYOUTS)}.")
     if not folder.is_dir():
         raise FloodSarError(f"{folder}: folder not found; pass a folder in the {layout} layout.")
-    chips, notes = LAYOUTS[layout](folder, workdir)
+    if etci_block != "all" and layout != "etci":
+        raise FloodSarError("--etci-block applies to --layout etci only.")
+    chips, notes = (etci_mosaics(folder, workdir, etci_block) if layout == "etci"
+                    else LAYOUTS[layout](folder, workdir))
     if not chips:
         raise FloodSarError(f"{folder}: no labelled chips in the {layout} layout found; see "
                             "'python -m floodsar.training.evaluate_real --help' for the layouts.")

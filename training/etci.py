@@ -175,6 +175,10 @@ class EtciMosaic:
         return SceneStatistics.from_values(sample(read, self.height, self.width))
 
 
+#: First tile column of the Bangladesh validation block (training/pack.py; the DN map was fitted on columns 0-30).
+FIRST_VALID_COL = 33
+
+
 def split_cols(tiles: list[EtciTile], first_valid_col: int, gap: int = 2) -> tuple[list[EtciTile], list[EtciTile]]:
     """(training, validation) tiles: validation from tile column ``first_valid_col`` on; the ``gap`` columns
     before it belong to neither, so the two blocks are spatially apart."""

@@ -10,9 +10,9 @@ machine without rasterio. Contents (``<set>_x`` images, ``<set>_y`` labels 0 dry
 - ``pseudo``: the generated "additional" chips labelled by the S1+S2 teacher (cross-modal distillation: hard
   labels where the teacher is at least :data:`CONFIDENCE` sure, else unknown);
 - ``genval``: the generated validation split (picks checkpoint and threshold for a model without ETCI);
-- ``etci``: ETCI Bangladesh training tiles (8-bit DN, 0 = no data; tile columns < :data:`ETCI_FIRST_VALID_COL`
+- ``etci``: ETCI Bangladesh training tiles (8-bit DN, 0 = no data; tile columns < :data:`etci.FIRST_VALID_COL`
   minus a 2-column gap) whose labelled water is visible (:func:`visible_water`); ``etcival``: the validation
-  block (columns >= :data:`ETCI_FIRST_VALID_COL`: its tiles with water and evenly spread dry ones), which picks checkpoint, threshold and
+  block (columns >= :data:`etci.FIRST_VALID_COL`: its tiles with water and evenly spread dry ones), which picks checkpoint, threshold and
   calibration of the shipped model; ``etci_stats`` / ``etcival_stats``: their scene statistics [band, (median,
   spread)] in nominal dB, computed on each block's mosaic as the engine does;
 - ``report``: the labelled real chips of ../shared/data/real (Sen1Floods11, STAC Overflow), only to REPORT
@@ -39,7 +39,6 @@ from . import etci
 QUANT_OFFSET_DB, QUANT_STEP_DB, QUANT_NODATA = -40.0, 0.2, 255
 CONFIDENCE = 0.7
 ETCI_SCENE = "bangladesh_20170314t115609"
-ETCI_FIRST_VALID_COL = 33
 #: A training tile's water must be this much darker (VH, DN) than the block's dry land: about 3 dB.
 VISIBLE_WATER_DN = 32
 
@@ -168,7 +167,7 @@ def build(synthetic: Path, teacher: Path, etci_root: Path, real: Optional[Path],
     arrays["genval_x"], arrays["genval_y"] = _first(_generated(synthetic, "valid"), counts.genval)
     arrays["pseudo_x"], arrays["pseudo_y"] = _first(_pseudo(synthetic, teacher, workdir), counts.pseudo)
     tiles = [t for t in etci.find_tiles(etci_root / ETCI_SCENE)[0]]
-    train, valid = etci.split_cols(tiles, ETCI_FIRST_VALID_COL)
+    train, valid = etci.split_cols(tiles, etci.FIRST_VALID_COL)
     train = visible_water(train)
     valid = validation_subset(valid, counts.etcival)
     if len(train) > counts.etci:

@@ -15,9 +15,9 @@ their own (the tiles of an ETCI mosaic). Add a layout by writing a finder and re
   through ``floodsar predict`` like any user's scene; each tile is then scored on its own window. So the
   engine does everything it does for a real scene (units detection, nodata rules, tiling with overlap,
   per-scene statistics when the model is normalised per scene); only the dB values are nominal.
-  ``etci_block`` picks the tile columns scored: ``validation`` (columns >= 33, the block
-  :mod:`floodsar.training.pack` keeps for selection; the nominal dB map was fitted on columns 0-30) or
-  ``training`` (columns 0-30).
+  ``etci_block`` picks the tile columns scored: ``validation`` (from :data:`floodsar.training.etci.FIRST_VALID_COL`
+  = 33 on, the block :mod:`floodsar.training.pack` keeps for selection; the nominal dB map was fitted on
+  columns 0-30) or ``training`` (columns 0-30).
 - ``ombria``: OMBRIA pre-/post-flood pairs (:mod:`floodsar.training.ombria`; a split folder holding
   ``BEFORE/``, ``AFTER/``, ``MASK/``, or any folder above such folders). Each 8-bit single-polarisation
   tile becomes a one-band VV GeoTIFF in nominal dB (the ETCI VV map, :data:`floodsar.training.etci.DN_TO_DB`,
@@ -39,7 +39,6 @@ from ..engine import raster_io
 from ..engine.errors import FloodSarError
 from . import etci, ombria
 from .evaluate import IGNORE_INDEX
-from .pack import ETCI_FIRST_VALID_COL
 
 #: Nominal grid of an ETCI mosaic: 10 m pixels in a metric CRS (the tiles carry no position).
 NOMINAL_CRS, NOMINAL_PIXEL_M = "EPSG:3857", 10.0
@@ -116,7 +115,7 @@ def etci_mosaics(folder: Path, workdir: Path, block: str = "all") -> tuple[list[
     """One mosaic GeoTIFF (and label GeoTIFF) per scene, written into ``workdir``; ``block``: which tiles."""
     tiles, notes = etci.find_tiles(folder)
     if block != "all":
-        tiles = etci.split_cols(tiles, ETCI_FIRST_VALID_COL)[ETCI_BLOCKS.index(block) - 1]
+        tiles = etci.split_cols(tiles, etci.FIRST_VALID_COL)[ETCI_BLOCKS.index(block) - 1]
     chips = []
     for scene, scene_tiles in etci.by_scene(tiles).items():
         mosaic = etci.EtciMosaic(scene_tiles)

@@ -9,37 +9,36 @@ is refused; how much of the scene a layer covers is counted as it is read.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from . import raster_io
 from .errors import FloodSarError
-from .raster_io import RasterFile, RasterGrid
+from .grid import RasterGrid
+from .raster_io import RasterFile, RasterIO, check_exists
 from .tiling import Window, spread_windows
 
 #: File suffixes read as vector layers (everything else is opened as a raster).
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson", ".json", ".fgb", ".sqlite", ".kml", ".gml")
 
 
-def same_grid(a: RasterGrid, b: RasterGrid, io: str = "auto") -> bool:
+def same_grid(a: RasterGrid, b: RasterGrid, io: RasterIO) -> bool:
     """Whether two grids have the same size, position (to 1e-6 pixel) and CRS."""
     return ((a.width, a.height) == (b.width, b.height)
             and np.allclose(a.transform, b.transform, rtol=0, atol=1e-6 * max(abs(a.transform[1]), 1e-12))
-            and raster_io.backend(io).same_crs(a.crs_wkt, b.crs_wkt))
+            and io.same_crs(a.crs_wkt, b.crs_wkt))
 
 
 def padded_grid(grid: RasterGrid, margin: int) -> RasterGrid:
     """``grid`` grown by ``margin`` pixels on every side."""
-    return raster_io.window_grid(grid, -margin, -margin, grid.height + 2 * margin, grid.width + 2 * margin)
+    return grid.window(-margin, -margin, grid.height + 2 * margin, grid.width + 2 * margin)
 
 
 def overlap_share(grid: RasterGrid, crs_wkt: str, bounds: tuple[float, float, float, float],
-                  io: str = "auto") -> float:
+                  io: RasterIO) -> float:
     """Share (0..1) of the grid's extent inside ``bounds`` (given in ``crs_wkt``), by bounding boxes."""
-    left, bottom, right, top = raster_io.backend(io).transform_bounds(crs_wkt, grid.crs_wkt, bounds)
-    g_left, g_bottom, g_right, g_top = raster_io.grid_bounds(grid)
+    left, bottom, right, top = io.transform_bounds(crs_wkt, grid.crs_wkt, bounds)
+    g_left, g_bottom, g_right, g_top = grid.bounds
     width = max(0.0, min(right, g_right) - max(left, g_left))
     height = max(0.0, min(top, g_top) - max(bottom, g_bottom))
     return width * height / ((g_right - g_left) * (g_top - g_bottom))
@@ -50,27 +49,17 @@ def _no_overlap(path: Path, role: str) -> FloodSarError:
                          "pass a layer that covers the same area.")
 
 
-def open_aligned(path: str | Path, grid: RasterGrid, resampling: str, io: str = "auto",
+def open_aligned(path: str | Path, grid: RasterGrid, resampling: str, io: RasterIO,
                  role: str = "layer") -> RasterFile:
     """Open a raster as seen on ``grid`` (as it is when already on it); FloodSarError if it does not overlap."""
-    raster = raster_io.open_raster(path, io)
+    raster = io.open_raster(path)
     if same_grid(raster.grid, grid, io):
         return raster
     source = raster.grid
     raster.close()
-    if overlap_share(grid, source.crs_wkt, raster_io.grid_bounds(source), io) == 0:
+    if overlap_share(grid, source.crs_wkt, source.bounds, io) == 0:
         raise _no_overlap(Path(path), role)
-    return raster_io.backend(io).open_warped(Path(path), grid, resampling)
-
-
-def _check_vector_reading(path: Path, io: str) -> None:
-    """Refuse up front when vector layers cannot be read (rasterio I/O needs pyogrio and shapely)."""
-    if raster_io.resolve_io(io) != "rasterio":
-        return
-    missing = [name for name in ("pyogrio", "shapely") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise FloodSarError(f"{path}: reading vector layers needs the Python package(s) {', '.join(missing)}; "
-                            f"install them (pip install {' '.join(missing)}) or pass the layer as a raster.")
+    return io.open_warped(Path(path), grid, resampling)
 
 
 class Layer:
@@ -79,22 +68,22 @@ class Layer:
     ``margin`` extra pixels are read around each window (slope needs its neighbours).
     """
 
-    def __init__(self, path: str | Path, grid: RasterGrid, role: str, resampling: str = "nearest",
-                 margin: int = 0, io: str = "auto") -> None:
+    def __init__(self, path: str | Path, grid: RasterGrid, role: str, resampling: str, margin: int,
+                 io: RasterIO) -> None:
         self.path, self.role, self.margin, self._io = Path(path), role, margin, io
         self._grid = grid
-        raster_io.check_exists(self.path)
+        check_exists(self.path)
         self.is_vector = self.path.suffix.lower() in VECTOR_SUFFIXES
         self._raster: RasterFile | None = None
         if self.is_vector:
-            _check_vector_reading(self.path, io)
-            self._crs, self._bounds = raster_io.backend(io).vector_info(self.path)
+            io.check_vector_reading(self.path)
+            self._crs, self._bounds = io.vector_info(self.path)
             if not self._crs:
                 raise FloodSarError(f"{self.path}: this vector layer has no coordinate reference system; "
                                     "assign one (e.g. in QGIS: Layer > Set CRS) and save it again.")
             if overlap_share(grid, self._crs, self._bounds, io) == 0:
                 raise _no_overlap(self.path, role)
-            self._extent = raster_io.backend(io).transform_bounds(self._crs, grid.crs_wkt, self._bounds)
+            self._extent = io.transform_bounds(self._crs, grid.crs_wkt, self._bounds)
         else:
             self._raster = open_aligned(self.path, padded_grid(grid, margin), resampling, io, role)
 
@@ -109,9 +98,8 @@ class Layer:
             if nodata is not None and np.isfinite(nodata):
                 covered &= values != np.float32(nodata)
             return np.where(covered, values, np.nan).astype(np.float32), covered
-        backend = raster_io.backend(self._io)
-        values = backend.rasterize_window(self.path, self._crs, self._grid, window.row - m, window.col - m,
-                                          height, width).astype(np.float32)
+        values = self._io.rasterize_window(self.path, self._crs, self._grid, window.row - m, window.col - m,
+                                           height, width).astype(np.float32)
         return values, self._inside_extent(window.row - m, window.col - m, height, width)
 
     def _inside_extent(self, row_off: int, col_off: int, height: int, width: int) -> np.ndarray:

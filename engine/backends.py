@@ -13,11 +13,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import model_trust
-from .errors import FloodSarError
+from .choices import Device
+from .errors import FloodSarError, OptionError
 from .metadata import INPUT_NAME, METADATA_KEY, OUTPUT_NAME
 
-DEVICES = ("auto", "cpu", "cuda")
-BACKENDS = ("onnx", "torch")
 #: ONNX Runtime providers in order of preference, and the devices they run on.
 PROVIDER_DEVICES = {"TensorrtExecutionProvider": "cuda", "CUDAExecutionProvider": "cuda",
                     "CPUExecutionProvider": "cpu"}
@@ -25,19 +24,13 @@ PROVIDER_DEVICES = {"TensorrtExecutionProvider": "cuda", "CUDAExecutionProvider"
 TORCH_METADATA_FILE = "floodsar.json"
 
 
-def check_device(device: str) -> None:
-    if device not in DEVICES:
-        raise FloodSarError(f"unknown device {device!r}; use --device auto, cpu or cuda.")
-
-
-def select_providers(device: str, available: Sequence[str]) -> list[str]:
+def select_providers(device: Device, available: Sequence[str]) -> list[str]:
     """ONNX Runtime providers for ``device`` from those available, best first (TensorRT, CUDA, CPU)."""
-    check_device(device)
-    chosen = [p for p in PROVIDER_DEVICES if p in available and device in ("auto", PROVIDER_DEVICES[p])]
-    if device == "cuda" and not chosen:
-        raise FloodSarError(
-            "--device cuda: this ONNX Runtime has no CUDA provider (available: "
-            f"{', '.join(available)}); install onnxruntime-gpu with a matching CUDA, or use --device cpu.")
+    chosen = [p for p in PROVIDER_DEVICES if p in available and device in (Device.AUTO, PROVIDER_DEVICES[p])]
+    if device == Device.CUDA and not chosen:
+        raise OptionError("device", device, f"{{device=cuda}}: this ONNX Runtime has no CUDA provider "
+                          f"(available: {', '.join(available)})",
+                          "install onnxruntime-gpu with a matching CUDA, or use {device=cpu}")
     if not chosen:
         raise FloodSarError(f"ONNX Runtime offers no usable provider (available: {', '.join(available)}); "
                             "reinstall onnxruntime.")
@@ -47,7 +40,7 @@ def select_providers(device: str, available: Sequence[str]) -> list[str]:
 class OnnxBackend:
     """An ONNX Runtime session on the best available provider for the device."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None) -> None:
+    def __init__(self, path: Path, device: Device = Device.AUTO, threads: int | None = None) -> None:
         import onnxruntime as ort
 
         if hasattr(ort, "disable_telemetry_events"):  # usage events (sent on Windows builds): off
@@ -66,10 +59,10 @@ class OnnxBackend:
         self.path = path
         self.providers = self.session.get_providers()
         self.device = "cpu" if self.providers[0] == "CPUExecutionProvider" else "cuda"
-        if device == "cuda" and self.device != "cuda":
-            raise FloodSarError(f"{path}: --device cuda was asked for but ONNX Runtime could only start "
-                                f"{self.providers[0]} (check the CUDA and cuDNN installation); "
-                                "or use --device cpu.")
+        if device == Device.CUDA and self.device != "cuda":
+            raise OptionError("device", device, f"{{device=cuda}} was asked for but ONNX Runtime could only start "
+                              f"{self.providers[0]}", "check the CUDA and cuDNN installation, or use {device=cpu}",
+                              path)
         self.description = f"onnxruntime {ort.__version__} {self.providers[0]} ({self.device})"
         self.metadata_map: Mapping[str, str] = self.session.get_modelmeta().custom_metadata_map
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
@@ -91,18 +84,17 @@ class OnnxBackend:
 class TorchBackend:
     """A ``torch.export`` program (``.pt2``) on CPU or CUDA; only a trusted file is opened (:mod:`.model_trust`)."""
 
-    def __init__(self, path: Path, device: str = "auto", threads: int | None = None,
+    def __init__(self, path: Path, device: Device = Device.AUTO, threads: int | None = None,
                  trusted_by_user: bool = False) -> None:
         data = model_trust.read_pt2(path, trusted_by_user)
         import torch
 
-        check_device(device)
         if threads:  # CPU threads of this process's PyTorch (default: one per core)
             torch.set_num_threads(threads)
-        if device == "cuda" and not torch.cuda.is_available():
-            raise FloodSarError("--device cuda: PyTorch sees no CUDA GPU (torch "
-                                f"{torch.__version__}); install a CUDA build of torch, or use --device cpu.")
-        self.device = "cuda" if device != "cpu" and torch.cuda.is_available() else "cpu"
+        if device == Device.CUDA and not torch.cuda.is_available():
+            raise OptionError("device", device, f"{{device=cuda}}: PyTorch sees no CUDA GPU (torch "
+                              f"{torch.__version__})", "install a CUDA build of torch, or use {device=cpu}")
+        self.device = "cuda" if device != Device.CPU and torch.cuda.is_available() else "cpu"
         extra = {TORCH_METADATA_FILE: ""}
         try:
             program = torch.export.load(io.BytesIO(data), extra_files=extra)

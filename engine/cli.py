@@ -1,17 +1,20 @@
 """The ``floodsar`` command: ``predict``, ``batch``, ``info`` and ``benchmark``.
 
 Exit codes: 0 success, 1 a problem with the input, model or output (one line
-``floodsar: error: ...`` on stderr), 2 a malformed command line (argparse), 128 + the
-signal number for Ctrl-C (130), SIGTERM (143) and SIGHUP (129): a clean cancel, no output
-left. 141 when the reader of stdout goes away (``floodsar info X | head -1``). Text from
-files (model cards, file names) is printed without terminal control characters.
-Subcommands register themselves through :data:`SUBCOMMANDS`.
+``floodsar: error: ...`` on stderr, in the command line's words: :data:`CLI_WORDING`), 2 a
+malformed command line (argparse), 128 + the signal number for Ctrl-C (130), SIGTERM (143) and
+SIGHUP (129): a clean cancel, no output left. 141 when the reader of stdout goes away
+(``floodsar info X | head -1``). Text from files (model cards, file names) is printed without
+terminal control characters. ``-q`` keeps only warnings and errors; ``-v`` also logs what the
+engine found and did. Subcommands register themselves through :data:`SUBCOMMANDS`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import importlib.util
+import logging
 import os
 import signal
 import sys
@@ -19,7 +22,7 @@ import threading
 import unicodedata
 from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 
-from .errors import FloodSarError
+from .errors import FloodSarError, Wording
 from .event.command import add_subcommand as _add_batch
 from .pipeline import predict
 from .predict_options import add_band_options, add_predict_options, request_from_args
@@ -65,6 +68,16 @@ def _signals_cancel() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+#: The engine's options as the command line names them (errors say "--vv-band N", "--device cpu").
+CLI_WORDING = Wording(names={
+    "inputs": "INPUT", "output": "-o/--output", "method": "--method", "model": "--model", "backend": "--backend",
+    "device": "--device", "tile": "--tile", "overlap": "--overlap", "batch": "--batch",
+    "probabilities": "--probabilities", "vector": "--vector", "min_area_m2": "--min-area", "vv_band": "--vv-band",
+    "vh_band": "--vh-band", "units": "--units", "overwrite": "--overwrite", "report": "--report", "pre": "--pre",
+    "reference_water": "--reference-water", "reference_kind": "--reference-kind", "hand": "--hand",
+    "hand_max_m": "--hand-max", "dem": "--dem", "slope_max_deg": "--slope-max", "exclude": "--exclude",
+    "extent": "--extent", "threshold": "--threshold", "trust_model": "--trust-model",
+    "vh_file": "a second INPUT (floodsar predict VV.tif VH.tif)"})
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
@@ -96,13 +109,19 @@ def _predict(args: argparse.Namespace) -> int:
     _check_count(args.pre or [], "pre-flood image")
     request = request_from_args(args)
     flood = request.flood is not None and request.flood.active
-    update, close = _progress_bar("Mapping flood" if flood else "Mapping water")
-    try:
-        result = predict(request, progress=update)
-    finally:
-        close()
+    if args.quiet:
+        result = predict(request)
+    else:
+        update, close = _progress_bar("Mapping flood" if flood else "Mapping water")
+        try:
+            result = predict(request, progress=update)
+        finally:
+            close()
     for warning in result.warnings:
-        say(f"floodsar: warning: {warning}", sys.stderr)
+        say(f"floodsar: warning: {CLI_WORDING.fill(warning)}", sys.stderr)
+    if args.quiet:
+        return EXIT_OK
+
     def share(km2: float) -> str:
         return f"{km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0:.1%}"
 
@@ -133,6 +152,8 @@ def _add_predict(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(parser)
     parser.add_argument("-o", "--output", required=True, metavar="OUT.tif", help="water mask GeoTIFF to write")
     add_predict_options(parser)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that exist already (default: refuse them)")
     parser.set_defaults(func=_predict)
 
 
@@ -147,7 +168,7 @@ def _info(args: argparse.Namespace) -> int:
     with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units,
                         single_polarisation=model is None) as source:
         native = model.metadata.resolution_m if model else 10.0
-        say(source.describe(native_m=native))
+        say(CLI_WORDING.fill(source.describe(native_m=native)))
     if model is not None:
         meta = model.metadata
         say(f"Model: {meta.name} ({model.path}), bands {', '.join(meta.bands)}, {meta.resolution_m:g} m pixels, "
@@ -186,24 +207,55 @@ SUBCOMMANDS: List[Callable[[argparse._SubParsersAction], None]] = [_add_predict,
                                                                    _add_benchmark]
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("floodsar")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown: not installed)"
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    """-q/-v, accepted before and after the subcommand (``default``: SUPPRESS on subcommands)."""
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress bar or summary: only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="also say what the engine found and did (-vv: more)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="floodsar", description="Map flood water in Sentinel-1 SAR rasters.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    _add_verbosity(parser, None)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for add in SUBCOMMANDS:
         add(subparsers)
+    for subparser in subparsers.choices.values():
+        _add_verbosity(subparser, argparse.SUPPRESS)
     return parser
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """The engine logs to the ``floodsar`` logger: warnings by default, more with -v, errors only with -q."""
+    level = (logging.ERROR if args.quiet else logging.DEBUG if (args.verbose or 0) > 1
+             else logging.INFO if args.verbose else logging.WARNING)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("floodsar: %(message)s"))
+    logger = logging.getLogger("floodsar")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     args = build_parser().parse_args(argv)
+    _configure_logging(args)
     try:
         with _signals_cancel():
             code = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return code
     except FloodSarError as exc:
-        say(f"floodsar: error: {' '.join(str(exc).split())}", sys.stderr)
+        say(f"floodsar: error: {exc.worded(CLI_WORDING)}", sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
         signum = exc.signum if isinstance(exc, Cancelled) else signal.SIGINT

@@ -1,6 +1,6 @@
 """Flood, not just water: the class map made from the water masks and the other layers.
 
-Classes (uint8, :mod:`.raster_io` encoding): 0 dry, 1 flood, 2 reference water, 3 excluded,
+Classes (uint8, :mod:`.mask_encoding`): 0 dry, 1 flood, 2 reference water, 3 excluded,
 255 no data. Per pixel, the first rule that applies:
 
 - 3 excluded (product): the post-flood product marks the pixel unusable (a HyP3 layover/shadow map);
@@ -35,9 +35,14 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from . import ancillary, outputs, raster_io, terrain
-from .errors import CancelledError, FloodSarError
-from .raster_io import DRY, EXCLUDED, FLOOD, NODATA, REFERENCE_WATER, WATER, RasterGrid
+from . import ancillary, outputs, terrain
+from .choices import Method
+from .errors import CancelledError, FloodSarError, OptionError
+from .formats import GTIFF_OPTIONS
+from .grid import RasterGrid
+from .mask_encoding import DRY, EXCLUDED, FLOOD, NODATA, REFERENCE_WATER, WATER
+from .raster_io import RasterIO
+from .safe_write import StagedOutputs
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .tiling import Window, blocks
 
@@ -115,9 +120,10 @@ def reference_rule(layer: ancillary.Layer, kind: str, threshold: Optional[float]
     if not kind:
         values = np.unique(layer.sample())
         if not set(values.tolist()) <= {0.0, 1.0, 255.0}:
-            raise FloodSarError(
-                f"{layer.path}: cannot tell whether this reference water layer is JRC occurrence (0-100), "
-                "seasonality (0-12 months) or a 0/1 mask; pass --reference-kind occurrence, seasonality or mask.")
+            raise OptionError("reference_kind", "auto", "cannot tell whether this reference water layer is JRC "
+                              "occurrence (0-100), seasonality (0-12 months) or a 0/1 mask",
+                              "pass {reference_kind=occurrence}, {reference_kind=seasonality} or {reference_kind=mask}",
+                              layer.path)
         kind, reason = "mask", "it holds only 0 and 1 (and 255)"
     if threshold is not None:
         return ReferenceRule(kind, float(threshold), f"{reason}; threshold set by the user")
@@ -136,7 +142,7 @@ class FloodCounts:
 class FloodLayers:
     """The reference, terrain and exclusion layers of a run, opened on the post-flood grid."""
 
-    def __init__(self, options: FloodOptions, grid: RasterGrid, io: str = "auto",
+    def __init__(self, options: FloodOptions, grid: RasterGrid, io: RasterIO,
                  product_exclusion: Optional[Callable[[int, int, int, int], Optional[np.ndarray]]] = None) -> None:
         """``product_exclusion(row, col, height, width)``: where the post-flood product marks pixels unusable
         (:meth:`.Sentinel1Source.excluded`)."""
@@ -226,15 +232,15 @@ class FloodLayers:
 
 
 def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Path], output: Path,
-                    io: str = "auto", on_block: Optional[Callable[[np.ndarray], None]] = None) -> None:
+                    io: RasterIO, on_block: Optional[Callable[[np.ndarray], None]] = None) -> None:
     """Classify the finished water masks strip by strip into ``output``.
 
     ``on_block`` receives each written block (for counting, progress and cancelling).
     """
-    windows = blocks(layers.grid.height, layers.grid.width, int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"]))
+    windows = blocks(layers.grid.height, layers.grid.width, int(GTIFF_OPTIONS["BLOCKYSIZE"]))
     with contextlib.ExitStack() as stack:
-        post = stack.enter_context(raster_io.open_raster(post_mask, io))
-        pre = stack.enter_context(raster_io.open_raster(pre_mask, io)) if pre_mask else None
+        post = stack.enter_context(io.open_raster(post_mask))
+        pre = stack.enter_context(io.open_raster(pre_mask)) if pre_mask else None
         out = stack.enter_context(outputs.open_output(output, layers.grid, "classes", io))
         for window in windows:
             shape = (window.row, window.col, window.height, window.width)
@@ -249,7 +255,7 @@ def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Pat
 @contextlib.contextmanager
 def _scratch(beside: Path) -> Iterator[Path]:
     """A temporary raster path in a private folder beside ``beside``, deleted afterwards (never renamed)."""
-    staged = raster_io.StagedOutputs()
+    staged = StagedOutputs()
     try:
         yield staged.temporary(beside)
     finally:
@@ -274,11 +280,11 @@ def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, 
     whose counts and warnings describe the run.
     """
     options = request.flood
-    with FloodLayers(options, source.grid, request.io, source.excluded) as layers, \
+    with FloodLayers(options, source.grid, mapper.io, source.excluded) as layers, \
             _scratch(output) as post_mask, _scratch(output) as pre_mask, contextlib.ExitStack() as stack:
         pre_source = stack.enter_context(open_sentinel1(
-            options.pre, vv_band=request.vv_band, vh_band=request.vh_band, units=request.units, io=request.io,
-            single_polarisation=request.method == "otsu", align_to=source.grid,
+            options.pre, vv_band=request.vv_band, vh_band=request.vh_band, units=request.units, io=mapper.io,
+            single_polarisation=request.method == Method.OTSU, align_to=source.grid,
             role="pre-flood image")) if options.pre else None  # checked before any mapping
         mapped = 45.0 if options.pre else 90.0
         mapper.run(source, post_mask, probabilities, _part(progress, 0, mapped), is_cancelled,
@@ -295,5 +301,5 @@ def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, 
             if progress is not None:
                 progress(90.0 + 10.0 * done[0] / (source.grid.width * source.grid.height))
 
-        write_class_map(layers, post_mask, pre_mask if options.pre else None, output, request.io, block_done)
+        write_class_map(layers, post_mask, pre_mask if options.pre else None, output, mapper.io, block_done)
     return layers

@@ -14,7 +14,7 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import FloodSarError
+from .errors import FloodSarError, OptionError
 
 #: ``sha256sum`` lines of the model files shipped with FloodSAR.
 CHECKSUMS_FILE = Path(__file__).resolve().parents[1] / "resources" / "models" / "SHA256SUMS"
@@ -37,7 +37,8 @@ def read_pt2(path: Path, trusted_by_user: bool) -> bytes:
         raise FloodSarError(f"{path}: cannot read the model file ({exc.strerror}); check the path.") from exc
     if trusted_by_user or hashlib.sha256(data).hexdigest() in trusted_checksums():
         return data
-    raise FloodSarError(
-        f"{path}: not opened: a PyTorch .pt2 file can run programs on this computer when it is opened, and this "
-        "one is not the bundled FloodSAR model. Use its .onnx twin with the ONNX backend, or, only if you made "
-        "the file or trust where it came from, say so (--trust-model; in QGIS tick 'Trust this PyTorch model file').")
+    raise OptionError(
+        "trust_model", False, "not opened: a PyTorch .pt2 file can run programs on this computer when it is opened, "
+        "and this one is not the bundled FloodSAR model",
+        "use its .onnx twin with the ONNX backend, or, only if you made the file or trust where it came from, "
+        "say so with {trust_model}", path)

@@ -11,44 +11,42 @@ from typing import Union
 
 import numpy as np
 
-from .backends import BACKENDS, OnnxBackend, TorchBackend
-from .errors import FloodSarError
+from .backends import OnnxBackend, TorchBackend
+from .choices import Backend, Device
+from .errors import FloodSarError, OptionError
 from .metadata import ModelMetadata, metadata_from_map
 from .sentinel1 import POLARISATIONS
 
 #: The model shipped with FloodSAR (relative to the package root, whatever the folder is called).
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "floodsar_s1.onnx"
 #: File suffix of each backend's model files.
-SUFFIXES = {"onnx": ".onnx", "torch": ".pt2"}
+SUFFIXES = {Backend.ONNX: ".onnx", Backend.TORCH: ".pt2"}
 
 
-def resolve_model_path(model: str | Path | None, backend: str = "onnx") -> Path:
+def resolve_model_path(model: str | Path | None, backend: Backend = Backend.ONNX) -> Path:
     """The model file to load: ``model``, or the bundled default; for torch, the ``.pt2`` twin.
 
     The training export writes ``<name>.pt2`` next to ``<name>.onnx``, so either path
     works with either backend when both files exist.
     """
-    if backend not in BACKENDS:
-        raise FloodSarError(f"unknown backend {backend!r}; use --backend onnx or torch.")
     if model is None:
         if not DEFAULT_MODEL.is_file():
-            raise FloodSarError(
-                f"no bundled model found at {DEFAULT_MODEL}; pass a FloodSAR model with --model PATH, "
-                "or use the classical baseline with --method otsu.")
+            raise OptionError("model", None, f"no bundled model found at {DEFAULT_MODEL}",
+                              "pass a FloodSAR model with {model=PATH}, or use the classical baseline ({method=otsu})")
         model = DEFAULT_MODEL
     path = Path(model)
     if not path.exists():
-        raise FloodSarError(f"{path}: model file not found; check the --model path.")
+        raise OptionError("model", model, "model file not found", "check the {model} path", path)
     wanted = SUFFIXES[backend]
     if path.suffix.lower() == wanted:
         return path
     twin = path.with_suffix(wanted)
     if path.suffix.lower() in SUFFIXES.values() and twin.is_file():
         return twin
-    other = "onnx" if backend == "torch" else "torch"
-    raise FloodSarError(
-        f"{path}: the {backend} backend needs a {wanted} model file and there is no {twin.name} beside it; "
-        f"pass a {wanted} file, or use --backend {other} for a {SUFFIXES[other]} file.")
+    other = Backend.ONNX if backend == Backend.TORCH else Backend.TORCH
+    raise OptionError("backend", backend, f"the {backend} backend needs a {wanted} model file and there is no "
+                      f"{twin.name} beside it", f"pass a {wanted} file, or use {{backend={other}}} for a "
+                      f"{SUFFIXES[other]} file", path)
 
 
 ModelBackend = Union[OnnxBackend, TorchBackend]
@@ -87,13 +85,13 @@ class Model:
         return output[:, 0].astype(np.float32, copy=False)
 
 
-def load_model(model: str | Path | None = None, backend: str = "onnx", device: str = "auto",
+def load_model(model: str | Path | None = None, backend: Backend = Backend.ONNX, device: Device = Device.AUTO,
                threads: int | None = None, trusted_by_user: bool = False) -> Model:
     """Load and validate a model file (None = the bundled model); FloodSarError on any problem.
     ``threads``: CPU threads for inference (default: one per core). A ``.pt2`` file is opened only
     when it is the bundled model or ``trusted_by_user`` (opening one can run code)."""
     path = resolve_model_path(model, backend)
-    runner = (OnnxBackend(path, device, threads) if backend == "onnx"
+    runner = (OnnxBackend(path, device, threads) if backend == Backend.ONNX
               else TorchBackend(path, device, threads, trusted_by_user))
     metadata = metadata_from_map(runner.metadata_map, path)
     unknown = [band for band in metadata.bands if band not in POLARISATIONS]

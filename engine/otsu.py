@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .raster_io import DRY, NODATA, WATER
+from .mask_encoding import DRY, NODATA, WATER
 
 #: Bins for the tiled variant: fixed, so tile histograms can be summed.
 HISTOGRAM_RANGE_DB = (-40.0, 10.0)

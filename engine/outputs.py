@@ -6,7 +6,7 @@ Encoding:
   probability  float32: water probability 0..1, -1 nodata (NaN written is stored as -1)
 Both: same grid and CRS as the input, tiled 512 x 512, DEFLATE with predictor,
 BIGTIFF=IF_SAFER, internal overviews. Each is written into a temporary file in the
-output folder (:class:`.raster_io.StagedOutputs`), read back block by block to prove
+output folder (:class:`.safe_write.StagedOutputs`), read back block by block to prove
 every pixel reached the disk (GDAL may only print an error when a full disk stops a
 write), given overviews, and renamed onto the final name only when the run succeeded.
 """
@@ -19,22 +19,25 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import raster_io
 from .errors import FloodSarError
-from .raster_io import RasterGrid, StagedOutputs
+from .formats import GTIFF_OPTIONS, overview_factors
+from .grid import RasterGrid
+from .mask_encoding import CLASS_COLOURS, MASK_COLOURS, NODATA, PROBABILITY_NODATA, WATER
+from .raster_io import RasterIO
+from .safe_write import StagedOutputs, check_writable
 from .tiling import plan_tiles
 
 KINDS = {
     # kind: (dtype, nodata, colour table, band description, overview resampling)
-    "mask": ("uint8", raster_io.NODATA, raster_io.MASK_COLOURS, "water mask (0 dry, 1 water, 255 nodata)",
+    "mask": ("uint8", NODATA, MASK_COLOURS, "water mask (0 dry, 1 water, 255 nodata)",
              "nearest"),
-    "classes": ("uint8", raster_io.NODATA, raster_io.CLASS_COLOURS,
+    "classes": ("uint8", NODATA, CLASS_COLOURS,
                 "flood classes (0 dry, 1 flood, 2 reference water, 3 excluded, 255 nodata)", "nearest"),
-    "probability": ("float32", raster_io.PROBABILITY_NODATA, None, "water probability (0..1, -1 nodata)",
+    "probability": ("float32", PROBABILITY_NODATA, None, "water probability (0..1, -1 nodata)",
                     "average"),
 }
 #: Side of the windows a finished output is read back in (one GeoTIFF block).
-CHECK_BLOCK = int(raster_io.GTIFF_OPTIONS["BLOCKXSIZE"])
+CHECK_BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
 
 
 class Counts(NamedTuple):
@@ -51,14 +54,14 @@ def write_error(final: Path, reason: object) -> FloodSarError:
 
 def count_pixels(array: np.ndarray, kind: str) -> Counts:
     nodata = KINDS[kind][1]
-    water = int(np.count_nonzero(array == raster_io.WATER)) if kind == "mask" else 0
+    water = int(np.count_nonzero(array == WATER)) if kind == "mask" else 0
     return Counts(int(np.count_nonzero(array != nodata)), water)
 
 
-def read_counts(path: Path, grid: RasterGrid, kind: str, io: str = "auto") -> Counts:
+def read_counts(path: Path, grid: RasterGrid, kind: str, io: RasterIO) -> Counts:
     """Count an output's pixels by reading it block by block (FloodSarError if it cannot be read)."""
     counts = Counts(0, 0)
-    with raster_io.open_raster(path, io) as raster:
+    with io.open_raster(path) as raster:
         for tile in plan_tiles(grid.height, grid.width, CHECK_BLOCK, 0):
             w = tile.core
             block = count_pixels(raster.read_window([1], w.row, w.col, w.height, w.width)[0], kind)
@@ -67,7 +70,7 @@ def read_counts(path: Path, grid: RasterGrid, kind: str, io: str = "auto") -> Co
 
 
 def finish_geotiff(tmp: Path, final: Path, grid: RasterGrid, kind: str, expected_valid: int,
-                   io: str = "auto") -> Counts:
+                   io: RasterIO) -> Counts:
     """Check a closed output by reading it back, then add its overviews; FloodSarError if anything failed.
 
     ``expected_valid`` is the number of valid pixels that were written: a block lost to a full
@@ -77,11 +80,10 @@ def finish_geotiff(tmp: Path, final: Path, grid: RasterGrid, kind: str, expected
         counts = read_counts(tmp, grid, kind, io)
         if counts.valid != expected_valid:
             raise OSError(f"{expected_valid - counts.valid} of {expected_valid} valid pixels did not reach the disk")
-        module = raster_io.backend(io)
-        module.add_overviews(tmp, raster_io.overview_factors(grid), KINDS[kind][4])
+        io.add_overviews(tmp, overview_factors(grid), KINDS[kind][4])
     except FloodSarError as exc:  # the file does not open or decode: it was cut short
         raise write_error(final, "it is unreadable after writing") from exc
-    except raster_io.backend(io).WRITE_ERRORS as exc:
+    except io.write_errors as exc:
         raise write_error(final, exc) from exc
     return counts
 
@@ -94,22 +96,21 @@ class OutputWriter:
     exit. On any exception (Ctrl-C included) nothing appears at the final path.
     """
 
-    def __init__(self, path: str | Path, grid: RasterGrid, kind: str, io: str = "auto",
+    def __init__(self, path: str | Path, grid: RasterGrid, kind: str, io: RasterIO,
                  staged: Optional[StagedOutputs] = None) -> None:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
-        self.path = raster_io.check_writable(path)
+        self.path = check_writable(path)
         self.kind = kind
         self.counts = Counts(0, 0)
         self._grid, self._io = grid, io
         self._dtype, self._nodata, colours, description, _ = KINDS[kind]
         self._own = staged is None
         self._staged = StagedOutputs() if staged is None else staged
-        module = raster_io.backend(io)
-        self._errors = module.WRITE_ERRORS
+        self._errors = io.write_errors
         try:  # from the temporary file's creation on, any exception (Ctrl-C too) removes it
             self._tmp = self._staged.temporary(self.path)
-            self._writer = module.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, [description])
+            self._writer = io.create_geotiff(self._tmp, grid, self._dtype, self._nodata, colours, [description])
         except BaseException as exc:
             self._drop()
             if isinstance(exc, self._errors):
@@ -162,7 +163,7 @@ class OutputWriter:
                 pass
 
 
-def open_output(path: str | Path, grid: RasterGrid, kind: str, io: str = "auto",
+def open_output(path: str | Path, grid: RasterGrid, kind: str, io: RasterIO,
                 staged: Optional[StagedOutputs] = None) -> OutputWriter:
     """Start writing a 'mask' or 'probability' GeoTIFF; FloodSarError at once if it cannot be written."""
     return OutputWriter(path, grid, kind, io, staged)

@@ -10,66 +10,42 @@ or Ctrl-C, no output file is left behind.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import flood, outputs, postprocess, raster_io, report
-from .backends import BACKENDS, check_device
-from .errors import CancelledError, FloodSarError
-from .flood import FloodLayers, FloodOptions, Progress
+from . import flood, outputs, postprocess, report
+from .choices import Method
+from .errors import CancelledError, FloodSarError, OptionError
+from .flood import FloodLayers, Progress
+from .grid import RasterGrid, resolution_warning
+from .io_choice import choose_io
+from .mask_encoding import NODATA
 from .metadata import MAX_TILE_SIZE
 from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
 from .prefetch import prefetched as _prefetched
 from .progress import Stages
+from .raster_io import RasterIO
+from .request import PredictionRequest
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .stitching import StripAssembler, crop_core
 from .tally import BLOCK_ROWS, Tally, count_mask
 from .tiling import Tile, Window, blocks, plan_tiles
 
-METHODS = ("model", "otsu")
 #: Tiles per batch when the request leaves it open (batch 1 is fastest on CPU).
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 #: Largest tile side and batch accepted from options or model metadata: memory is tile x tile x batch.
 MAX_TILE, MAX_BATCH = MAX_TILE_SIZE, 64
-RASTER_SUFFIXES = (".tif", ".tiff")
 
-PathLike = Union[str, Path]
+log = logging.getLogger(__name__)
 IsCancelled = Optional[Callable[[], bool]]
-
-
-@dataclass
-class PredictionRequest:
-    """What to map and how. ``None`` for model/tile/overlap/batch means the defaults."""
-
-    inputs: Sequence[PathLike]
-    output: PathLike
-    method: str = "model"
-    model: Optional[PathLike] = None
-    backend: str = "onnx"
-    device: str = "auto"
-    tile: Optional[int] = None
-    overlap: Optional[int] = None
-    batch: Optional[int] = None
-    probabilities: Optional[PathLike] = None
-    vector: Optional[PathLike] = None
-    min_area_m2: float = 0.0
-    vv_band: Optional[int] = None
-    vh_band: Optional[int] = None
-    units: str = "auto"
-    io: str = "auto"
-    flood: Optional[FloodOptions] = None
-    report: Optional[PathLike] = None
-    #: Open a ``.pt2`` model that is not the bundled one (a ``.pt2`` file can run code when opened).
-    trust_model: bool = False
-    extent: Optional[Tuple[float, float, float, float]] = None  # xmin ymin xmax ymax, input CRS; None: all
-    threshold: Optional[float] = None  # water above this probability / below this dB (Otsu); None: default
 
 
 @dataclass
@@ -94,54 +70,6 @@ class PredictionResult:
 def _check_cancel(is_cancelled: IsCancelled) -> None:
     if is_cancelled is not None and is_cancelled():
         raise CancelledError()
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
-
-
-def _check_request(request: PredictionRequest) -> Tuple[Path, Optional[Path], Optional[Path]]:
-    """Validate the options and output paths; returns (output, probabilities, vector) as Paths."""
-    if request.method not in METHODS:
-        raise FloodSarError(f"unknown method {request.method!r}; use --method model or otsu.")
-    if request.backend not in BACKENDS:
-        raise FloodSarError(f"unknown backend {request.backend!r}; use --backend onnx or torch.")
-    check_device(request.device)
-    raster_io.resolve_io(request.io)
-    for name, value, least in (("tile", request.tile, 1), ("overlap", request.overlap, 0),
-                               ("batch", request.batch, 1)):
-        if value is not None and (not isinstance(value, int) or value < least):
-            raise FloodSarError(f"--{name} must be a whole number of at least {least}, not {value!r}.")
-    if not (math.isfinite(request.min_area_m2) and request.min_area_m2 >= 0):
-        raise FloodSarError(f"--min-area must be a number of square metres, 0 or more, not {request.min_area_m2}.")
-    if request.method == "model" and request.threshold is not None and not 0 < request.threshold < 1:
-        raise FloodSarError(f"--threshold must be a water probability between 0 and 1 for the model, "
-                            f"not {request.threshold}.")
-    if request.method == "otsu" and request.probabilities:
-        raise FloodSarError("--probabilities needs --method model: Otsu thresholding gives no probability.")
-    if request.flood is not None:
-        request.flood.check()
-    if request.report is not None:
-        report.check_report_path(Path(request.report))
-    output = Path(request.output)
-    probabilities = Path(request.probabilities) if request.probabilities else None
-    vector = Path(request.vector) if request.vector else None
-    for path, suffixes, option in ((output, RASTER_SUFFIXES, "-o/--output"),
-                                   (probabilities, RASTER_SUFFIXES, "--probabilities"),
-                                   (vector, (".gpkg",), "--vector")):
-        if path is None:
-            continue
-        if path.suffix.lower() not in suffixes:
-            raise FloodSarError(f"{path}: {option} must end in {' or '.join(suffixes)} "
-                                f"(FloodSAR writes {'a GeoPackage' if option == '--vector' else 'GeoTIFF'}).")
-        raster_io.check_writable(path)
-        for source in [*request.inputs, *(request.flood.paths if request.flood else [])]:
-            if Path(source).exists() and _same_file(path, Path(source)):
-                raise FloodSarError(f"{path}: {option} would overwrite the input; choose another output name.")
-    written = [p for p in (output, probabilities, vector) if p is not None]
-    if len({p.resolve() for p in written}) < len(written):
-        raise FloodSarError(f"{output}: the outputs must be different files; give each its own name.")
-    return output, probabilities, vector
 
 
 #: Most tiles one reader item spans: bounds the wait between cancel checks over long runs of empty tiles.
@@ -205,7 +133,7 @@ def _read_windows(source: Sentinel1Source, windows: Sequence[Window], band: int
         yield window, db[band], valid
 
 
-def _blocks(grid: raster_io.RasterGrid, size: int) -> List[Window]:
+def _blocks(grid: RasterGrid, size: int) -> List[Window]:
     """Non-overlapping windows of ``size`` pixels covering the raster, row-major."""
     return blocks(grid.height, grid.width, size)
 
@@ -216,23 +144,24 @@ def _tiling(request: PredictionRequest, model: Model) -> Tuple[int, int, int]:
     tile = metadata.tile_size if request.tile is None else request.tile
     overlap = metadata.overlap if request.overlap is None else request.overlap
     batch = request.batch or DEFAULT_BATCH[model.backend.device]
-    source = {"tile": "--tile" if request.tile else f"the model's tile size ({model.path.name})",
-              "overlap": "--overlap" if request.overlap is not None else f"the model's overlap ({model.path.name})"}
+    source = {"tile": "{tile}" if request.tile else f"the model's tile size ({model.path.name})",
+              "overlap": "{overlap}" if request.overlap is not None else f"the model's overlap ({model.path.name})"}
     if tile > MAX_TILE:
-        raise FloodSarError(f"{source['tile']} is {tile} pixels, more than FloodSAR's limit of {MAX_TILE} "
-                            f"(memory grows with tile x tile x batch); use --tile {min(metadata.tile_size, MAX_TILE)} "
-                            "or less.")
+        raise OptionError("tile", tile, f"{source['tile']} is {tile} pixels, more than FloodSAR's limit of "
+                          f"{MAX_TILE} (memory grows with tile x tile x batch)",
+                          f"use {{tile={min(metadata.tile_size, MAX_TILE)}}} or less")
     if overlap > tile // 4:
-        raise FloodSarError(f"{source['overlap']} is {overlap} pixels, more than a quarter of the {tile} px tile: "
-                            "most of each tile would be thrown away (an overlap of tile/2 - 1 makes a run take "
-                            f"thousands of times longer); use --overlap {tile // 4} or less, or a larger --tile.")
+        raise OptionError("overlap", overlap, f"{source['overlap']} is {overlap} pixels, more than a quarter of the "
+                          f"{tile} px tile: most of each tile would be thrown away (an overlap of tile/2 - 1 makes a "
+                          "run take thousands of times longer)",
+                          f"use {{overlap={tile // 4}}} or less, or a larger {{tile}}")
     if batch > MAX_BATCH:
-        raise FloodSarError(f"--batch {batch} is more than FloodSAR's limit of {MAX_BATCH} tiles per batch "
-                            f"(memory grows with tile x tile x batch); use --batch {MAX_BATCH} or less.")
+        raise OptionError("batch", batch, f"{{batch={batch}}} is more than FloodSAR's limit of {MAX_BATCH} tiles "
+                          "per batch (memory grows with tile x tile x batch)", f"use {{batch={MAX_BATCH}}} or less")
     return tile, overlap, batch
 
 
-def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, output: Path,
+def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, io: RasterIO, output: Path,
                probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> Tally:
     metadata = model.metadata
     tile, overlap, batch = _tiling(request, model)
@@ -240,16 +169,18 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
     tiles = list(plan)
     batch = min(batch, len(tiles))  # never pad a batch with tiles that do not exist
     threshold = metadata.threshold if request.threshold is None else request.threshold
+    log.info("model %s (%s) on %s: %d tiles of %d px, overlap %d px, %d per batch", metadata.name, model.path,
+             model.description, len(tiles), tile, overlap, batch)
     tally = Tally()
     assembler = StripAssembler(source.grid.width, BLOCK_ROWS)
     with contextlib.ExitStack() as stack:
-        mask_out = stack.enter_context(outputs.open_output(output, source.grid, "mask", request.io))
-        probability_out = (stack.enter_context(outputs.open_output(probabilities, source.grid, "probability",
-                                                                   request.io)) if probabilities else None)
+        mask_out = stack.enter_context(outputs.open_output(output, source.grid, "mask", io))
+        probability_out = (stack.enter_context(outputs.open_output(probabilities, source.grid, "probability", io))
+                           if probabilities else None)
 
         def write(row: int, rows: np.ndarray) -> None:
             valid = ~np.isnan(rows)
-            mask = np.where(valid, (rows >= threshold).astype(np.uint8), raster_io.NODATA)
+            mask = np.where(valid, (rows >= threshold).astype(np.uint8), NODATA)
             mask_out.write(row, 0, mask.astype(np.uint8))
             if probability_out is not None:
                 probability_out.write(row, 0, rows)
@@ -277,7 +208,7 @@ def otsu_polarisation(source: Sentinel1Source) -> str:
     return "VH" if "VH" in source.polarisations else "VV"
 
 
-def _run_otsu(source: Sentinel1Source, request: PredictionRequest, output: Path, progress: Progress,
+def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO, output: Path, progress: Progress,
               is_cancelled: IsCancelled) -> Tuple[Tally, float, Optional[str]]:
     """Pass 1: VH (or VV) histograms of tiles -> scene threshold (unless given); pass 2: threshold strip by strip."""
     grid = source.grid
@@ -302,7 +233,7 @@ def _run_otsu(source: Sentinel1Source, request: PredictionRequest, output: Path,
         threshold_db, warning = request.threshold, None
     tally = Tally()
     strips = _blocks(grid, BLOCK_ROWS)
-    with outputs.open_output(output, grid, "mask", request.io) as mask_out, \
+    with outputs.open_output(output, grid, "mask", io) as mask_out, \
             _prefetched(_read_windows(source, strips, band)) as reader:
         for i, (window, vh, valid) in enumerate(reader):
             _check_cancel(is_cancelled)
@@ -323,13 +254,13 @@ def _check_has_data(tally: Tally, source: Sentinel1Source) -> None:
 
 
 class _Mapper:
-    """The chosen method, ready to map any Sentinel-1 source (the model is loaded once)."""
+    """The chosen method, ready to map any Sentinel-1 source through ``io`` (the model is loaded once)."""
 
-    def __init__(self, request: PredictionRequest, model: Optional[Model] = None) -> None:
-        self.request = request
+    def __init__(self, request: PredictionRequest, io: RasterIO, model: Optional[Model] = None) -> None:
+        self.request, self.io = request, io
         self.model = (model or load_model(request.model, request.backend, request.device,
                                           trusted_by_user=request.trust_model)
-                      if request.method == "model" else None)
+                      if request.method == Method.MODEL else None)
         self.thresholds: List[Tuple[str, float]] = []
         self.warnings: List[str] = []
 
@@ -338,11 +269,13 @@ class _Mapper:
         """Map water in ``source`` into ``output`` (0/1/255); ``name`` prefixes its warnings."""
         prefix = f"{name}: " if name else ""
         self.warnings += [prefix + warning for warning in source.warnings]
+        log.info("%sinput: %s", prefix, "; ".join(source.describe().splitlines()))
         if self.model is not None:
-            resolution = raster_io.resolution_warning(source.grid, self.model.metadata.resolution_m)
+            resolution = resolution_warning(source.grid, self.model.metadata.resolution_m)
             self.warnings += [prefix + resolution] if resolution else []
-            return _run_model(source, self.model, self.request, output, probabilities, progress, is_cancelled)
-        tally, threshold, warning = _run_otsu(source, self.request, output, progress, is_cancelled)
+            return _run_model(source, self.model, self.request, self.io, output, probabilities, progress,
+                              is_cancelled)
+        tally, threshold, warning = _run_otsu(source, self.request, self.io, output, progress, is_cancelled)
         self.warnings += [prefix + warning] if warning else []
         self.thresholds.append((f"{name or 'image'} {otsu_polarisation(source)}", threshold))
         return tally
@@ -363,17 +296,20 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
     written). FloodSarError on bad input. ``model``: the request's model already loaded (a batch
     worker loads it once per process)."""
     started = time.perf_counter()
-    output, probabilities, vector = _check_request(request)
+    output, probabilities, vector = request.check_outputs()
+    io = request.io or choose_io()
+    if vector is not None:
+        io.check_vector_support()
     stages = Stages(progress, request.min_area_m2 > 0, vector is not None)
     classes = request.flood is not None and request.flood.active
     layers: Optional[FloodLayers] = None
     with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
-                        units=request.units, io=request.io,
-                        single_polarisation=request.method == "otsu") as source:
+                        units=request.units, io=io,
+                        single_polarisation=request.method == Method.OTSU) as source:
         if request.extent is not None:
             source.crop(request.extent)
         postprocess.minimum_pixels(source.grid, request.min_area_m2)  # an impossible unit fails before mapping
-        mapper = _Mapper(request, model)
+        mapper = _Mapper(request, io, model)
         if classes:
             tally = Tally()
             layers = flood.map_flood(request, mapper, source, output, probabilities, tally.add, stages.mapping,
@@ -383,13 +319,14 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
         grid = source.grid
     warnings = mapper.warnings + (layers.warnings() if layers else [])
     if request.min_area_m2 > 0:
-        postprocess.apply_minimum_mapping_unit(output, request.min_area_m2, request.io)
-        tally = count_mask(output, request.io)
+        postprocess.apply_minimum_mapping_unit(output, request.min_area_m2, io)
+        tally = count_mask(output, io)
         stages.done()
     polygons = None
     if vector:
-        polygons = postprocess.write_water_polygons(output, vector, request.io, classes=classes)
+        polygons = postprocess.write_water_polygons(output, vector, io, classes=classes)
         stages.done()
+    log.info("written: %s", ", ".join(str(p) for p in (output, probabilities, vector) if p is not None))
     water_km2, valid_km2 = tally.km2(grid)
     if math.isnan(water_km2):
         warnings.append("The CRS units are unknown, so areas could not be computed.")
@@ -399,5 +336,5 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
                               threshold_db=mapper.thresholds[0][1] if mapper.thresholds else None,
                               polygons=polygons, class_areas_km2=tally.class_km2(grid) if classes else {})
     if request.report is not None:
-        result.report = report.write_report(Path(request.report), request, result, layers)
+        result.report = report.write_report(Path(request.report), request, result, layers, io)
     return result

@@ -1,76 +1,78 @@
 """Post-processing of a finished water mask: minimum mapping unit and water polygons."""
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
-from . import outputs, raster_io
-from .errors import FloodSarError
+from . import outputs
+from .errors import FloodSarError, OptionError
+from .grid import RasterGrid
+from .raster_io import RasterIO, check_exists
+from .safe_write import atomic_output
 
 
-def minimum_pixels(grid: raster_io.RasterGrid, min_area_m2: float) -> int:
+def minimum_pixels(grid: RasterGrid, min_area_m2: float) -> int:
     """Pixels in the minimum mapping unit (1 = none; pixel area taken at the raster centre).
 
-    FloodSarError for a unit that cannot be applied: not a finite number, or over half the
+    OptionError for a unit that cannot be applied: not a finite number, or over half the
     raster (then no patch could be merged into a larger neighbour and the mask would stay as it is).
     """
     if not math.isfinite(min_area_m2) or min_area_m2 < 0:
-        raise FloodSarError(f"--min-area must be a number of square metres, 0 or more, not {min_area_m2}.")
+        raise OptionError("min_area_m2", min_area_m2,
+                          f"{{min_area_m2}} must be a number of square metres, 0 or more, not {min_area_m2}")
     size = grid.pixel_size_m
     if size is None or min_area_m2 == 0:
         return 1
     pixels = max(1, math.ceil(min_area_m2 / size ** 2 - 1e-9))
     half = grid.width * grid.height // 2
     if pixels > half:
-        raise FloodSarError(
-            f"--min-area {min_area_m2:g} m2 is {pixels} pixels of about {size:.1f} m, more than half the raster "
-            f"({grid.width} x {grid.height} pixels): no patch could be merged into a larger one; "
-            f"use at most {half * size ** 2:.0f} m2.")
+        raise OptionError(
+            "min_area_m2", min_area_m2,
+            f"{{min_area_m2}} of {min_area_m2:g} m2 is {pixels} pixels of about {size:.1f} m, more than half the "
+            f"raster ({grid.width} x {grid.height} pixels): no patch could be merged into a larger one",
+            f"use at most {half * size ** 2:.0f} m2")
     return pixels
 
 
-def sieve_mask(src: Path, dst: Path, final: Path, grid: raster_io.RasterGrid, pixels: int, valid_pixels: int,
-               io: str = "auto") -> outputs.Counts:
+def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int, valid_pixels: int,
+               io: RasterIO) -> outputs.Counts:
     """Write the ``src`` mask into ``dst`` with patches under ``pixels`` merged into their largest neighbour.
 
     ``dst`` is checked and given overviews like every output (``final`` names it in errors);
     returns its counts. Patches are 4-connected, as the polygons of :func:`write_water_polygons`
     are, so no water polygon is smaller than the unit. Nodata (255) is left as it is.
     """
-    module = raster_io.backend(io)
     try:
-        module.sieve_file(src, dst, pixels)
-    except module.WRITE_ERRORS as exc:
+        io.sieve_file(src, dst, pixels)
+    except io.write_errors as exc:
         raise outputs.write_error(final, exc) from exc
     return outputs.finish_geotiff(dst, final, grid, "mask", valid_pixels, io)
 
 
-def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: str = "auto") -> None:
+def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: RasterIO) -> None:
     """Merge water and dry patches smaller than ``min_area_m2`` into their largest neighbour, in place."""
     mask_path = Path(mask_path)
-    with raster_io.open_raster(mask_path, io) as mask:
+    with io.open_raster(mask_path) as mask:
         grid = mask.grid
     pixels = minimum_pixels(grid, min_area_m2)
     if pixels <= 1:
         return
     valid = outputs.read_counts(mask_path, grid, "mask", io).valid
-    with raster_io.atomic_output(mask_path) as tmp:
+    with atomic_output(mask_path) as tmp:
         sieve_mask(mask_path, tmp, mask_path, grid, pixels, valid, io)
 
 
-def polygonize(mask_path: Path, gpkg_path: Path, final: Path, io: str = "auto", classes: bool = False) -> int:
+def polygonize(mask_path: Path, gpkg_path: Path, final: Path, io: RasterIO, classes: bool = False) -> int:
     """Write the water polygons of a mask (``classes``: of a flood class map) into ``gpkg_path`` (``final``
     names it in errors); the count."""
-    module = raster_io.backend(io)
     try:
-        return module.polygonize_water(mask_path, gpkg_path, classes=classes)
-    except module.WRITE_ERRORS as exc:
+        return io.polygonize_water(mask_path, gpkg_path, classes=classes)
+    except io.write_errors as exc:
         raise FloodSarError(f"{final}: could not write the water polygons ({exc}); nothing was saved: "
                             "check free disk space and permissions.") from exc
 
 
-def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str = "auto",
+def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: RasterIO,
                          classes: bool = False) -> int:
     """Write the water (value 1) polygons of a mask to a GeoPackage; return the feature count.
 
@@ -81,14 +83,8 @@ def write_water_polygons(mask_path: str | Path, gpkg_path: str | Path, io: str =
     polygons, each with its ``class`` and ``area_m2``.
     """
     mask_path, gpkg_path = Path(mask_path), Path(gpkg_path)
-    check_vector_support(io)
-    raster_io.check_exists(mask_path)
-    with raster_io.atomic_output(gpkg_path) as tmp:
+    io.check_vector_support()
+    check_exists(mask_path)
+    with atomic_output(gpkg_path) as tmp:
         return polygonize(mask_path, tmp, gpkg_path, io, classes)
 
-
-def check_vector_support(io: str = "auto") -> None:
-    """Refuse up front (call it before inference) when polygons cannot be written."""
-    if raster_io.resolve_io(io) == "rasterio" and importlib.util.find_spec("pyogrio") is None:
-        raise FloodSarError("writing water polygons needs the pyogrio package; install it "
-                            "(pip install pyogrio) or leave out the vector output.")

@@ -14,10 +14,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from .backends import BACKENDS, DEVICES
+from .choices import Backend, Device, Method, Units, values
 from .flood import REFERENCE_KINDS, FloodOptions
-from .pipeline import METHODS, PredictionRequest
-from .sentinel1 import UNITS_CHOICES
+from .request import PredictionRequest
 from .terrain import HAND_MAX_M, SLOPE_MAX_DEG
 
 
@@ -47,7 +46,7 @@ def add_band_options(parser: argparse.ArgumentParser) -> None:
     """How to read the input: band numbers and units."""
     parser.add_argument("--vv-band", type=int, metavar="N", help="band number of VV (default: from band names)")
     parser.add_argument("--vh-band", type=int, metavar="N", help="band number of VH (default: from band names)")
-    parser.add_argument("--units", choices=UNITS_CHOICES, default="auto",
+    parser.add_argument("--units", choices=values(Units), default=Units.AUTO.value,
                         help="backscatter units of the input (default: detected from the values)")
 
 
@@ -56,15 +55,16 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
     ``per_scene`` (``floodsar batch``): the extra outputs are switches writing one file per scene
     beside its mask, and ``--pre`` is a pool of pre-flood images."""
     add_band_options(parser)
-    parser.add_argument("--method", choices=METHODS, default="model",
+    parser.add_argument("--method", choices=values(Method), default=Method.MODEL.value,
                         help="segmentation model (default) or the Otsu threshold baseline on VH")
     parser.add_argument("--model", metavar="PATH", help="FloodSAR model file (.onnx, or .pt2 with "
                         "--backend torch; default: the bundled model)")
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="inference runtime (default onnx)")
+    parser.add_argument("--backend", choices=values(Backend), default=Backend.ONNX.value,
+                        help="inference runtime (default onnx)")
     parser.add_argument("--trust-model", action="store_true",
                         help="open a .pt2 model that is not the bundled one (a .pt2 file can run code when opened: "
                              "only for files you made or trust)")
-    parser.add_argument("--device", choices=DEVICES, default="auto",
+    parser.add_argument("--device", choices=values(Device), default=Device.AUTO.value,
                         help="where to run the model (default: a GPU when available)")
     parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")
     parser.add_argument("--overlap", type=int, metavar="N",

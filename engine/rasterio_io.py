@@ -1,17 +1,19 @@
-"""Raster I/O with rasterio (command line and training); see :mod:`.raster_io` for the interface."""
+"""Raster I/O with rasterio (command line and training); see :class:`.raster_io.RasterIO`."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import struct
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import rasterio
-import rasterio.env
 import rasterio.control
+import rasterio.env
 import rasterio.features
 import rasterio.transform
 import rasterio.warp
@@ -22,9 +24,12 @@ from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError, Ra
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from . import raster_io
-from .raster_io import GeoTiffWriter, RasterFile, RasterGrid
-
+from . import formats
+from .errors import FloodSarError
+from .grid import RasterGrid, equal_area_proj4
+from .mask_encoding import MASK_COLOURS, NODATA, VALID_LUT
+from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, complex_data, input_grid,
+                        not_a_raster, unreadable_pixels)
 
 #: GDAL's block cache defaults to 5% of RAM and would grow with the raster: cap it
 #: (rasterio bundles its own GDAL, so this leaves QGIS's osgeo.gdal alone).
@@ -37,32 +42,29 @@ if "CPL_LOG" not in os.environ:
     rasterio.env.set_gdal_config("CPL_LOG", os.devnull)
 logging.getLogger("rasterio").addHandler(logging.NullHandler())  # rasterio's copies, unless logging is set up
 
-#: Errors a failed write can raise.
-WRITE_ERRORS = (RasterioError, CPLE_BaseError, OSError)
-
 
 class RasterioFile(RasterFile):
     """An input raster opened with rasterio."""
 
-    def __init__(self, path: Path | str, require_crs: bool = True) -> None:
+    def __init__(self, path: Path | str, io: "RasterioIO", require_crs: bool = True) -> None:
         try:
             with warnings.catch_warnings():  # a missing CRS gets FloodSAR's own message below
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 self._ds = rasterio.open(path)
         except RasterioIOError as exc:
-            raise raster_io.not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
+            raise not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
         try:
             if self._ds.count == 0:
-                raise raster_io.not_a_raster(path, raster_io.NO_BANDS)
+                raise not_a_raster(path, NO_BANDS)
             if any(np.dtype(dtype).kind == "c" for dtype in self._ds.dtypes):
-                raise raster_io.complex_data(path)
+                raise complex_data(path)
             self.path = path
             self.count = self._ds.count
             self.descriptions = tuple(d or "" for d in self._ds.descriptions)
             self.nodata = tuple(self._ds.nodatavals)
             crs = self._ds.crs.to_wkt() if self._ds.crs else ""
-            self.grid = raster_io.make_grid(path, self._ds.width, self._ds.height, crs,
-                                            self._ds.transform.to_gdal(), len(self._ds.gcps[0]), require_crs)
+            self.grid = input_grid(io, path, self._ds.width, self._ds.height, crs,
+                                   self._ds.transform.to_gdal(), len(self._ds.gcps[0]), require_crs)
         except BaseException:
             self._ds.close()
             raise
@@ -72,7 +74,7 @@ class RasterioFile(RasterFile):
         try:
             return self._ds.read(list(bands), window=window, out_dtype="float32")
         except (RasterioError, CPLE_BaseError) as exc:
-            raise raster_io.unreadable_pixels(self.path, _gdal_reason(exc)) from exc
+            raise unreadable_pixels(self.path, _gdal_reason(exc)) from exc
 
     def close(self) -> None:
         self._ds.close()
@@ -84,35 +86,32 @@ def _gdal_reason(exc: Exception) -> str:
     return str(cause or exc)
 
 
-def open_raster(path: Path | str, require_crs: bool = True) -> RasterioFile:
-    return RasterioFile(path, require_crs)
+class WarpedRasterioFile(RasterioFile):
+    """A raster reprojected on the fly onto another grid (GDAL warped VRT): each window read
+    warps only the source pixels it needs. Float32, NaN outside the source and at its nodata."""
 
+    def __init__(self, path: Path, io: "RasterioIO", grid: RasterGrid, resampling: str) -> None:
+        super().__init__(path, io)
+        self._source = self._ds
+        self._ds = WarpedVRT(self._source, crs=CRS.from_wkt(grid.crs_wkt),
+                             transform=rasterio.Affine.from_gdal(*grid.transform), width=grid.width,
+                             height=grid.height, resampling=Resampling[resampling], dtype="float32",
+                             nodata=float("nan"))
+        self.grid = grid
+        self.nodata = (float("nan"),) * self.count
 
-def crs_info(crs_wkt: str) -> tuple[bool, float | None]:
-    try:
-        crs = CRS.from_wkt(crs_wkt)
-    except CRSError:
-        return False, None
-    if crs.is_geographic:
-        return True, None
-    try:
-        return False, float(crs.linear_units_factor[1])
-    except CRSError:
-        return False, None
-
-
-def same_crs(wkt_a: str, wkt_b: str) -> bool:
-    return wkt_a == wkt_b or CRS.from_wkt(wkt_a) == CRS.from_wkt(wkt_b)
+    def close(self) -> None:
+        self._ds.close()
+        self._source.close()
 
 
 class RasterioGeoTiff(GeoTiffWriter):
-    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
-                 colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
-                 options: dict[str, str] | None = None) -> None:
+    def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None, colours: Colours | None,
+                 descriptions: Sequence[str], options: dict[str, str] | None = None) -> None:
         self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
                                  count=len(descriptions), dtype=dtype, nodata=nodata,
                                  crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
-                                 **raster_io.creation_options(dtype, options))
+                                 **formats.creation_options(dtype, options))
         if colours:
             self._ds.write_colormap(1, colours)
         for band, description in enumerate(descriptions, start=1):
@@ -126,42 +125,173 @@ class RasterioGeoTiff(GeoTiffWriter):
         self._ds.close()
 
 
-def create_geotiff(path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
-                   colours: dict[int, tuple[int, int, int, int]] | None, descriptions: Sequence[str],
-                   options: dict[str, str] | None = None) -> RasterioGeoTiff:
-    return RasterioGeoTiff(path, grid, dtype, nodata, colours, descriptions, options)
+@dataclass
+class RasterioIO(RasterIO):
+    """:class:`.raster_io.RasterIO` through rasterio (polygons written with pyogrio, ``polygon_batch`` at a time)."""
 
+    polygon_batch: int = 20000
+    name = "rasterio"
+    write_errors = (RasterioError, CPLE_BaseError, OSError)
 
-def crs_wkt(definition: str) -> str:
-    """WKT of a CRS given as 'EPSG:n', PROJ or WKT."""
-    return CRS.from_user_input(definition).to_wkt()
+    def _open(self, path: Path | str, require_crs: bool = True) -> RasterioFile:
+        return RasterioFile(path, self, require_crs)
 
-
-def add_overviews(path: Path, factors: list[int], resampling: str) -> None:
-    """Add internal overviews to a finished GeoTIFF; OSError unless they are all there afterwards."""
-    if not factors:
-        return
-    with rasterio.open(path, "r+") as ds:
-        ds.build_overviews(factors, Resampling[resampling])
-    with rasterio.open(path) as ds:
-        if len(ds.overviews(1)) != len(factors):
-            raise OSError("the overviews were not saved")
-
-
-def sieve_file(src: Path, dst: Path, min_pixels: int) -> None:
-    """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours.
-
-    rasterio's sieve only writes to an array: this holds one byte per pixel in memory.
-    """
-    with RasterioFile(src) as mask, rasterio.open(raster_io.lut_vrt(src, mask.grid, raster_io.VALID_LUT)) as valid:
-        sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
-                                         mask=rasterio.band(valid, 1), connectivity=4)
-        writer = RasterioGeoTiff(dst, mask.grid, "uint8", raster_io.NODATA, _colours(mask._ds),
-                                 [mask._ds.descriptions[0] or ""])
+    def crs_units(self, crs_wkt: str) -> tuple[bool, float | None]:
         try:
-            writer.write(0, 0, sieved)
-        finally:
-            writer.close()
+            crs = CRS.from_wkt(crs_wkt)
+            return (True, None) if crs.is_geographic else (False, float(crs.linear_units_factor[1]))
+        except CRSError:
+            return False, None
+
+    def crs_wkt(self, definition: str) -> str:
+        return CRS.from_user_input(definition).to_wkt()
+
+    def same_crs(self, wkt_a: str, wkt_b: str) -> bool:
+        return wkt_a == wkt_b or CRS.from_wkt(wkt_a) == CRS.from_wkt(wkt_b)
+
+    def create_geotiff(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None,
+                       colours: Colours | None, descriptions: Sequence[str],
+                       options: dict[str, str] | None = None) -> RasterioGeoTiff:
+        return RasterioGeoTiff(path, grid, dtype, nodata, colours, descriptions, options)
+
+    def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
+        if not factors:
+            return
+        with rasterio.open(path, "r+") as ds:
+            ds.build_overviews(factors, Resampling[resampling])
+        with rasterio.open(path) as ds:
+            if len(ds.overviews(1)) != len(factors):
+                raise OSError("the overviews were not saved")
+
+    def sieve_file(self, src: Path, dst: Path, min_pixels: int) -> None:
+        """rasterio's sieve only writes to an array: this holds one byte per pixel in memory."""
+        with RasterioFile(src, self) as mask, rasterio.open(formats.lut_vrt(src, mask.grid, VALID_LUT)) as valid:
+            sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
+                                             mask=rasterio.band(valid, 1), connectivity=4)
+            writer = RasterioGeoTiff(dst, mask.grid, "uint8", NODATA, _colours(mask._ds),
+                                     [mask._ds.descriptions[0] or ""])
+            try:
+                writer.write(0, 0, sieved)
+            finally:
+                writer.close()
+
+    def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
+        """pyogrio's write errors (a full disk) come out as OSError."""
+        with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused
+            warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
+            import pyogrio.errors
+            import pyogrio.raw
+
+        try:
+            return self._polygonize(mask_path, gpkg_path, classes, pyogrio.raw.write)
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise OSError(str(exc).strip().splitlines()[0]) from exc
+
+    def _polygonize(self, mask_path: Path, gpkg_path: Path, classes: bool, write_layer: Callable) -> int:
+        layer, lut = formats.polygon_layer(classes)
+        with RasterioFile(mask_path, self) as mask, \
+                rasterio.open(formats.lut_vrt(mask_path, mask.grid, lut)) as water:
+            grid, crs = mask.grid, mask._ds.crs
+            lon, lat = rasterio.warp.transform(crs, CRS.from_epsg(4326), *([v] for v in grid.centre))
+            equal_area = CRS.from_proj4(equal_area_proj4(lon[0], lat[0]))
+            shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1), connectivity=4,
+                                              transform=rasterio.Affine.from_gdal(*grid.transform))
+            count = 0
+            polygons: list[list[np.ndarray]] = []
+            values: list[int] = []
+
+            def flush() -> None:
+                areas = _areas(polygons, crs, equal_area) if polygons else np.zeros(0)
+                fields = [formats.AREA_FIELD] + ([formats.CLASS_FIELD] if classes else [])
+                columns = [areas] + ([np.array(values, dtype=np.int32)] if classes else [])
+                write_layer(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
+                            columns, fields=fields, layer=layer,
+                            driver="GPKG", geometry_type="Polygon", crs=grid.crs_wkt,
+                            append=count > len(polygons), dataset_options={"VERSION": formats.GPKG_VERSION})
+                polygons.clear()
+                values.clear()
+
+            for geom, value in shapes:
+                polygons.append([np.asarray(ring, dtype="<f8") for ring in geom["coordinates"]])
+                values.append(int(value))
+                count += 1
+                if len(polygons) == self.polygon_batch:
+                    flush()
+            if polygons or count == 0:
+                flush()
+        return count
+
+    def open_warped(self, path: Path, grid: RasterGrid, resampling: str) -> WarpedRasterioFile:
+        return WarpedRasterioFile(path, self, grid, resampling)
+
+    def transform_bounds(self, src_wkt: str, dst_wkt: str, bounds: tuple[float, float, float, float]
+                         ) -> tuple[float, float, float, float]:
+        return tuple(rasterio.warp.transform_bounds(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), *bounds))
+
+    def vector_info(self, path: Path) -> tuple[str, tuple[float, float, float, float]]:
+        import pyogrio
+
+        info = pyogrio.read_info(path, force_total_bounds=True)
+        crs = CRS.from_user_input(info["crs"]).to_wkt() if info["crs"] else ""
+        return crs, tuple(float(v) for v in info["total_bounds"])
+
+    def rasterize_window(self, path: Path, layer_wkt: str, grid: RasterGrid, row_off: int, col_off: int,
+                         height: int, width: int) -> np.ndarray:
+        import pyogrio.raw
+        import shapely
+
+        window_grid = grid.window(row_off, col_off, height, width)
+        bounds = self.transform_bounds(grid.crs_wkt, layer_wkt, window_grid.bounds)
+        _, _, wkb, _ = pyogrio.raw.read(path, bbox=bounds, columns=[])
+        out = np.zeros((height, width), dtype=np.uint8)
+        if wkb is None or len(wkb) == 0:
+            return out
+        geoms = shapely.from_wkb(wkb)
+        if not self.same_crs(layer_wkt, grid.crs_wkt):
+            src, dst = CRS.from_wkt(layer_wkt), CRS.from_wkt(grid.crs_wkt)
+            geoms = shapely.transform(geoms, lambda xy: np.column_stack(rasterio.warp.transform(src, dst, xy[:, 0],
+                                                                                                 xy[:, 1])))
+        shapes = [(geom, 1) for geom in geoms if geom is not None and not geom.is_empty]
+        if shapes:
+            rasterio.features.rasterize(shapes, out=out, transform=rasterio.Affine.from_gdal(*window_grid.transform))
+        return out
+
+    def read_tags(self, path: Path) -> dict[str, str]:
+        with RasterioFile(path, self) as raster:
+            return dict(raster._ds.tags())
+
+    def check_vector_support(self) -> None:
+        if importlib.util.find_spec("pyogrio") is None:
+            raise FloodSarError("writing water polygons needs the pyogrio package; install it "
+                                "(pip install pyogrio) or leave out the vector output.")
+
+    def check_vector_reading(self, path: Path) -> None:
+        missing = [name for name in ("pyogrio", "shapely") if importlib.util.find_spec(name) is None]
+        if missing:
+            raise FloodSarError(f"{path}: reading vector layers needs the Python package(s) {', '.join(missing)}; "
+                                f"install them (pip install {' '.join(missing)}) or pass the layer as a raster.")
+
+    def epsg_wkt(self, code: int) -> str:
+        return CRS.from_epsg(code).to_wkt()
+
+    def transform_points(self, src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequence[float]
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        x, y = rasterio.warp.transform(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), list(xs), list(ys))
+        return np.asarray(x), np.asarray(y)
+
+    def gcp_transformer(self, gcps: Sequence[tuple[float, float, float, float]], crs_wkt: str
+                        ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        points = [rasterio.control.GroundControlPoint(row=line, col=pixel, x=lon, y=lat)
+                  for line, pixel, lon, lat in gcps]
+        tps = rasterio.transform.GCPTransformer(points, tps=True)
+        crs, wgs84 = CRS.from_wkt(crs_wkt), CRS.from_epsg(4326)
+
+        def to_raster(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            lon, lat = rasterio.warp.transform(crs, wgs84, list(xs), list(ys))
+            lines, pixels = tps.rowcol(lon, lat, op=np.positive)  # a ufunc keeps the fractions
+            return np.asarray(lines, dtype=float), np.asarray(pixels, dtype=float)
+
+        return to_raster
 
 
 def _colours(ds: rasterio.io.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
@@ -169,59 +299,7 @@ def _colours(ds: rasterio.io.DatasetReader) -> dict[int, tuple[int, int, int, in
     try:
         return ds.colormap(1)
     except ValueError:
-        return raster_io.MASK_COLOURS
-
-
-def polygonize_water(mask_path: Path, gpkg_path: Path, batch: int = 20000, classes: bool = False) -> int:
-    """Write water polygons (value 1) of a mask to a new GeoPackage with true areas; return the count.
-
-    ``classes``: the mask is a flood class map; write flood and reference water polygons with their class.
-    pyogrio's write errors (a full disk) come out as OSError.
-    """
-    with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused here
-        warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
-        import pyogrio.errors
-        import pyogrio.raw
-
-    try:
-        return _polygonize(mask_path, gpkg_path, batch, classes, pyogrio.raw.write)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise OSError(str(exc).strip().splitlines()[0]) from exc
-
-
-def _polygonize(mask_path: Path, gpkg_path: Path, batch: int, classes: bool, write_layer) -> int:
-    layer, lut = raster_io.polygon_layer(classes)
-    with RasterioFile(mask_path) as mask, \
-            rasterio.open(raster_io.lut_vrt(mask_path, mask.grid, lut)) as water:
-        grid, crs = mask.grid, mask._ds.crs
-        lon, lat = rasterio.warp.transform(crs, CRS.from_epsg(4326), *([v] for v in raster_io.grid_centre(grid)))
-        equal_area = CRS.from_proj4(raster_io.equal_area_proj4(lon[0], lat[0]))
-        shapes = rasterio.features.shapes(rasterio.band(water, 1), mask=rasterio.band(water, 1), connectivity=4,
-                                          transform=rasterio.Affine.from_gdal(*grid.transform))
-        count = 0
-        polygons: list[list[np.ndarray]] = []
-        values: list[int] = []
-
-        def flush() -> None:
-            areas = _areas(polygons, crs, equal_area) if polygons else np.zeros(0)
-            fields = [raster_io.AREA_FIELD] + ([raster_io.CLASS_FIELD] if classes else [])
-            columns = [areas] + ([np.array(values, dtype=np.int32)] if classes else [])
-            write_layer(gpkg_path, np.array([_polygon_wkb(p) for p in polygons], dtype=object),
-                              columns, fields=fields, layer=layer,
-                              driver="GPKG", geometry_type="Polygon", crs=grid.crs_wkt,
-                              append=count > len(polygons), dataset_options={"VERSION": raster_io.GPKG_VERSION})
-            polygons.clear()
-            values.clear()
-
-        for geom, value in shapes:
-            polygons.append([np.asarray(ring, dtype="<f8") for ring in geom["coordinates"]])
-            values.append(int(value))
-            count += 1
-            if len(polygons) == batch:
-                flush()
-        if polygons or count == 0:
-            flush()
-    return count
+        return MASK_COLOURS
 
 
 def _areas(polygons: list[list[np.ndarray]], src: CRS, equal_area: CRS) -> np.ndarray:
@@ -246,95 +324,3 @@ def _polygon_wkb(rings: list[np.ndarray]) -> bytes:
         parts.append(struct.pack("<I", len(ring)))
         parts.append(ring[:, :2].tobytes())
     return b"".join(parts)
-
-
-class WarpedRasterioFile(RasterioFile):
-    """A raster reprojected on the fly onto another grid (GDAL warped VRT): each window read
-    warps only the source pixels it needs. Float32, NaN outside the source and at its nodata."""
-
-    def __init__(self, path: Path, grid: RasterGrid, resampling: str) -> None:
-        super().__init__(path)
-        self._source = self._ds
-        self._ds = WarpedVRT(self._source, crs=CRS.from_wkt(grid.crs_wkt),
-                             transform=rasterio.Affine.from_gdal(*grid.transform), width=grid.width,
-                             height=grid.height, resampling=Resampling[resampling], dtype="float32",
-                             nodata=float("nan"))
-        self.grid = grid
-        self.nodata = (float("nan"),) * self.count
-
-    def close(self) -> None:
-        self._ds.close()
-        self._source.close()
-
-
-def open_warped(path: Path, grid: RasterGrid, resampling: str) -> WarpedRasterioFile:
-    return WarpedRasterioFile(path, grid, resampling)
-
-
-def transform_bounds(src_wkt: str, dst_wkt: str, bounds: tuple[float, float, float, float]
-                     ) -> tuple[float, float, float, float]:
-    return tuple(rasterio.warp.transform_bounds(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), *bounds))
-
-
-def vector_info(path: Path) -> tuple[str, tuple[float, float, float, float]]:
-    """(CRS WKT, extent) of a vector file's first layer."""
-    import pyogrio
-
-    info = pyogrio.read_info(path, force_total_bounds=True)
-    crs = CRS.from_user_input(info["crs"]).to_wkt() if info["crs"] else ""
-    return crs, tuple(float(v) for v in info["total_bounds"])
-
-
-def rasterize_window(path: Path, layer_wkt: str, grid: RasterGrid, row_off: int, col_off: int,
-                     height: int, width: int) -> np.ndarray:
-    """uint8 [height, width]: 1 where a polygon of the vector file covers a pixel centre, else 0."""
-    import pyogrio.raw
-    import shapely
-
-    window_grid = raster_io.window_grid(grid, row_off, col_off, height, width)
-    bounds = transform_bounds(grid.crs_wkt, layer_wkt, raster_io.grid_bounds(window_grid))
-    _, _, wkb, _ = pyogrio.raw.read(path, bbox=bounds, columns=[])
-    out = np.zeros((height, width), dtype=np.uint8)
-    if wkb is None or len(wkb) == 0:
-        return out
-    geoms = shapely.from_wkb(wkb)
-    if not same_crs(layer_wkt, grid.crs_wkt):
-        src, dst = CRS.from_wkt(layer_wkt), CRS.from_wkt(grid.crs_wkt)
-        geoms = shapely.transform(geoms, lambda xy: np.column_stack(rasterio.warp.transform(src, dst, xy[:, 0],
-                                                                                             xy[:, 1])))
-    shapes = [(geom, 1) for geom in geoms if geom is not None and not geom.is_empty]
-    if shapes:
-        rasterio.features.rasterize(shapes, out=out, transform=rasterio.Affine.from_gdal(*window_grid.transform))
-    return out
-
-
-def read_tags(path: Path) -> dict[str, str]:
-    """The dataset's metadata tags (default domain)."""
-    with RasterioFile(path) as raster:
-        return dict(raster._ds.tags())
-
-
-def epsg_wkt(code: int) -> str:
-    return CRS.from_epsg(code).to_wkt()
-
-
-def transform_points(src_wkt: str, dst_wkt: str, xs: Sequence[float], ys: Sequence[float]
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    x, y = rasterio.warp.transform(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), list(xs), list(ys))
-    return np.asarray(x), np.asarray(y)
-
-
-def gcp_transformer(gcps: Sequence[tuple[float, float, float, float]], crs_wkt: str
-                    ) -> Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Map coordinates in ``crs_wkt`` -> raster (line, pixel) through GCPs (line, pixel, lon, lat; WGS84),
-    with GDAL's thin-plate-spline GCP transformer (exact at every GCP)."""
-    points = [rasterio.control.GroundControlPoint(row=line, col=pixel, x=lon, y=lat) for line, pixel, lon, lat in gcps]
-    tps = rasterio.transform.GCPTransformer(points, tps=True)
-    crs, wgs84 = CRS.from_wkt(crs_wkt), CRS.from_epsg(4326)
-
-    def to_raster(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        lon, lat = rasterio.warp.transform(crs, wgs84, list(xs), list(ys))
-        lines, pixels = tps.rowcol(lon, lat, op=np.positive)  # a ufunc keeps the fractions
-        return np.asarray(lines, dtype=float), np.asarray(pixels, dtype=float)
-
-    return to_raster

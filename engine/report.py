@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from . import raster_io
-from .errors import FloodSarError
+from .errors import FloodSarError, OptionError
+from .raster_io import RasterIO
+from .safe_write import atomic_output, check_writable
 
 if TYPE_CHECKING:  # the pipeline imports this module
     from .flood import FloodLayers
@@ -30,14 +31,14 @@ _NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?:T(\d{2})(\d{2}
 def check_report_path(path: Path) -> None:
     """Refuse, before any work, a report path that is not a writable .json file."""
     if path.suffix.lower() != ".json":
-        raise FloodSarError(f"{path}: --report must end in .json (FloodSAR writes the report as JSON).")
-    raster_io.check_writable(path)
+        raise OptionError("report", path, "{report} must end in .json (FloodSAR writes the report as JSON)", path=path)
+    check_writable(path)
 
 
-def acquisition_date(path: Path, io: str = "auto") -> Optional[str]:
+def acquisition_date(path: Path, io: RasterIO) -> Optional[str]:
     """The acquisition date/time of a raster (ISO 8601) from its tags or its name, or None."""
     try:
-        tags = {key.lower(): value for key, value in raster_io.backend(io).read_tags(path).items()}
+        tags = {key.lower(): value for key, value in io.read_tags(path).items()}
     except FloodSarError:
         tags = {}
     for key in DATE_TAGS:
@@ -54,7 +55,7 @@ def acquisition_date(path: Path, io: str = "auto") -> Optional[str]:
     return f"{date}T{time[0]}:{time[1]}:{time[2]}" if time[0] else date
 
 
-def _files(paths: Sequence[Any], io: str) -> list[dict]:
+def _files(paths: Sequence[Any], io: RasterIO) -> list[dict]:
     return [{"path": str(Path(p).resolve()), "acquired": acquisition_date(Path(p), io)} for p in paths]
 
 
@@ -63,17 +64,17 @@ def _share(part: float, whole: float) -> Optional[float]:
 
 
 def build_report(request: "PredictionRequest", result: "PredictionResult",
-                 layers: Optional["FloodLayers"]) -> dict:
-    """The report as a JSON-ready dict."""
+                 layers: Optional["FloodLayers"], io: RasterIO) -> dict:
+    """The report as a JSON-ready dict (``io`` reads the inputs' acquisition dates)."""
     valid = result.valid_area_km2
     options = request.flood if layers is not None else None
     areas = result.class_areas_km2 or {"water": result.water_area_km2,
                                        "dry": result.valid_area_km2 - result.water_area_km2}
-    inputs: dict[str, Any] = {"post_flood" if options else "image": _files(request.inputs, request.io)}
+    inputs: dict[str, Any] = {"post_flood" if options else "image": _files(request.inputs, io)}
     thresholds: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     if options is not None:
-        inputs["pre_flood"] = _files(options.pre, request.io)
+        inputs["pre_flood"] = _files(options.pre, io)
         for name, path in (("reference_water", options.reference_water), ("hand", options.hand),
                            ("dem", options.dem)):
             if path:
@@ -123,9 +124,9 @@ def _finite(value: Any) -> Any:
 
 
 def write_report(path: Path, request: "PredictionRequest", result: "PredictionResult",
-                 layers: Optional["FloodLayers"]) -> Path:
+                 layers: Optional["FloodLayers"], io: RasterIO) -> Path:
     """Write the report as JSON (atomically); returns the path."""
-    text = json.dumps(_finite(build_report(request, result, layers)), indent=2, allow_nan=False, default=str)
-    with raster_io.atomic_output(path) as tmp:
+    text = json.dumps(_finite(build_report(request, result, layers, io)), indent=2, allow_nan=False, default=str)
+    with atomic_output(path) as tmp:
         tmp.write_text(text + "\n", encoding="utf-8")
     return path

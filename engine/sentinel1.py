@@ -10,38 +10,32 @@ or (linear input) is not positive.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from . import ancillary, raster_io
-from .errors import FloodSarError
-from .raster_io import RasterFile, RasterGrid
+from . import ancillary
+from .choices import Method, Units
+from .errors import FloodSarError, OptionError
+from .grid import RasterGrid, resolution_warning
+from .io_choice import choose_io
+from .polarisation import POLARISATIONS, polarisation
+from .raster_io import RasterFile, RasterIO, file_name, file_stem
 from .scene_statistics import SceneStatistics, sample
 
 if TYPE_CHECKING:
-    from .products import Product
+    from .products.product import Product
 
-UNITS_CHOICES = ("auto", "db", "linear", "amplitude")
 #: Median VH above this cannot be linear power of a normal scene (-13 dB) but is typical of amplitude (-26 dB).
 AMPLITUDE_VH_MEDIAN = 0.05
-UNITS_DESCRIPTIONS = {"db": "dB", "linear": "linear power (converted to dB)",
-                      "amplitude": "linear amplitude (converted to dB)"}
-POLARISATIONS = ("VV", "VH")
+UNITS_DESCRIPTIONS = {Units.DB: "dB", Units.LINEAR: "linear power (converted to dB)",
+                      Units.AMPLITUDE: "linear amplitude (converted to dB)"}
 #: How a band is labelled when a 2-band file without band descriptions is read in Sen1Floods11 order.
 ASSUMED_ORDER = " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
 #: VH brighter than VV by more than this (median dB) suggests the assumed band order is swapped.
 SWAP_MARGIN_DB = 2.0
-
-
-def polarisation(text: str) -> str | None:
-    """'VV' or 'VH' when ``text`` (a band description or file name) names exactly one of them."""
-    tokens = set(re.split(r"[^A-Z0-9]+", text.upper()))
-    found = [pol for pol in POLARISATIONS if pol in tokens]
-    return found[0] if len(found) == 1 else None
 
 
 class Sentinel1Source:
@@ -53,7 +47,7 @@ class Sentinel1Source:
     """
 
     def __init__(self, files: Sequence[RasterFile], bands: Sequence[tuple[int, int]],
-                 band_names: tuple[str, ...], units: str, polarisations: tuple[str, ...] = POLARISATIONS,
+                 band_names: tuple[str, ...], units: Units, polarisations: tuple[str, ...] = POLARISATIONS,
                  product: "Product | None" = None) -> None:
         self._files = list(files)
         self._bands = list(bands)  # (file index, 1-based band) per polarisation
@@ -68,8 +62,8 @@ class Sentinel1Source:
         assumed = band_names[0].endswith(ASSUMED_ORDER)
         sample = self._sample() if (units == "auto" and not (product and product.units)) or assumed else None
         if product is not None and product.units:
-            self.units, self.units_reason = product.units, product.units_reason
-        elif units == "auto":
+            self.units, self.units_reason = Units(product.units), product.units_reason
+        elif units == Units.AUTO:
             self.units, self.units_reason = self._detect_units(sample)
         else:
             self.units, self.units_reason = units, "set by the user"
@@ -101,7 +95,7 @@ class Sentinel1Source:
         Thread-safe.
         """
         stack, valid = self._read_raw(row_off, col_off, height, width)
-        if self.units in ("linear", "amplitude"):
+        if self.units in (Units.LINEAR, Units.AMPLITUDE):
             valid &= (stack > 0).all(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 stack = (10 if self.units == "linear" else 20) * np.log10(stack)
@@ -140,23 +134,22 @@ class Sentinel1Source:
         if values.size == 0:
             self.warnings.append("No valid pixels found in a sample of the raster; assuming dB. "
                                  "The input may contain no data.")
-            return "db", "assumed (no valid pixels sampled)"
+            return Units.DB, "assumed (no valid pixels sampled)"
         negative = float(np.mean(values < 0))
         median = float(np.median(values))
         if negative >= 0.5 and -60 < median < 10:
-            return "db", f"detected: {negative:.0%} of sampled values negative, median {median:.1f}"
+            return Units.DB, f"detected: {negative:.0%} of sampled values negative, median {median:.1f}"
         if negative <= 0.01 and 0 < median < 1:
             vh_median = float(np.median(values[self.polarisations.index("VH")])) if "VH" in self.polarisations else 0
             if vh_median > AMPLITUDE_VH_MEDIAN:
                 self.warnings.append(
                     f"The VH values (median {vh_median:.3g}) look like amplitude, not power: read as power they are "
                     f"{10 * np.log10(vh_median):.0f} dB, as amplitude {20 * np.log10(vh_median):.0f} dB. "
-                    "If the file holds amplitude, pass --units amplitude (taken as power, water is underestimated).")
-            return "linear", f"detected: sampled values non-negative, median {median:.3g}"
-        names = " and ".join(str(p) for p in self.paths)
-        raise FloodSarError(
-            f"{names}: cannot tell whether the values are dB or linear power ({negative:.0%} negative, "
-            f"median {median:.3g}); pass --units db or --units linear.")
+                    "If the file holds amplitude, pass {units=amplitude} (taken as power, water is underestimated).")
+            return Units.LINEAR, f"detected: sampled values non-negative, median {median:.3g}"
+        raise OptionError("units", Units.AUTO, f"cannot tell whether the values are dB or linear power "
+                          f"({negative:.0%} negative, median {median:.3g})", "pass {units=db} or {units=linear}",
+                          " and ".join(str(p) for p in self.paths))
 
     def _check_band_order(self, sample: np.ndarray) -> None:
         """Warn when the band taken as VH is clearly brighter than VV (VH is the darker polarisation)."""
@@ -168,16 +161,14 @@ class Sentinel1Source:
         if vh - vv > SWAP_MARGIN_DB:
             self.warnings.append(
                 f"{self.paths[0]}: band 1 (taken as VV) is darker than band 2 (median {vv:.1f} vs {vh:.1f} dB), "
-                "but VH is the darker polarisation, so the bands look swapped; if so, pass --vv-band 2 "
-                "--vh-band 1.")
+                "but VH is the darker polarisation, so the bands look swapped; if so, pass {vv_band=2} "
+                "{vh_band=1}.")
 
     def crop(self, extent: Sequence[float]) -> None:
         """Map only the pixels touching ``extent`` (xmin, ymin, xmax, ymax in the input's CRS)."""
         row, col, height, width = extent_window(self.grid, extent, self.paths[0])
-        x0, dx, rx, y0, ry, dy = self.grid.transform
         self._origin = (self._origin[0] + row, self._origin[1] + col)
-        transform = (x0 + col * dx, dx, rx, y0 + row * dy, ry, dy)
-        self.grid = RasterGrid(width, height, self.grid.crs_wkt, transform)
+        self.grid = self.grid.window(row, col, height, width)
 
     def describe(self, native_m: float | None = None) -> str:
         """A multi-line summary: files, bands, units, size, CRS, pixel size and warnings.
@@ -197,7 +188,7 @@ class Sentinel1Source:
                  f"CRS: {crs_name}",
                  f"Pixel size: {'unknown' if size is None else f'about {size:.1f} m'}",
                  f"Nodata: {self._nodata_rule()}"]
-        resolution = raster_io.resolution_warning(self.grid, native_m) if native_m else None
+        resolution = resolution_warning(self.grid, native_m) if native_m else None
         lines += [f"Warning: {w}" for w in [*self.warnings, resolution] if w]
         return "\n".join(lines)
 
@@ -205,7 +196,7 @@ class Sentinel1Source:
         values = {self._files[i].nodata[band - 1] for i, band in self._bands}
         flagged = sorted(f"{v:g}" for v in values if v is not None and np.isfinite(v))
         rule = "NaN, +-inf, pixels 0 in both bands"
-        rule += ", values <= 0 (linear)" if self.units in ("linear", "amplitude") else ""
+        rule += ", values <= 0 (linear)" if self.units in (Units.LINEAR, Units.AMPLITUDE) else ""
         return rule + (f", flagged value {' / '.join(flagged)}" if flagged else "")
 
     def close(self) -> None:
@@ -222,15 +213,15 @@ class Sentinel1Source:
 def extent_window(grid: RasterGrid, extent: Sequence[float], path: Path) -> tuple[int, int, int, int]:
     """The pixel window (row, col, height, width) of ``grid`` touching ``extent``; FloodSarError if none."""
     if len(extent) != 4:
-        raise FloodSarError("--extent needs four numbers: xmin ymin xmax ymax (in the input's CRS).")
+        raise OptionError("extent", extent, "{extent} needs four numbers: xmin ymin xmax ymax (in the input's CRS)")
     xmin, ymin, xmax, ymax = (float(v) for v in extent)
     x0, dx, rx, y0, ry, dy = grid.transform
     if rx or ry:
         raise FloodSarError(f"{path}: the raster is rotated, so it cannot be cut to an extent; warp it "
                             "north-up first (gdalwarp) or map the whole raster.")
     if not (xmin < xmax and ymin < ymax):
-        raise FloodSarError(f"the extent {xmin:g} {ymin:g} {xmax:g} {ymax:g} is empty; give --extent as "
-                            "xmin ymin xmax ymax with xmin < xmax and ymin < ymax.")
+        raise OptionError("extent", extent, f"the extent {xmin:g} {ymin:g} {xmax:g} {ymax:g} is empty",
+                          "give {extent} as xmin ymin xmax ymax with xmin < xmax and ymin < ymax")
     cols = sorted(_snap((x - x0) / dx) for x in (xmin, xmax))
     rows = sorted(_snap((y - y0) / dy) for y in (ymin, ymax))
     col0, col1 = max(0, math.floor(cols[0])), min(grid.width, math.ceil(cols[1]))
@@ -250,25 +241,26 @@ def _snap(pixel: float) -> float:
 def _label(raster: RasterFile, band: int, how: str) -> str:
     description = raster.descriptions[band - 1]
     quoted = f' "{description}"' if description else ""
-    return f"{raster_io.file_name(raster.path)} band {band}{quoted}{how}"
+    return f"{file_name(raster.path)} band {band}{quoted}{how}"
 
 
 def _check_band(raster: RasterFile, band: int, option: str) -> None:
+    """``option`` ('vv_band' or 'vh_band') must name one of the raster's bands."""
     if not 1 <= band <= raster.count:
-        raise FloodSarError(f"{raster.path}: has {raster.count} band(s), so {option} {band} does not exist; "
-                            f"choose a band from 1 to {raster.count}.")
+        raise OptionError(option, band, f"has {raster.count} band(s), so {{{option}={band}}} does not exist",
+                          f"choose a band from 1 to {raster.count}", raster.path)
 
 
 def _single_band(raster: RasterFile, vv_band: int | None, vh_band: int | None
                  ) -> tuple[list[tuple[int, int]], tuple[str, ...], tuple[str, ...]]:
-    """A VV-only or VH-only raster: the polarisation from --vv-band/--vh-band, its description or name."""
-    named = polarisation(raster.descriptions[0]) or polarisation(raster_io.file_stem(raster.path))
+    """A VV-only or VH-only raster: the polarisation from the band given (VV or VH), its description or name."""
+    named = polarisation(raster.descriptions[0]) or polarisation(file_stem(raster.path))
     pol = "VV" if vv_band is not None else "VH" if vh_band is not None else named
     if pol is None:
-        raise FloodSarError(f"{raster.path}: is a 1-band raster whose description and name do not say VV or VH; "
-                            "say which with --vv-band 1 or --vh-band 1.")
-    _check_band(raster, vv_band or vh_band or 1, f"--{pol.lower()}-band")
-    how = "" if named == pol else f" (--{pol.lower()}-band)"
+        raise OptionError("vv_band", None, "is a 1-band raster whose description and name do not say VV or VH",
+                          "say which with {vv_band=1} or {vh_band=1}", raster.path)
+    _check_band(raster, vv_band or vh_band or 1, f"{pol.lower()}_band")
+    how = "" if named == pol else " (as given)"
     return [(0, 1)], (_label(raster, 1, how),), (pol,)
 
 
@@ -276,18 +268,18 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
               ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
     """Find VV and VH in one multi-band file: explicit bands, then descriptions, then band 1/2."""
     if raster.count < 2:
-        pol = polarisation(raster.descriptions[0]) or polarisation(raster_io.file_stem(raster.path))
+        pol = polarisation(raster.descriptions[0]) or polarisation(file_stem(raster.path))
         kind = f"a single-polarisation ({pol}-only)" if pol else "a 1-band"
-        raise FloodSarError(
-            f"{raster.path}: is {kind} raster, but the model needs both VV and VH; pass a file with both "
-            "bands, or the VV and VH files together (floodsar predict VV.tif VH.tif), or use --method otsu.")
-    for band, option in ((vv_band, "--vv-band"), (vh_band, "--vh-band")):
+        raise OptionError("method", Method.MODEL, f"is {kind} raster, but the model needs both VV and VH",
+                          "pass a file with both bands, or the VV file with its VH file as {vh_file}, "
+                          "or use {method=otsu}", raster.path)
+    for band, option in ((vv_band, "vv_band"), (vh_band, "vh_band")):
         if band is not None:
             _check_band(raster, band, option)
     found = {pol: [i + 1 for i, d in enumerate(raster.descriptions) if polarisation(d) == pol]
              for pol in POLARISATIONS}
-    vv_how = " (--vv-band)" if vv_band is not None else ""
-    vh_how = " (--vh-band)" if vh_band is not None else ""
+    vv_how = " (as given)" if vv_band is not None else ""
+    vh_how = " (as given)" if vh_band is not None else ""
     if vv_band is None and len(found["VV"]) == 1:
         vv_band, vv_how = found["VV"][0], " (from its description)"
     if vh_band is None and len(found["VH"]) == 1:
@@ -300,24 +292,23 @@ def _one_file(raster: RasterFile, vv_band: int | None, vh_band: int | None
     elif raster.count == 2 and vh_band is None:
         vh_band, vh_how = 3 - vv_band, " (the other band)"
     if vv_band is None or vh_band is None:
-        raise FloodSarError(
-            f"{raster.path}: has {raster.count} bands and their descriptions do not name VV and VH; "
-            "say which bands hold them with --vv-band N --vh-band M.")
+        raise OptionError("vv_band", vv_band, f"has {raster.count} bands and their descriptions do not name VV "
+                          "and VH", "say which bands hold them with {vv_band=N}, {vh_band=M}", raster.path)
     if vv_band == vh_band:
-        raise FloodSarError(f"{raster.path}: VV and VH cannot both be band {vv_band}; "
-                            "pass different --vv-band and --vh-band.")
+        raise OptionError("vh_band", vh_band, f"VV and VH cannot both be band {vv_band}",
+                          "pass different {vv_band} and {vh_band}", raster.path)
     return [(0, vv_band), (0, vh_band)], (_label(raster, vv_band, vv_how), _label(raster, vh_band, vh_how))
 
 
-def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int | None, io: str
+def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int | None, io: RasterIO
                ) -> tuple[list[tuple[int, int]], tuple[str, str]]:
     """VV from the first file, VH from the second, on the same grid."""
     vv_band = 1 if vv_band is None else vv_band
     vh_band = 1 if vh_band is None else vh_band
-    _check_band(vv, vv_band, "--vv-band")
-    _check_band(vh, vh_band, "--vh-band")
+    _check_band(vv, vv_band, "vv_band")
+    _check_band(vh, vh_band, "vh_band")
     for raster, band, expected in ((vv, vv_band, "VV"), (vh, vh_band, "VH")):
-        named = polarisation(raster.descriptions[band - 1]) or polarisation(raster_io.file_stem(raster.path))
+        named = polarisation(raster.descriptions[band - 1]) or polarisation(file_stem(raster.path))
         if named and named != expected:
             raise FloodSarError(
                 f"{raster.path}: looks like {named} but was given as the {expected} file; "
@@ -330,27 +321,27 @@ def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int
 
 
 def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, vh_band: int | None = None,
-                   units: str = "auto", io: str = "auto", single_polarisation: bool = False,
+                   units: Units = Units.AUTO, io: RasterIO | None = None, single_polarisation: bool = False,
                    align_to: RasterGrid | None = None, role: str = "input") -> Sentinel1Source:
-    """Open one VV+VH file or two files (VV, VH); FloodSarError on anything the engine cannot use.
+    """Open one VV+VH file or two files (VV, VH) with ``io`` (default: :func:`.io_choice.choose_io`);
+    FloodSarError on anything the engine cannot use.
 
     ``single_polarisation`` also accepts one VV-only or VH-only band. ``align_to`` reads the files
     reprojected onto that grid, window by window (a pre-flood image on the post-flood grid); ``role``
     names the image in errors.
     """
+    io = io or choose_io()
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    if units not in UNITS_CHOICES:
-        raise FloodSarError(f"unknown units {units!r}; use --units db, linear or auto.")
     if not 1 <= len(inputs) <= 2:
         raise FloodSarError(f"got {len(inputs)} input files; pass one file with VV and VH bands, "
                             "or two files: VV first, then VH.")
     from .products import resolve
 
     product = resolve(inputs, io)
-    if product.units and units not in ("auto", product.units):
-        raise FloodSarError(f"{inputs[0]}: is a {product.kind} whose units are known ({product.units_reason}); "
-                            "drop --units.")
+    if product.units and units not in (Units.AUTO, product.units):
+        raise OptionError("units", units, f"is a {product.kind} whose units are known ({product.units_reason})",
+                          "leave out {units}", inputs[0])
     files: list[RasterFile] = [product.raster] if product.raster else []
     try:
         if product.raster is not None and align_to is not None and not ancillary.same_grid(product.raster.grid,
@@ -358,7 +349,7 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
             raise FloodSarError(f"{inputs[0]}: the {role} is a {product.kind}, which FloodSAR cannot yet read "
                                 "onto another image's grid; export it as a GeoTIFF first.")
         for path in product.paths:
-            files.append(raster_io.open_raster(path, io) if align_to is None
+            files.append(io.open_raster(path) if align_to is None
                          else ancillary.open_aligned(path, align_to, "bilinear", io, role))
         polarisations = POLARISATIONS
         if len(files) == 1 and files[0].count == 1 and single_polarisation:

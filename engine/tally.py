@@ -6,11 +6,14 @@ from typing import Tuple
 
 import numpy as np
 
-from . import raster_io
+from .formats import GTIFF_OPTIONS
+from .grid import RasterGrid
+from .mask_encoding import CLASS_NAMES, NODATA, WATER
+from .raster_io import RasterIO
 from .tiling import blocks
 
 #: Rows read at a time when a finished mask is counted again (the GeoTIFF block height).
-BLOCK_ROWS = int(raster_io.GTIFF_OPTIONS["BLOCKYSIZE"])
+BLOCK_ROWS = int(GTIFF_OPTIONS["BLOCKYSIZE"])
 
 
 class Tally:
@@ -24,32 +27,32 @@ class Tally:
 
     @property
     def water(self) -> int:
-        return int(self.counts[raster_io.WATER])
+        return int(self.counts[WATER])
 
     @property
     def valid(self) -> int:
-        return int(self.counts.sum() - self.counts[raster_io.NODATA])
+        return int(self.counts.sum() - self.counts[NODATA])
 
-    def km2(self, grid: raster_io.RasterGrid) -> Tuple[float, float]:
+    def km2(self, grid: RasterGrid) -> Tuple[float, float]:
         """(water, valid) areas in km2 from the pixel size at the raster centre (NaN if unknown)."""
         area = pixel_km2(grid)
         return self.water * area, self.valid * area
 
-    def class_km2(self, grid: raster_io.RasterGrid) -> dict:
+    def class_km2(self, grid: RasterGrid) -> dict:
         """Area in km2 per class name of a class map."""
-        return {name: int(self.counts[value]) * pixel_km2(grid) for value, name in raster_io.CLASS_NAMES.items()}
+        return {name: int(self.counts[value]) * pixel_km2(grid) for value, name in CLASS_NAMES.items()}
 
 
-def pixel_km2(grid: raster_io.RasterGrid) -> float:
+def pixel_km2(grid: RasterGrid) -> float:
     """The area of one pixel at the raster centre in km2 (NaN if the CRS units are unknown)."""
     size = grid.pixel_size_m
     return float("nan") if size is None else size * size / 1e6
 
 
-def count_mask(path: Path, io: str) -> Tally:
+def count_mask(path: Path, io: RasterIO) -> Tally:
     """Recount a finished mask window by window (after the minimum mapping unit changed it)."""
     tally = Tally()
-    with raster_io.open_raster(path, io) as mask:
+    with io.open_raster(path) as mask:
         for window in blocks(mask.grid.height, mask.grid.width, BLOCK_ROWS):
             block = mask.read_window([1], window.row, window.col, window.height, window.width)[0]
             tally.add(block)

@@ -16,9 +16,8 @@ import math
 
 import numpy as np
 
-from . import raster_io
-from .errors import FloodSarError
-from .raster_io import RasterGrid
+from .errors import OptionError
+from .grid import METRES_PER_DEGREE, RasterGrid
 from .tiling import Window
 
 HAND_MAX_M = 15.0
@@ -30,14 +29,14 @@ SLOPE_MARGIN = 1
 def pixel_spacing_m(grid: RasterGrid, window: Window) -> tuple[np.ndarray, float]:
     """(x spacing per row [h] in metres, y spacing in metres) of a window of a north-up grid."""
     x0, dx, _, y0, _, dy = grid.transform
-    geographic, metres_per_unit = raster_io.crs_info(grid.crs_wkt)
-    if geographic:
+    metres_per_unit = grid.metres_per_unit
+    if grid.geographic:
         lat = y0 + (window.row + np.arange(window.height) + 0.5) * dy
-        per_degree = raster_io.METRES_PER_DEGREE
+        per_degree = METRES_PER_DEGREE
         return abs(dx) * per_degree * np.cos(np.radians(np.clip(lat, -89.9, 89.9))), abs(dy) * per_degree
     if not metres_per_unit:
-        raise FloodSarError("the post-flood image's CRS has unknown units, so slope cannot be computed in "
-                            "degrees; reproject the image to a projected CRS or leave out --dem.")
+        raise OptionError("dem", None, "the post-flood image's CRS has unknown units, so slope cannot be computed "
+                          "in degrees", "reproject the image to a projected CRS or leave out {dem}")
     return np.full(window.height, abs(dx) * metres_per_unit), abs(dy) * metres_per_unit
 
 
@@ -55,6 +54,8 @@ def slope_degrees(dem: np.ndarray, grid: RasterGrid, window: Window) -> np.ndarr
 def check_thresholds(hand_max_m: float, slope_max_deg: float) -> None:
     """Refuse thresholds that cannot be meant."""
     if not (hand_max_m > 0 and math.isfinite(hand_max_m)):
-        raise FloodSarError(f"--hand-max must be a positive height in metres, not {hand_max_m}.")
+        raise OptionError("hand_max_m", hand_max_m, f"{{hand_max_m}} must be a positive height in metres, "
+                          f"not {hand_max_m}")
     if not 0 < slope_max_deg < 90:
-        raise FloodSarError(f"--slope-max must be between 0 and 90 degrees, not {slope_max_deg}.")
+        raise OptionError("slope_max_deg", slope_max_deg, f"{{slope_max_deg}} must be between 0 and 90 degrees, "
+                          f"not {slope_max_deg}")

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterator
 
-from .errors import FloodSarError
+from .errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,11 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1
     if stride < 1:
         raise ValueError(f"stride must be positive, not {stride}")
     if tile < 1 or tile % stride:
-        raise FloodSarError(f"tile size {tile} is not a positive multiple of the model's stride {stride}; "
-                            f"use --tile {max(stride, round_up(max(tile, 1), stride))}.")
+        raise OptionError("tile", tile, f"tile size {tile} is not a positive multiple of the model's stride {stride}",
+                          f"use {{tile={max(stride, round_up(max(tile, 1), stride))}}}")
     if overlap < 0 or 2 * overlap >= tile:
-        raise FloodSarError(f"overlap {overlap} must be at least 0 and less than half the tile size {tile}; "
-                            f"use a smaller --overlap or a larger --tile.")
+        raise OptionError("overlap", overlap, f"overlap {overlap} must be at least 0 and less than half the tile "
+                          f"size {tile}", "use a smaller {overlap} or a larger {tile}")
     tile_height = min(tile, round_up(height + 2 * overlap, stride))
     tile_width = min(tile, round_up(width + 2 * overlap, stride))
     return TilePlan(height, width, tile_height, tile_width, overlap)

@@ -22,7 +22,7 @@ from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                  QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                  QToolButton, QVBoxLayout, QWidget)
 
-from ..engine.backends import DEVICES
+from ..engine.choices import Device, values
 from ..engine.errors import FloodSarError
 from ..engine.models import DEFAULT_MODEL
 from ..engine.raster_io import is_virtual
@@ -31,6 +31,8 @@ from .dependencies import gpu_status
 from .inputs import InputSummary, layer_polarisation, partner, product_name
 from .layers import add_result_layers, layer_path, run_label
 from .model_card import read_card
+from .parameters import (DEM, EXTENT, FLOOD_AREA_KM2, HAND, MIN_AREA_M2, OUTPUT, PRE, PROBABILITIES, PRODUCT,
+                         REFERENCE_WATER, THRESHOLD, VECTOR, VH, WATER_AREA_KM2)
 
 #: Where the input comes from: a layer of the project, or a product file, folder or URL.
 SOURCES = (("layer", "A layer of the project"),
@@ -177,7 +179,7 @@ class FloodSarDock(QgsDockWidget):
         self.vh_combo = narrow(QgsMapLayerComboBox())
         self.vh_combo.setFilters(QgsMapLayerProxyModel.RasterLayer)
         self.vv_band, self.vh_band = QgsRasterBandComboBox(), QgsRasterBandComboBox()
-        for combo, name in ((self.vv_band, "VV"), (self.vh_band, "VH")):
+        for combo, name in ((self.vv_band, "VV"), (self.vh_band, VH)):
             combo.setShowNotSetOption(True, "detect")
             combo.setToolTip(f"The band holding {name}; 'detect' reads the band descriptions (VV, VH), else "
                              "takes Sen1Floods11's order (band 1 VV, band 2 VH).")
@@ -256,15 +258,15 @@ class FloodSarDock(QgsDockWidget):
         self.pre_combo.setAllowEmptyLayer(True)
         self.pre_combo.setLayer(None)
         self.pre_combo.setToolTip("A pre-flood image of the same area: flood is water now that was not water then.")
-        self.flood_files = {key: QgsFileWidget() for key in ("REFERENCE_WATER", "HAND", "DEM")}
-        self.flood_files["REFERENCE_WATER"].setToolTip("Permanent water (JRC, a 0/1 mask or polygons), kept apart "
+        self.flood_files = {key: QgsFileWidget() for key in (REFERENCE_WATER, HAND, DEM)}
+        self.flood_files[REFERENCE_WATER].setToolTip("Permanent water (JRC, a 0/1 mask or polygons), kept apart "
                                                        "from flood.")
-        self.flood_files["HAND"].setToolTip("Height above nearest drainage (m): high ground is excluded.")
-        self.flood_files["DEM"].setToolTip("Elevation (m): steep slopes are excluded.")
+        self.flood_files[HAND].setToolTip("Height above nearest drainage (m): high ground is excluded.")
+        self.flood_files[DEM].setToolTip("Elevation (m): steep slopes are excluded.")
         rows.addRow("Pre-flood image", self.pre_combo)
-        rows.addRow("Reference water", self.flood_files["REFERENCE_WATER"])
-        rows.addRow("HAND (m)", self.flood_files["HAND"])
-        rows.addRow("DEM (m)", self.flood_files["DEM"])
+        rows.addRow("Reference water", self.flood_files[REFERENCE_WATER])
+        rows.addRow("HAND (m)", self.flood_files[HAND])
+        rows.addRow("DEM (m)", self.flood_files[DEM])
         return self.flood_box
 
     def _advanced_group(self) -> QgsCollapsibleGroupBox:
@@ -453,30 +455,30 @@ class FloodSarDock(QgsDockWidget):
                 return QgsProcessing.TEMPORARY_OUTPUT
             return str(Path(mask).with_name(Path(mask).stem + suffix))
 
-        params: dict[str, Any] = {"OUTPUT": mask, "MIN_AREA_M2": self.min_area.value()}
+        params: dict[str, Any] = {OUTPUT: mask, MIN_AREA_M2: self.min_area.value()}
         if self.reads_product():
-            params["PRODUCT"] = self.product_path()
+            params[PRODUCT] = self.product_path()
         else:
             params.update(INPUT=layers[0].id() if layers else None, VV_BAND=self.band(self.vv_band),
                           VH_BAND=self.band(self.vh_band))
         if len(layers) > 1:
-            params["VH"] = layers[1].id()
+            params[VH] = layers[1].id()
         if self.area.isValid():
-            params["EXTENT"] = QgsReferencedRectangle(self.area.outputExtent(), self.area.outputCrs())
+            params[EXTENT] = QgsReferencedRectangle(self.area.outputExtent(), self.area.outputCrs())
         if self.pre_combo.currentLayer() is not None:
-            params["PRE"] = self.pre_combo.currentLayer().id()
+            params[PRE] = self.pre_combo.currentLayer().id()
         params.update({key: widget.filePath() for key, widget in self.flood_files.items() if widget.filePath()})
         if self.threshold_check.isChecked():
-            params["THRESHOLD"] = self.threshold_spin.value()
+            params[THRESHOLD] = self.threshold_spin.value()
         if self.polygons_check.isChecked():
-            params["VECTOR"] = sibling("_polygons.gpkg")
+            params[VECTOR] = sibling("_polygons.gpkg")
         if self.method() == "model":
             # the overlap spin box shows 0 as "model default"
-            params.update(MODEL=self.model_file.filePath(), DEVICE=DEVICES.index(self.device_combo.currentData()),
+            params.update(MODEL=self.model_file.filePath(), DEVICE=values(Device).index(self.device_combo.currentData()),
                           TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value() or None,
                           BATCH=self.batch_spin.value())
             if self.probability_check.isChecked():
-                params["PROBABILITIES"] = sibling("_probability.tif")
+                params[PROBABILITIES] = sibling("_probability.tif")
         return params
 
     # ---- running -------------------------------------------------------------------------------------------
@@ -543,8 +545,8 @@ class FloodSarDock(QgsDockWidget):
             add_result_layers(results, self.label)
             for warning in self.feedback.warnings:
                 self.notify(warning, Qgis.Warning)
-            found = ("Flooded", results["FLOOD_AREA_KM2"]) if results.get("FLOOD_AREA_KM2") is not None else \
-                ("Water", results["WATER_AREA_KM2"])
+            found = ("Flooded", results[FLOOD_AREA_KM2]) if results.get(FLOOD_AREA_KM2) is not None else \
+                ("Water", results[WATER_AREA_KM2])
             self.notify(f"{found[0]}: {found[1]:.2f} km² of {results['VALID_AREA_KM2']:.2f} km² "
                         f"mapped in {results['SECONDS']:.1f} s ({results['BACKEND']}).", Qgis.Success, 10)
 

@@ -10,10 +10,14 @@ from typing import Iterable, Sequence
 
 from qgis.core import QgsRasterLayer
 
+from .parameters import (VH)
+
 from ..engine.errors import FloodSarError
-from ..engine.sentinel1 import ASSUMED_ORDER, open_sentinel1, polarisation
+from ..engine.gdal_io import GdalIO
+from ..engine.polarisation import polarisation
+from ..engine.sentinel1 import ASSUMED_ORDER, open_sentinel1
 from .layers import layer_path
-from .wording import for_qgis
+from .parameters import QGIS_WORDING
 
 #: Pixel size (m) FloodSAR's models are trained for; the summary warns far from it.
 NATIVE_PIXEL_M = 10.0
@@ -36,7 +40,7 @@ def partner(layer: QgsRasterLayer, candidates: Iterable[QgsRasterLayer]) -> QgsR
     own = layer_polarisation(layer)
     if own is None:
         return None
-    other = "VH" if own == "VV" else "VV"
+    other = VH if own == "VV" else "VV"
     for candidate in candidates:
         if (candidate.id() != layer.id() and layer_polarisation(candidate) == other
                 and candidate.crs() == layer.crs() and candidate.extent() == layer.extent()
@@ -76,17 +80,17 @@ class InputSummary:
             self.error = "The layer is not a raster file; save it as a GeoTIFF first."
             return
         try:
-            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, units=units, io="gdal",
+            with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, units=units, io=GdalIO(),
                                 single_polarisation=single_polarisation) as source:
                 description = source.describe(native_m=NATIVE_PIXEL_M)
                 self.band_order_assumed = source.band_names[0].endswith(ASSUMED_ORDER)
                 self.crs_wkt = source.grid.crs_wkt
         except FloodSarError as exc:
-            self.error = for_qgis(str(exc))
+            self.error = exc.worded(QGIS_WORDING)
             return
         for line in description.splitlines():
             if line.startswith("Warning: "):
-                self.warnings.append(for_qgis(line[len("Warning: "):]))
+                self.warnings.append(QGIS_WORDING.fill(line[len("Warning: "):]))
             elif not line.startswith("Files:"):
                 self.lines.append(line.replace(ASSUMED_ORDER, " (assumed)"))
         if self.band_order_assumed:

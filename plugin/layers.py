@@ -16,16 +16,18 @@ from qgis.core import (QgsLayerTreeGroup, QgsMapLayer, QgsProcessingContext, Qgs
 from qgis.PyQt import sip
 from qgis.PyQt.QtGui import QIcon
 
+from .parameters import (CLASSES, FLOOD_AREA_KM2, OUTPUT, PROBABILITIES, VECTOR)
+
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "floodsar.svg"
 STYLE_DIR = PLUGIN_ROOT / "resources" / "styles"
 
 # Processing output name -> (layer name suffix, QML style, raster?); listed top of the layer tree first.
 OUTPUT_STYLES = {
-    "VECTOR": ("flood polygons", "flood_polygons.qml", False),
-    "CLASSES": ("flood classes", "flood_classes.qml", True),  # OUTPUT of a run with flood inputs
-    "OUTPUT": ("flood water", "water_mask.qml", True),
-    "PROBABILITIES": ("water probability", "water_probability.qml", True),
+    VECTOR: ("flood polygons", "flood_polygons.qml", False),
+    CLASSES: ("flood classes", "flood_classes.qml", True),  # OUTPUT of a run with flood inputs
+    OUTPUT: ("flood water", "water_mask.qml", True),
+    PROBABILITIES: ("water probability", "water_probability.qml", True),
 }
 METHOD_LABELS = {"model": "model", "otsu": "Otsu"}
 #: Where Processing's "Results group name" setting lives (results then go into that group).
@@ -106,11 +108,11 @@ def add_result_layers(results: Mapping[str, object], label: str,
     """Add every output file in ``results`` to the top of ``project``, named and styled; returns them."""
     project = project or QgsProject.instance()
     added = []
-    mask = "CLASSES" if results.get("FLOOD_AREA_KM2") is not None else "OUTPUT"  # a flood class map or not
+    mask = CLASSES if results.get(FLOOD_AREA_KM2) is not None else OUTPUT  # a flood class map or not
     for output, (_suffix, _qml, raster) in OUTPUT_STYLES.items():
-        if output in ("OUTPUT", "CLASSES") and output != mask:
+        if output in (OUTPUT, CLASSES) and output != mask:
             continue
-        path = results.get("OUTPUT" if output == "CLASSES" else output)
+        path = results.get(OUTPUT if output == CLASSES else output)
         if not path or not Path(str(path)).exists():
             continue
         name = layer_name(label, output, project)

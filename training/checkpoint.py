@@ -21,7 +21,7 @@ from torch import nn
 
 from ..engine.errors import FloodSarError
 from ..engine.metadata import ModelMetadata
-from ..engine.raster_io import atomic_output
+from ..engine.safe_write import atomic_output
 from .network import DeepLabV3Plus, ModelConfig, first_line
 
 LAST, BEST, LOG = "last.pt", "best.pt", "log.jsonl"

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..engine import raster_io
 from ..engine.errors import FloodSarError
 from ..engine.metadata import ModelMetadata
 from ..engine.sentinel1 import open_sentinel1
+from ..engine.rasterio_io import RasterioIO
 from . import weak_labels
 from .sen1floods11 import HAND, S2_BANDS, SPLIT_NAMES, SPLITS, WEAK
 
@@ -49,7 +49,7 @@ def normalisation_record() -> dict:
 
 def read_s1(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(float32 [2, H, W] VV, VH in dB with NaN where invalid, bool [H, W] valid) via the engine's reader."""
-    with open_sentinel1([path], units="db", io="rasterio") as source:
+    with open_sentinel1([path], units="db", io=RasterioIO()) as source:
         return source.read_db(0, 0, source.grid.height, source.grid.width)
 
 
@@ -61,7 +61,7 @@ def s1_input(db: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def read_raster(path: Path) -> np.ndarray:
     """All bands of a raster as [bands, H, W] (engine reader: clear error for a missing or bad file)."""
-    with raster_io.open_raster(path, "rasterio") as raster:
+    with RasterioIO().open_raster(path) as raster:
         return raster.read_window(list(range(1, raster.count + 1)), 0, 0, raster.grid.height, raster.grid.width)
 
 

@@ -163,7 +163,7 @@ def report(evaluation: Evaluation, name: str) -> str:
 
 def write_per_chip(evaluation: Evaluation, path: Path) -> None:
     """Per-chip scores as CSV (written beside, then renamed)."""
-    from ..engine.raster_io import atomic_output
+    from ..engine.safe_write import atomic_output
 
     lines = ["chip,tp,fp,fn,tn,iou,precision,recall"]
     for name, s in evaluation.per_chip:

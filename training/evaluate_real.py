@@ -41,12 +41,14 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ..engine import raster_io
 from ..engine.errors import FloodSarError
 from ..engine.flood import FloodOptions
+from ..engine.mask_encoding import DRY, FLOOD, NODATA, WATER
 from ..engine.models import DEFAULT_MODEL, SUFFIXES, load_model
 from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
+from ..engine.rasterio_io import RasterioIO
+from ..engine.safe_write import atomic_output
 from ..engine.sentinel1 import open_sentinel1
 from .evaluate import IGNORE_INDEX, Scores, confusion
 from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
@@ -91,13 +93,13 @@ def engine_method(method: str, model: Optional[Path] = None, change: bool = Fals
         output = workdir / f"{chip.name}_{method}.tif"
         flood = FloodOptions(pre=list(chip.pre)) if change else None
         predict(PredictionRequest(inputs=list(chip.inputs), output=output, method=method, model=model,
-                                  backend=backend, device="cpu", flood=flood))
-        with raster_io.open_raster(output, "rasterio") as raster:
+                                  backend=backend, device="cpu", flood=flood, overwrite=True))  # one scratch folder
+        with RasterioIO().open_raster(output) as raster:
             mask = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
         output.unlink()
         if change:
-            mask = np.where(mask == raster_io.NODATA, raster_io.NODATA,
-                            np.where(mask == raster_io.FLOOD, raster_io.WATER, raster_io.DRY)).astype(np.uint8)
+            mask = np.where(mask == NODATA, NODATA,
+                            np.where(mask == FLOOD, WATER, DRY)).astype(np.uint8)
         return mask
 
     return run
@@ -106,7 +108,7 @@ def engine_method(method: str, model: Optional[Path] = None, change: bool = Fals
 def chip_otsu(chip: RealChip, workdir: Path) -> np.ndarray:
     """Plain Otsu on each scored window's VH histogram (no bimodality check): the paper's baseline."""
     with open_sentinel1(list(chip.inputs)) as source:
-        mask = np.full((source.grid.height, source.grid.width), raster_io.NODATA, np.uint8)
+        mask = np.full((source.grid.height, source.grid.width), NODATA, np.uint8)
         for _, (rows, cols) in chip.windows(mask.shape):
             db, valid = source.read_db(rows.start, cols.start, rows.stop - rows.start, cols.stop - cols.start)
             if valid.any():
@@ -138,11 +140,11 @@ def score_chip(methods: dict[str, Method], chip: RealChip, workdir: Path) -> dic
     masks = {name: method(chip, workdir) for name, method in methods.items()}
     results: dict[str, list[ChipResult]] = {name: [] for name in methods}
     for window_name, window in chip.windows(label.shape):
-        counted = (label[window] != IGNORE_INDEX) & (masks[next(iter(masks))][window] != raster_io.NODATA)
+        counted = (label[window] != IGNORE_INDEX) & (masks[next(iter(masks))][window] != NODATA)
         if not counted.any():
             continue
         for name, mask in masks.items():
-            scores = confusion(mask[window] == raster_io.WATER, label[window], mask[window] != raster_io.NODATA)
+            scores = confusion(mask[window] == WATER, label[window], mask[window] != NODATA)
             results[name].append(ChipResult(window_name, chip.dataset, scores))
     return results
 
@@ -298,7 +300,7 @@ def command(args: argparse.Namespace) -> int:
     if args.json:
         document = as_json(results, skipped, layout=args.layout or "real", model=str(args.model),
                            folder=str(args.folder or real), etci_block=args.etci_block)
-        with raster_io.atomic_output(args.json) as tmp:
+        with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(_json_safe(document), indent=2), encoding="utf-8")
     return 0
 

@@ -29,8 +29,8 @@ from torch import nn
 from ..engine.backends import TORCH_METADATA_FILE
 from ..engine.errors import FloodSarError
 from ..engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, write_onnx_metadata
+from ..engine.safe_write import atomic_output
 from ..engine.scene_statistics import SceneStatistics
-from ..engine.raster_io import atomic_output
 from .checkpoint import load_checkpoint
 
 OPSET = 17

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine import raster_io
 from ..engine.models import DEFAULT_MODEL
 from ..engine.pipeline import PredictionRequest, predict
+from ..engine.rasterio_io import RasterioIO
 from ..engine.sentinel1 import open_sentinel1
 from .evaluate_real import Method, RealChip, backend_of, find_chips, markdown, run
 from .real_data import ENVIRONMENT_VARIABLE, real_data_dir
@@ -38,7 +38,7 @@ def shifted(model: Path, offset_db: float) -> Method:
     def method(chip: RealChip, workdir: Path) -> np.ndarray:
         import rasterio
 
-        with open_sentinel1(list(chip.inputs), io="rasterio") as source:
+        with open_sentinel1(list(chip.inputs), io=RasterioIO()) as source:
             db, valid = source.read_db(0, 0, source.grid.height, source.grid.width)
             grid = source.grid
         scene = workdir / f"{chip.name}_{offset_db:+.2f}.tif"
@@ -50,7 +50,7 @@ def shifted(model: Path, offset_db: float) -> Method:
         output = workdir / f"{chip.name}_{offset_db:+.2f}_mask.tif"
         predict(PredictionRequest(inputs=[scene], output=output, model=model, backend=backend_of(model),
                                   device="cpu", units="db"))
-        with raster_io.open_raster(output, "rasterio") as raster:
+        with RasterioIO().open_raster(output) as raster:
             return raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
 
     return method

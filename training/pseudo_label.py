@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..engine.errors import FloodSarError
-from ..engine.raster_io import atomic_output
+from ..engine.safe_write import atomic_output
 from .checkpoint import load_checkpoint
 from .datasets import IGNORE_INDEX, Chip, ChipDataset, paired_chips, read_raster
 from .devices import pick_device

@@ -35,7 +35,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..engine import raster_io
+from ..engine.rasterio_io import RasterioIO
 from ..engine.errors import FloodSarError
 from . import etci, ombria
 from .evaluate import IGNORE_INDEX
@@ -61,7 +61,7 @@ class RealChip:
 
     def read_label(self) -> np.ndarray:
         """int16 labels: 1 water (flood when ``pre`` is set), 0 dry, -1 unknown."""
-        with raster_io.open_raster(self.label or self.inputs[0], "rasterio") as raster:
+        with RasterioIO().open_raster(self.label or self.inputs[0]) as raster:
             if self.label is None:
                 return np.zeros((raster.grid.height, raster.grid.width), np.int16)
             label = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0].astype(np.int16)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..engine.otsu import otsu_water
-from ..engine.raster_io import NODATA
+from ..engine.mask_encoding import NODATA
 
 # Band positions in a Sen1Floods11 S2 chip (B1, B2, B3, B4, B5, B6, B7, B8, B8A, B9, B10, B11, B12).
 B2, B3, B8, B10 = 1, 2, 7, 10

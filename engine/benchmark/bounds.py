@@ -18,7 +18,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from .. import outputs, raster_io
+from .. import outputs
+from ..io_choice import choose_io
 from ..metadata import ModelMetadata
 from .measure import peak_rss
 from .scene import BLOCK, CRS, ORIGIN, PIXEL_M, generate_raster, scene_db, speckle_bank
@@ -56,10 +57,10 @@ def cheap_model(path: Path) -> Path:
 
 def generated_mask(path: Path, size: int) -> Path:
     """A size x size px water mask of the generated scene (VH below -20 dB), speckle and all."""
-    io = raster_io.backend()
-    grid = raster_io.RasterGrid(size, size, io.crs_wkt(CRS), (ORIGIN[0], PIXEL_M, 0.0, ORIGIN[1], 0.0, -PIXEL_M))
+    io = choose_io()
+    grid = io.grid(size, size, io.crs_wkt(CRS), (ORIGIN[0], PIXEL_M, 0.0, ORIGIN[1], 0.0, -PIXEL_M))
     bank = speckle_bank()
-    with outputs.open_output(path, grid, "mask") as writer:
+    with outputs.open_output(path, grid, "mask", io) as writer:
         for row in range(0, size, BLOCK):
             for col in range(0, size, BLOCK):
                 vh = scene_db(row, col, min(BLOCK, size - row), min(BLOCK, size - col), bank)[1]

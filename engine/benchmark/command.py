@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from .. import raster_io
-from ..backends import BACKENDS, DEVICES
+from ..safe_write import atomic_output, check_writable
+from ..choices import Backend, Device, values
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -14,7 +14,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     from .run import BenchmarkOptions, print_progress, run_benchmark
 
     if args.json is not None:
-        raster_io.check_writable(args.json)  # before a long run, not after
+        check_writable(args.json)  # before a long run, not after
     options = BenchmarkOptions(model=args.model, backends=args.backends, device=args.device, sizes=args.sizes,
                                throughput_size=args.throughput_size, tile=args.tile, overlap=args.overlap,
                                batch=args.batch, inference_tiles=args.inference_tiles, repeats=args.repeats,
@@ -23,7 +23,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     results = run_benchmark(options)
     print(format_report(results))
     if args.json is not None:
-        with raster_io.atomic_output(args.json) as tmp:
+        with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
         print_progress(f"numbers written to {args.json}")
     return 0
@@ -38,9 +38,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                     "and distance from the machine's matmul peak. Prints a Markdown report.")
     parser.add_argument("--model", type=Path, metavar="PATH",
                         help="FloodSAR .onnx model; PyTorch runs its .pt2 twin (default: the bundled model)")
-    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS),
+    parser.add_argument("--backends", nargs="+", choices=values(Backend), default=list(values(Backend)),
                         help="runtimes to compare (default: onnx torch)")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="where to run the model (default auto)")
+    parser.add_argument("--device", choices=values(Device), default=Device.AUTO.value,
+                        help="where to run the model (default auto)")
     parser.add_argument("--sizes", nargs="+", type=int, default=[4000, 16000], metavar="PX",
                         help="square raster sizes for peak memory (default 4000 16000)")
     parser.add_argument("--throughput-size", type=int, metavar="PX",
@@ -52,7 +53,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
                         help="tiles timed for inference alone, after a warm-up (default 16)")
     parser.add_argument("--repeats", type=int, default=1, metavar="N",
                         help="rounds of the throughput measurements, backends interleaved; best kept (default 1)")
-    parser.add_argument("--memory-backend", choices=BACKENDS,
+    parser.add_argument("--memory-backend", choices=values(Backend),
                         help="runtime of the peak-memory runs (default onnx, else the one benchmarked)")
     parser.add_argument("--trust-model", action="store_true",
                         help="open a .pt2 model that is not the bundled one (a .pt2 can run code: only your own)")

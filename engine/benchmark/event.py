@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..choices import Method, values
 from ..event.inputs import plan_scenes
 from ..event.runner import DONE, SceneJob, dask_client, local_model_threads, run_scenes
 from ..models import DEFAULT_MODEL
-from ..pipeline import METHODS, PredictionRequest
+from ..pipeline import PredictionRequest
 from ..predict_options import settings
 from .machine import machine_info
 
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4], metavar="N")
     parser.add_argument("--scenes", type=int, default=8, metavar="N", help="scenes per run (default 8)")
     parser.add_argument("--size", type=int, default=1024, metavar="PX", help="scene side in pixels (default 1024)")
-    parser.add_argument("--method", choices=METHODS, default="model")
+    parser.add_argument("--method", choices=values(Method), default=Method.MODEL.value)
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write the numbers and the machine")
     args = parser.parse_args(argv)
     machine = machine_info()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
-from ..backends import BACKENDS, DEVICES
+from ..choices import Backend, values
 from ..errors import FloodSarError
 from ..models import DEFAULT_MODEL, SUFFIXES, Model, load_model, resolve_model_path
 from ..pipeline import DEFAULT_BATCH, PredictionRequest
@@ -38,7 +38,7 @@ class BenchmarkOptions:
     """What to measure; ``None`` for model/tile/overlap/batch means the engine's defaults."""
 
     model: Optional[Path] = None
-    backends: Sequence[str] = BACKENDS
+    backends: Sequence[str] = values(Backend)
     device: str = "auto"
     sizes: Sequence[int] = (4000, 16000)
     throughput_size: Optional[int] = None
@@ -58,15 +58,10 @@ def _check(options: BenchmarkOptions) -> None:
     checks = [("--sizes", list(options.sizes), 1), ("--inference-tiles", [options.inference_tiles], 1),
               ("--repeats", [options.repeats], 1)]
     checks += [(name, [value], least) for name, (value, least) in optional.items() if value is not None]
-    for name, values, least in checks:
-        if not values or any(v < least for v in values):
+    for name, numbers, least in checks:
+        if not numbers or any(v < least for v in numbers):
             raise FloodSarError(f"{name} must be whole numbers of at least {least}, not "
-                                f"{' '.join(str(v) for v in values)}.")
-    unknown = [b for b in options.backends if b not in BACKENDS]
-    if unknown or not options.backends:
-        raise FloodSarError(f"unknown backends {unknown}; use --backends onnx torch (one or both).")
-    if options.device not in DEVICES:
-        raise FloodSarError(f"unknown device {options.device!r}; use --device auto, cpu or cuda.")
+                                f"{' '.join(str(v) for v in numbers)}.")
 
 
 def model_files(model: Optional[Path], backends: Sequence[str]) -> tuple[Dict[str, Path], List[str]]:

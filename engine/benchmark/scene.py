@@ -12,15 +12,18 @@ from typing import Callable
 
 import numpy as np
 
-from .. import raster_io
 from ..errors import FloodSarError
+from ..formats import GTIFF_OPTIONS
+from ..io_choice import choose_io
+from ..raster_io import RasterIO
+from ..safe_write import atomic_output
 
 # 10 m pixels in UTM 33N, mean backscatter (dB) of water and land for VV and VH,
 # speckle of a 4-look intensity product drawn once into a few blocks and reused.
 CRS, PIXEL_M, ORIGIN = "EPSG:32633", 10.0, (500_000.0, 5_000_000.0)
 WATER_DB, LAND_DB = (-20.0, -27.0), (-8.0, -15.0)
 LOOKS, SPECKLE_BLOCKS = 4, 4
-BLOCK = int(raster_io.GTIFF_OPTIONS["BLOCKXSIZE"])
+BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
 #: Fast compression for the inputs (speckle hardly compresses anyway).
 INPUT_OPTIONS = {"ZLEVEL": "1"}
 
@@ -53,12 +56,12 @@ def scene_db(row: int, col: int, height: int, width: int, bank: np.ndarray) -> n
     return (mean + noise[:, rows % BLOCK][:, :, cols % BLOCK]).astype(np.float32)
 
 
-def generate_raster(path: Path, width: int, height: int, seed: int = 0) -> Path:
+def generate_raster(path: Path, width: int, height: int, seed: int = 0, io: RasterIO | None = None) -> Path:
     """Write the generated scene as a tiled, compressed GeoTIFF, one 512 px block at a time."""
-    io = raster_io.backend()
+    io = io or choose_io()
     bank = speckle_bank(seed)
-    grid = raster_io.RasterGrid(width, height, io.crs_wkt(CRS), (ORIGIN[0], PIXEL_M, 0.0, ORIGIN[1], 0.0, -PIXEL_M))
-    with raster_io.atomic_output(path) as tmp:
+    grid = io.grid(width, height, io.crs_wkt(CRS), (ORIGIN[0], PIXEL_M, 0.0, ORIGIN[1], 0.0, -PIXEL_M))
+    with atomic_output(path) as tmp:
         writer = io.create_geotiff(tmp, grid, "float32", None, None, ["VV", "VH"], INPUT_OPTIONS)
         try:
             for row in range(0, height, BLOCK):
@@ -75,7 +78,7 @@ def raster_for(size: int, workdir: Path, say: Say) -> Path:
     """The generated size x size raster in ``workdir`` (reused when a previous run left it)."""
     path = workdir / f"benchmark_{size}.tif"
     if path.is_file():
-        with contextlib.suppress(FloodSarError), raster_io.open_raster(path) as raster:
+        with contextlib.suppress(FloodSarError), choose_io().open_raster(path) as raster:
             if (raster.grid.width, raster.grid.height, raster.count) == (size, size, 2):
                 return path
     say(f"generating a {size} x {size} px raster in {workdir}")

@@ -9,10 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
-from .. import raster_io
 from ..errors import FloodSarError
+from ..io_choice import choose_io
 from ..pipeline import PredictionRequest
 from ..predict_options import EXTRA_OUTPUTS, add_predict_options, request_from_args, settings
+from ..safe_write import check_writable
 from .inputs import Scene, plan_scenes
 from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
 from .mosaic import EventAreas, build_mosaic, remove_stack
@@ -51,7 +52,7 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Option
     outdir = Path(args.outdir)
     if not outdir.is_dir():
         raise FloodSarError(f"{outdir}: the output folder does not exist; create it first (mkdir -p {outdir}).")
-    raster_io.check_writable(outdir / "probe.tif")
+    check_writable(outdir / "probe.tif")
     mosaic = Path(args.mosaic) if args.mosaic else None
     if mosaic is not None and mosaic.suffix.lower() not in (".tif", ".tiff"):
         raise FloodSarError(f"{mosaic}: --mosaic must end in .tif (a Cloud Optimized GeoTIFF; the .vrt goes beside).")
@@ -60,7 +61,7 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Option
         raise FloodSarError(f"{report}: --report must end in .json.")
     for path in (mosaic, report):
         if path is not None:
-            raster_io.check_writable(path)
+            check_writable(path)
     if args.workers is not None and args.workers < 1:
         raise FloodSarError(f"--workers must be 1 or more, not {args.workers}.")
     return outdir, mosaic, report
@@ -81,7 +82,8 @@ def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
     for scene in scenes:
         extras = {option: None for option in EXTRA_OUTPUTS}
         extras.update(dict(scene.extra_outputs))
-        request = request_from_args(args, inputs=list(scene.inputs), output=scene.output, **extras)
+        request = request_from_args(args, inputs=list(scene.inputs), output=scene.output, overwrite=True,  # outputs
+                                    **extras)  # are redone or kept by their records, never a user's file
         if pool is not None:
             try:
                 images = overlapping(pool, scene.inputs[0])
@@ -93,7 +95,7 @@ def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
             combined[scene.name] = images
         scene = replace(scene, reads=_scene_reads(scene, request))
         try:
-            with raster_io.open_raster(scene.inputs[0]) as raster:
+            with choose_io().open_raster(scene.inputs[0]) as raster:
                 pixels = raster.grid.width * raster.grid.height
         except FloodSarError:
             pixels = 0  # the worker reports what is wrong with it

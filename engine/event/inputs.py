@@ -3,7 +3,7 @@
 An INPUT is a raster path, a glob (``scenes/*.tif``), or a text list (``@list.txt``, or any
 ``.txt`` file) with one path or glob per line (blank lines and ``#`` comments skipped, relative
 paths taken from the list's folder). Files whose names name one polarisation (the engine's
-:func:`~..sentinel1.polarisation` rule, e.g. ``x_vv.tif``) are paired with the file whose name
+:func:`~..polarisation.polarisation` rule, e.g. ``x_vv.tif``) are paired with the file whose name
 differs only in that word (``x_vh.tif``); every other file is a scene of its own.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 
 from ..errors import FloodSarError
 from ..predict_options import EXTRA_OUTPUTS
-from ..sentinel1 import POLARISATIONS, polarisation
+from ..polarisation import POLARISATIONS, polarisation
 
 #: The file name ending of a scene's water mask (NAME_water.tif) and its finished-run record.
 MASK_ENDING, RECORD_ENDING = "_water.tif", "_water.json"

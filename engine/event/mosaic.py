@@ -29,16 +29,20 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from .. import outputs, raster_io
+from .. import outputs
 from ..errors import FloodSarError
-from ..raster_io import DRY, NODATA, WATER, RasterGrid
+from ..formats import GTIFF_OPTIONS
+from ..grid import METRES_PER_DEGREE, RasterGrid
+from ..io_choice import choose_io
+from ..mask_encoding import DRY, NODATA, WATER
+from ..safe_write import StagedOutputs
 from ..tiling import Window, plan_tiles
 from .vrt import StackBand, write_stack, write_warped
 
 #: Refuse a mosaic over this many times the pixels its scenes cover (scenes of different events).
 MAX_SPREAD = 100
 #: Side of the blocks the mosaic is combined in (the GeoTIFF tile size).
-BLOCK = int(raster_io.GTIFF_OPTIONS["BLOCKXSIZE"])
+BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
 
 
 @dataclass
@@ -70,10 +74,10 @@ class EventAreas:
 def row_areas_km2(grid: RasterGrid, row_off: int, rows: int) -> np.ndarray:
     """The area in km2 of one pixel in each of ``rows`` rows from ``row_off`` (latitude-aware in degrees)."""
     x0, dx, rx, y0, ry, dy = grid.transform
-    geographic, metres_per_unit = raster_io.crs_info(grid.crs_wkt)
-    if geographic:
+    metres_per_unit = grid.metres_per_unit
+    if grid.geographic:
         latitudes = y0 + dy * (row_off + np.arange(rows) + 0.5)
-        metres = raster_io.METRES_PER_DEGREE ** 2 * np.cos(np.radians(np.clip(latitudes, -90, 90)))
+        metres = METRES_PER_DEGREE ** 2 * np.cos(np.radians(np.clip(latitudes, -90, 90)))
         return abs(dx * dy) * metres / 1e6
     if metres_per_unit is None:
         raise FloodSarError("the mosaic CRS has unknown units, so areas cannot be computed; "
@@ -108,7 +112,7 @@ def event_grid(masks: Sequence[Path], crs: Optional[str] = None) -> RasterGrid:
     row0 = math.floor((origin.f - north) / size_y + 1e-6)
     row1 = math.ceil((origin.f - south) / size_y - 1e-6)
     transform = (origin.c + col0 * size_x, size_x, 0.0, origin.f - row0 * size_y, 0.0, -size_y)
-    return RasterGrid(col1 - col0, row1 - row0, target.to_wkt(), transform)
+    return choose_io("rasterio").grid(col1 - col0, row1 - row0, target.to_wkt(), transform)
 
 
 def scene_window(grid: RasterGrid, mask: Path) -> Window:
@@ -149,7 +153,7 @@ def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> Eve
     import rasterio
 
     with rasterio.open(vrt) as stack:
-        grid = RasterGrid(stack.width, stack.height, stack.crs.to_wkt(), tuple(stack.transform.to_gdal()))
+        grid = choose_io("rasterio").grid(stack.width, stack.height, stack.crs.to_wkt(), stack.transform.to_gdal())
         areas = EventAreas([AreaTally() for _ in windows], AreaTally(), grid)
         with _cog_writer(output, grid) as writer:
             for block in (tile.core for tile in plan_tiles(grid.height, grid.width, BLOCK, 0)):
@@ -178,8 +182,8 @@ def _cog_writer(path: Optional[Path], grid: RasterGrid) -> Iterator[Optional[out
         return
     import rasterio.shutil
 
-    with raster_io.StagedOutputs() as staged:  # both files are temporary until the COG is complete
-        with outputs.open_output(path, grid, "mask", io="rasterio", staged=staged) as writer:
+    with StagedOutputs() as staged:  # both files are temporary until the COG is complete
+        with outputs.open_output(path, grid, "mask", io=choose_io("rasterio"), staged=staged) as writer:
             yield writer
         tiled = writer.temporary
         rasterio.shutil.copy(tiled, staged.temporary(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="2",

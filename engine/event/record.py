@@ -13,8 +13,10 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .. import raster_io
 from ..errors import FloodSarError
+from ..grid import RasterGrid
+from ..io_choice import choose_io
+from ..safe_write import atomic_output
 from .inputs import Scene
 
 #: Bump when the record's meaning changes: older records are then redone, not trusted.
@@ -26,18 +28,18 @@ def _file_facts(path: Path) -> dict[str, Any]:
     return {"path": str(path.resolve()), "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
 
 
-def _grid_facts(grid: raster_io.RasterGrid) -> dict[str, Any]:
+def _grid_facts(grid: RasterGrid) -> dict[str, Any]:
     return {"width": grid.width, "height": grid.height, "transform": list(grid.transform)}
 
 
 def write_record(scene: Scene, settings: Mapping[str, Any], result: Mapping[str, Any]) -> None:
     """Write the scene's record (atomically) once all its outputs are in place."""
-    with raster_io.open_raster(scene.output) as mask:
+    with choose_io().open_raster(scene.output) as mask:
         grid = _grid_facts(mask.grid)
     record = {"version": RECORD_VERSION, "inputs": [_file_facts(p) for p in scene.reads],
               "settings": dict(settings), "outputs": [str(p.resolve()) for p in scene.outputs()], "grid": grid,
               "result": dict(result)}
-    with raster_io.atomic_output(scene.record) as tmp:
+    with atomic_output(scene.record) as tmp:
         tmp.write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
@@ -54,7 +56,7 @@ def _output_matches(path: Path, grid: Mapping[str, Any]) -> bool:
     if path.suffix.lower() not in (".tif", ".tiff"):
         return path.is_file() and path.stat().st_size > 0
     try:
-        with raster_io.open_raster(path) as raster:
+        with choose_io().open_raster(path) as raster:
             return _grid_facts(raster.grid) == grid
     except FloodSarError:
         return False
@@ -68,7 +70,7 @@ def completed_result(scene: Scene, settings: Mapping[str, Any]) -> Optional[dict
     try:
         if record.get("inputs") != [_file_facts(p) for p in scene.reads]:
             return None
-        with raster_io.open_raster(scene.inputs[0]) as source:
+        with choose_io().open_raster(scene.inputs[0]) as source:
             input_grid = _grid_facts(source.grid)
     except (OSError, FloodSarError):
         return None

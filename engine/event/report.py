@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from .. import raster_io
+from ..safe_write import atomic_output
 from .dates import scene_date
 from .mosaic import EventAreas
 from .runner import FAILED, SceneOutcome
@@ -57,5 +57,5 @@ def build_report(outcomes: Sequence[SceneOutcome], areas: Optional[EventAreas], 
 
 def write_report(report: dict[str, Any], path: Path) -> None:
     """Write the report as indented JSON, atomically."""
-    with raster_io.atomic_output(path) as tmp:
+    with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

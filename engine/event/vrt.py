@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Sequence
 from xml.sax.saxutils import escape
 
-from ..raster_io import RasterGrid, atomic_output
+from ..grid import RasterGrid
+from ..safe_write import atomic_output
 
 
 @dataclass(frozen=True)

@@ -9,50 +9,32 @@ whose units and processing steps the product states. Each format lives in its ow
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-import numpy as np
 
 from .. import raster_io
 from ..errors import FloodSarError
-from ..raster_io import RasterFile
+from ..io_choice import choose_io
+from ..raster_io import RasterIO
 from .container import Container
-
-
-@dataclass
-class Product:
-    """What an input is and how the engine reads it."""
-
-    kind: str
-    #: GDAL paths of the rasters to open with the usual rules (empty when ``raster`` is set).
-    paths: list[str] = field(default_factory=list)
-    #: A ready two-band raster, band 1 VV and band 2 VH (described "VV", "VH").
-    raster: Optional[RasterFile] = None
-    #: 'linear' or 'db' when the product states its units; None: detect them.
-    units: Optional[str] = None
-    units_reason: str = ""
-    #: What will be done to the data before the model sees it, in words.
-    steps: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    #: Where the product marks pixels unusable (layover, shadow): ``exclusion(row, col, height, width)`` is a
-    #: bool window of ``raster``. Those pixels are nodata in a water mask and excluded in flood classes.
-    exclusion: Optional[Callable[[int, int, int, int], np.ndarray]] = None
+from .product import Product
 
 
 #: A format reader: a Product for a container it recognises, else None.
-Reader = Callable[[Container, str], Optional[Product]]
+Reader = Callable[[Container, RasterIO], Optional[Product]]
 
 
 def _readers() -> list[Reader]:
-    from . import dimap, hyp3, safe, zipped
+    from . import dimap, grd, hyp3, zipped
 
-    return [safe.read, hyp3.read, dimap.read, zipped.read]
+    return [grd.read, hyp3.read, dimap.read, zipped.read]
 
 
-def resolve(inputs: Sequence[str | Path], io: str = "auto") -> Product:
-    """Turn the user's input path(s) into a :class:`Product`; FloodSarError if unusable."""
+def resolve(inputs: Sequence[str | Path], io: RasterIO | None = None) -> Product:
+    """Turn the user's input path(s) into a :class:`Product` read with ``io`` (default:
+    :func:`..io_choice.choose_io`); FloodSarError if unusable."""
+    io = io or choose_io()
     texts = [str(p) for p in inputs]
     if len(texts) == 1 and not raster_io.is_virtual(texts[0]):
         path = Path(texts[0])

@@ -14,14 +14,16 @@ from typing import Callable, Optional
 
 from .. import raster_io
 from ..errors import FloodSarError
-from ..sentinel1 import polarisation
-from . import Container, Product
+from ..raster_io import RasterIO
+from ..polarisation import polarisation
+from .container import Container
+from .product import Product
 
 #: Calibrations usable as model input, preferred first.
 CALIBRATIONS = ("sigma0", "gamma0")
 
 
-def read(container: Container, io: str) -> Optional[Product]:
+def read(container: Container, io: RasterIO) -> Optional[Product]:
     """A Product for a folder or zip holding one .dim product, else None."""
     dims = container.ending(".dim")
     if len(dims) != 1:
@@ -31,7 +33,7 @@ def read(container: Container, io: str) -> Optional[Product]:
                     lambda href: container.gdal_path(posixpath.normpath(posixpath.join(folder, href))))
 
 
-def read_dim(path: Path, io: str) -> Product:
+def read_dim(path: Path, io: RasterIO) -> Product:
     """A Product for a .dim file given directly."""
     return _product(path.read_bytes(), str(path), lambda href: str(path.parent / href))
 

@@ -13,17 +13,17 @@ about dh / tan(incidence) in range (500 m of relief at 35 degrees: about 700 m).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from .. import raster_io
 from ..errors import FloodSarError
-from ..raster_io import RasterFile, RasterGrid
-from . import Product
+from ..raster_io import RasterFile, RasterIO
+from .container import Container
+from .product import Product
 from .calibration import SIGMA0_FLOOR, sigma0
-from .safe import SafeProduct
+from .safe import SafeProduct, parse
 
 #: Output pixel size (m): the GRDH pixel spacing and the model's native resolution.
 PIXEL_M = 10.0
@@ -46,7 +46,15 @@ def relief_shift_m(relief_m: float, incidence_deg: float) -> float:
     return relief_m / math.tan(math.radians(incidence_deg))
 
 
-def grd_product(product: SafeProduct, io: str) -> Product:
+def read(container: Container, io: RasterIO) -> Optional[Product]:
+    """A Product for a folder or zip holding a SAFE, else None."""
+    manifests = [m for m in container.ending("manifest.safe") if m.count("/") <= 1]
+    if not manifests:
+        return None
+    return grd_product(parse(container, manifests[0]), io)
+
+
+def grd_product(product: SafeProduct, io: RasterIO) -> Product:
     raster = GrdRaster(product, io)
     gcps = product.gcps
     zone = raster.epsg % 100
@@ -66,7 +74,7 @@ def grd_product(product: SafeProduct, io: str) -> Product:
         f"they shift by about dh / tan(incidence) in range (incidence {incidence[0]:.0f} to {incidence[1]:.0f} deg "
         f"here): {RELIEF_M:.0f} m of relief at {RELIEF_INCIDENCE:.0f} deg moves a pixel about "
         f"{relief_shift_m(RELIEF_M, RELIEF_INCIDENCE):.0f} m. Fine on flood plains; in hilly terrain use an RTC "
-        "product (ASF HyP3) or terrain-correct in SNAP first (a --dem only masks steep slopes in the flood "
+        "product (ASF HyP3) or terrain-correct in SNAP first (a {dem} only masks steep slopes in the flood "
         "classes: FloodSAR does not terrain-correct GRD products).")
     return Product(kind=f"Sentinel-1 {product.mode} GRD SAFE product ({product.name})", raster=raster,
                    units="linear", units_reason="calibrated sigma0 from the product's LUTs",
@@ -76,21 +84,21 @@ def grd_product(product: SafeProduct, io: str) -> Product:
 class GrdRaster(RasterFile):
     """VV and VH sigma0 (linear) of a GRD product on a UTM grid, computed per window."""
 
-    def __init__(self, product: SafeProduct, io: str) -> None:
+    def __init__(self, product: SafeProduct, io: RasterIO) -> None:
         self._product = product
-        self._backend = raster_io.backend(io)
+        self._io = io
         gcps = product.gcps
         self.epsg = utm_epsg(float(np.mean(gcps.lon)), float(np.mean(gcps.lat)))
-        crs = self._backend.epsg_wkt(self.epsg)
-        x, y = self._backend.transform_points(self._backend.epsg_wkt(4326), crs, gcps.lon, gcps.lat)
+        crs = self._io.epsg_wkt(self.epsg)
+        x, y = self._io.transform_points(self._io.epsg_wkt(4326), crs, gcps.lon, gcps.lat)
         left, top = math.floor(x.min() / PIXEL_M) * PIXEL_M, math.ceil(y.max() / PIXEL_M) * PIXEL_M
         width = math.ceil((x.max() - left) / PIXEL_M)
         height = math.ceil((top - y.min()) / PIXEL_M)
-        self.grid = RasterGrid(width, height, crs, (left, PIXEL_M, 0.0, top, 0.0, -PIXEL_M))
+        self.grid = io.grid(width, height, crs, (left, PIXEL_M, 0.0, top, 0.0, -PIXEL_M))
         # A geolocation grid point gives the position of the centre of sample (line, pixel): GDAL's
         # raster coordinates put that centre at (line + 0.5, pixel + 0.5).
         points = zip(gcps.line + 0.5, gcps.pixel + 0.5, gcps.lon, gcps.lat)
-        self.to_radar = self._backend.gcp_transformer(list(points), crs)
+        self.to_radar = self._io.gcp_transformer(list(points), crs)
         self._last_coordinates: tuple = (None, None)
         self.path = product.name
         self.count, self.descriptions, self.nodata = 2, ("VV", "VH"), (None, None)
@@ -98,7 +106,7 @@ class GrdRaster(RasterFile):
         self._measurements: list[RasterFile] = []
         try:
             for pol in self._pols:
-                raster = raster_io.open_raster(pol.measurement, io, require_crs=False)
+                raster = io.open_raster(pol.measurement, require_crs=False)
                 self._measurements.append(raster)
                 if (raster.grid.width, raster.grid.height) != (product.width, product.height):
                     raise FloodSarError(

@@ -19,8 +19,9 @@ import numpy as np
 
 from .. import raster_io
 from ..errors import FloodSarError
-from ..raster_io import RasterFile
-from . import Container, Product
+from ..raster_io import RasterFile, RasterIO
+from .container import Container
+from .product import Product
 
 #: ``_ls_map.tif`` bits: 4 = in an area affected by layover, 16 = in an area affected by shadow.
 LAYOVER_BIT, SHADOW_BIT = 4, 16
@@ -31,7 +32,7 @@ _PROCESSING = re.compile(r"_RTC\d+_[A-Z]_([gs])([pda])[a-z]{4}_", re.IGNORECASE)
 _SCALES = {"p": "power", "d": "decibel", "a": "amplitude"}
 
 
-def read(container: Container, io: str) -> Optional[Product]:
+def read(container: Container, io: RasterIO) -> Optional[Product]:
     """A Product for a folder or zip holding a HyP3 RTC product, else None."""
     vv, vh = container.ending("_VV.tif"), container.ending("_VH.tif")
     if len(vv) != 1 or len(vh) != 1:
@@ -58,7 +59,7 @@ class Hyp3Raster(RasterFile):
     """VV and VH of an RTC product as linear sigma0, layover/shadow pixels NaN."""
 
     def __init__(self, pol_paths: Sequence[str], ls_map: Optional[str], inc_map: Optional[str], *,
-                 gamma0: bool, scale: str, io: str) -> None:
+                 gamma0: bool, scale: str, io: RasterIO) -> None:
         self._files: list[RasterFile] = []
         try:
             self._pols = [self._open(p, io) for p in pol_paths]
@@ -77,8 +78,8 @@ class Hyp3Raster(RasterFile):
                 raise FloodSarError(f"{other.path}: is not the size of {self.path}; the product looks damaged, "
                                     "download it again.")
 
-    def _open(self, path: str, io: str) -> RasterFile:
-        raster = raster_io.open_raster(path, io)
+    def _open(self, path: str, io: RasterIO) -> RasterFile:
+        raster = io.open_raster(path)
         self._files.append(raster)
         return raster
 

@@ -16,7 +16,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import FloodSarError
-from . import Container, Product
+from .container import Container
 
 #: Member names of a polarisation's files: s1a-iw-grd-vv-..., calibration-s1a-iw-grd-vv-...
 _FILE = re.compile(r"(?:^|/)(calibration-|noise-)?s1[a-d]-[a-z0-9]+-(grd|slc)-(vv|vh|hh|hv)-[^/]*\.(xml|tiff?)$",
@@ -75,15 +75,6 @@ class SafeProduct:
     gcps: GcpGrid
     pols: dict[str, Polarisation]
 
-
-def read(container: Container, io: str) -> Optional[Product]:
-    """A Product for a folder or zip holding a SAFE, else None."""
-    manifests = [m for m in container.ending("manifest.safe") if m.count("/") <= 1]
-    if not manifests:
-        return None
-    from .grd import grd_product  # the pixel side (GDAL) only once a SAFE is found
-
-    return grd_product(parse(container, manifests[0]), io)
 
 
 def parse(container: Container, manifest: str) -> SafeProduct:

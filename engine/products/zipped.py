@@ -5,13 +5,15 @@ from typing import Optional
 
 from .. import raster_io
 from ..errors import FloodSarError
-from ..sentinel1 import polarisation
-from . import Container, Product
+from ..raster_io import RasterIO
+from ..polarisation import polarisation
+from .container import Container
+from .product import Product
 
 RASTER_SUFFIXES = (".tif", ".tiff")
 
 
-def read(container: Container, io: str) -> Optional[Product]:
+def read(container: Container, io: RasterIO) -> Optional[Product]:
     rasters = [m for m in container.members if m.lower().endswith(RASTER_SUFFIXES)]
     if not container.is_zip or not 1 <= len(rasters) <= 2:
         return None

@@ -88,3 +88,11 @@ def gdal_exception_mode(request):
     (gdal.UseExceptions if request.param == "exceptions on" else gdal.DontUseExceptions)()
     yield request.param
     (gdal.UseExceptions if previous else gdal.DontUseExceptions)()
+
+
+@pytest.fixture(params=["rasterio", "gdal"])
+def io(request):
+    """Each raster I/O implementation in turn (a test taking ``io`` runs once per implementation)."""
+    from floodsar.engine.io_choice import choose_io
+
+    return choose_io(request.param)

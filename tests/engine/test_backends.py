@@ -27,10 +27,8 @@ def test_provider_order_follows_the_device(device, available, expected):
 
 
 def test_cuda_without_a_cuda_provider_is_a_clear_error():
-    with pytest.raises(FloodSarError, match="--device cuda.*no CUDA provider.*--device cpu"):
+    with pytest.raises(FloodSarError, match="device cuda.*no CUDA provider.*device cpu"):
         select_providers("cuda", ["AzureExecutionProvider", "CPUExecutionProvider"])
-    with pytest.raises(FloodSarError, match="unknown device"):
-        select_providers("tpu", ["CPUExecutionProvider"])
 
 
 def test_onnx_backend_reports_the_provider_in_use(pointwise_model):
@@ -44,10 +42,10 @@ def test_device_cuda_fails_clearly_without_a_gpu(conv_model):
     import torch
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        with pytest.raises(FloodSarError, match="--device cuda"):
+        with pytest.raises(FloodSarError, match="device cuda"):
             OnnxBackend(conv_model, "cuda")
     if not torch.cuda.is_available():
-        with pytest.raises(FloodSarError, match="--device cuda.*no CUDA GPU"):
+        with pytest.raises(FloodSarError, match="device cuda.*no CUDA GPU"):
             TorchBackend(conv_model.with_suffix(".pt2"), "cuda", trusted_by_user=True)
 
 
@@ -72,7 +70,7 @@ def test_torch_and_onnx_backends_agree(conv_model):
 
 def test_model_paths_resolve_per_backend(conv_model, pointwise_model):
     assert resolve_model_path(conv_model.with_suffix(".pt2"), "onnx") == conv_model
-    with pytest.raises(FloodSarError, match=r"pointwise\.onnx.*no pointwise\.pt2.*--backend onnx"):
+    with pytest.raises(FloodSarError, match=r"pointwise\.onnx.*no pointwise\.pt2.*backend onnx"):
         resolve_model_path(pointwise_model, "torch")
     with pytest.raises(FloodSarError, match="model file not found"):
         resolve_model_path(pointwise_model.with_name("missing.onnx"))
@@ -80,7 +78,7 @@ def test_model_paths_resolve_per_backend(conv_model, pointwise_model):
 
 def test_default_model_is_found_or_explained(monkeypatch, tmp_path, pointwise_model):
     monkeypatch.setattr(models, "DEFAULT_MODEL", tmp_path / "resources" / "models" / "floodsar_s1.onnx")
-    with pytest.raises(FloodSarError, match="no bundled model.*--model PATH.*--method otsu"):
+    with pytest.raises(FloodSarError, match="no bundled model.*model PATH.*method otsu"):
         load_model(None)
     models.DEFAULT_MODEL.parent.mkdir(parents=True)
     shutil.copy(pointwise_model, models.DEFAULT_MODEL)

@@ -131,3 +131,40 @@ def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130 and "interrupted" in stderr
     assert list(out.iterdir()) == []
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("floodsar 0.")
+
+
+def test_quiet_and_verbose(capsys, chips, pointwise_model, tmp_path):
+    code, stdout, stderr = run_cli(capsys, "predict", chips["spain"], "-o", tmp_path / "q.tif", "--model",
+                                   pointwise_model, "-q")
+    assert code == 0 and stdout == "" and stderr == "" and (tmp_path / "q.tif").is_file()
+    code, stdout, stderr = run_cli(capsys, "-v", "predict", chips["spain"], "-o", tmp_path / "v.tif", "--model",
+                                   pointwise_model)
+    assert code == 0 and "Water mask:" in stdout
+    assert "floodsar: input: Files: " in stderr and "floodsar: model pointwise" in stderr
+    assert "tiles of 128 px" in stderr
+
+
+def test_an_existing_output_is_refused_unless_overwrite(capsys, chips, tmp_path):
+    out = tmp_path / "mask.tif"
+    out.write_bytes(b"a previous result")
+    code, stdout, stderr = run_cli(capsys, "predict", chips["spain"], "-o", out, "--method", "otsu")
+    assert code == 1 and stdout == "" and out.read_bytes() == b"a previous result"
+    assert stderr == (f"floodsar: error: {out}: -o/--output exists already; choose another name, or allow "
+                      "--overwrite to replace it.\n")
+    code, _, _ = run_cli(capsys, "predict", chips["spain"], "-o", out, "--method", "otsu", "--overwrite")
+    assert code == 0 and gdal.Open(str(out)).RasterCount == 1
+
+
+def test_errors_name_the_command_line_options(capsys, chips, tmp_path):
+    spain = gdal.Open(str(chips["spain"])).ReadAsArray()
+    three = write_geotiff(tmp_path / "three.tif", np.concatenate([spain, spain[:1]]))
+    code, _, stderr = run_cli(capsys, "predict", three, "-o", tmp_path / "m.tif", "--method", "otsu")
+    assert code == 1 and stderr.endswith("say which bands hold them with --vv-band N, --vh-band M.\n")
+    code, _, stderr = run_cli(capsys, "predict", three, "-o", tmp_path / "m.tif", "--vv-band", "1", "--vh-band", "9")
+    assert code == 1 and "so --vh-band 9 does not exist; choose a band from 1 to 3." in stderr

@@ -26,7 +26,7 @@ from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scene
 from floodsar.engine.event.mosaic import row_areas_km2
 from floodsar.engine.event.dates import scene_date
 from floodsar.engine.event.runner import default_workers
-from floodsar.engine.raster_io import RasterGrid
+from floodsar.engine.gdal_io import GdalIO
 
 gdal.UseExceptions()
 BIN = Path(sys.executable).parent
@@ -116,7 +116,7 @@ def test_default_workers_one_per_core_one_for_a_gpu_never_more_than_scenes():
 def test_pixel_areas_shrink_with_latitude():
     wgs84 = gdal.osr.SpatialReference()
     wgs84.ImportFromEPSG(4326)
-    grid = RasterGrid(10, 3, wgs84.ExportToWkt(), (0.0, 0.001, 0.0, 60.0015, 0.0, -0.001))
+    grid = GdalIO().grid(10, 3, wgs84.ExportToWkt(), (0.0, 0.001, 0.0, 60.0015, 0.0, -0.001))
     areas = row_areas_km2(grid, 0, 3)
     assert areas[1] == pytest.approx((111.195 * 0.001) ** 2 * 0.5, rel=1e-3) and areas[0] < areas[1] < areas[2]
 

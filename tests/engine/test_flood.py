@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
 
-from floodsar.engine import raster_io
+from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.grid import METRES_PER_DEGREE
+from floodsar.engine.io_choice import choose_io
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.flood import FloodOptions
 from floodsar.engine.pipeline import PredictionRequest, predict
@@ -75,11 +77,11 @@ def test_same_image_with_otsu_gives_no_flood_even_when_the_pre_image_is_in_anoth
 @pytest.mark.parametrize("io", ["rasterio", "gdal"])
 def test_a_reference_raster_in_another_crs_turns_the_water_inside_it_into_reference_water(ayt12, tmp_path, io):
     post = [ayt12["vv"], ayt12["vh"]]
-    predict(PredictionRequest([str(p) for p in post], tmp_path / "water.tif", method="otsu", io=io))
+    predict(PredictionRequest([str(p) for p in post], tmp_path / "water.tif", method="otsu", io=choose_io(io)))
     water = read_band(tmp_path / "water.tif") == 1
     jrc = read_band(ayt12["jrc"]) == 1
     reference = warp(ayt12["jrc"], tmp_path / "jrc_3857.tif", 3857)
-    result, classes = run(post, tmp_path / "classes.tif", reference_water=reference, method="otsu", io=io)
+    result, classes = run(post, tmp_path / "classes.tif", reference_water=reference, method="otsu", io=choose_io(io))
     inside = jrc & water
     assert inside.sum() > 1000
     assert np.mean(classes[inside] == REFERENCE) > 0.95  # nearest-neighbour reprojection moves edges only
@@ -123,7 +125,7 @@ def test_reference_polygons_in_another_crs_and_an_exclusion_raster(ayt12, tmp_pa
     mask = write_geotiff(tmp_path / "exclude.tif", exclude, epsg=32631,
                          transform=gdal.Open(str(ayt12["vv"])).GetGeoTransform())
     result, classes = run(post, tmp_path / "c.tif", reference_water=polygons, exclude=[mask], method="otsu",
-                          io=io, vector=tmp_path / "flood.gpkg")
+                          io=choose_io(io), vector=tmp_path / "flood.gpkg")
     inner = classes[105:295, 55:245]
     assert np.all(inner == REFERENCE)  # polygons mark water whatever the image shows
     assert not np.any(classes[:90] == REFERENCE)
@@ -163,14 +165,13 @@ def test_hand_and_slope_exclude_in_metres_on_a_geographic_grid(ayt12, tmp_path):
     """A DEM ramp of 10 degrees in the east half (and flat west) on an EPSG:4326 grid; HAND > 15 m in the north."""
     deg = 8.9831528412e-05  # about 10 m
     transform = (5.7, deg, 0.0, 8.75, 0.0, -deg)
-    lat_m = raster_io.METRES_PER_DEGREE
+    lat_m = METRES_PER_DEGREE
     x_m = deg * lat_m * np.cos(np.radians(8.75 - 64 * deg))
     cols = np.arange(128)
     dem = np.where(cols < 64, 0.0, (cols - 64) * x_m * np.tan(np.radians(10.0)))[None, :].repeat(128, 0)
     hand = np.zeros((128, 128), np.float32)
     hand[:32] = 20.0
-    grid = raster_io.RasterGrid(128, 128, raster_io.backend("gdal").open_raster(
-        write_geotiff(tmp_path / "g.tif", hand, epsg=4326, transform=transform)).grid.crs_wkt, transform)
+    grid = GdalIO().open_raster(write_geotiff(tmp_path / "g.tif", hand, epsg=4326, transform=transform)).grid
     slope = slope_degrees(np.pad(dem, 1, mode="edge"), grid, Window(0, 0, 128, 128))
     assert slope[64:, 70:120] == pytest.approx(10.0, abs=0.1)
     assert np.all(slope[:, :60] == 0)
@@ -215,7 +216,7 @@ def test_otsu_maps_a_real_single_polarisation_two_date_stack(chips, large_real_d
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["inputs"]["post_flood"][0]["acquired"] == "2017-03-09T05:43:56"
     assert report["inputs"]["pre_flood"][0]["acquired"] == "2015-03-09T17:30:17"
-    with pytest.raises(FloodSarError, match="VV-only.*--method otsu"):
+    with pytest.raises(FloodSarError, match="VV-only.*method otsu"):
         predict(PredictionRequest([str(post)], tmp_path / "m.tif"))
 
 
@@ -232,7 +233,7 @@ def test_reference_kind_rules(ayt12, tmp_path):
     assert np.all(lowered[seasonal] == REFERENCE)
     occurrence = write_geotiff(tmp_path / "values.tif", (read_band(ayt12["dem"]) % 90).astype(np.uint8),
                                epsg=32631, transform=gdal.Open(str(ayt12["vv"])).GetGeoTransform())
-    with pytest.raises(FloodSarError, match="values.tif: cannot tell.*--reference-kind"):
+    with pytest.raises(FloodSarError, match="values.tif: cannot tell.*reference kind occurrence"):
         run(post, tmp_path / "x.tif", reference_water=occurrence, method="otsu")
 
 
@@ -291,7 +292,7 @@ def test_single_polarisation_input_is_read_as_its_one_band(chips, tmp_path):
         assert source.polarisations == ("VV",) and db.shape == (1, 64, 64) and valid.any()
         assert "VV: S1A__IW___A_20150309T173017_VV" in source.describe() and "VH:" not in source.describe()
     unnamed = write_geotiff(tmp_path / "band.tif", np.full((32, 32), -20.0, np.float32))
-    with pytest.raises(FloodSarError, match="band.tif: is a 1-band raster.*--vv-band 1 or --vh-band 1"):
+    with pytest.raises(FloodSarError, match="band.tif: is a 1-band raster.*VV band 1 or VH band 1"):
         open_sentinel1([unnamed], single_polarisation=True)
     with open_sentinel1([unnamed], single_polarisation=True, vh_band=1) as source:
-        assert source.polarisations == ("VH",) and "(--vh-band)" in source.band_names[0]
+        assert source.polarisations == ("VH",) and "(as given)" in source.band_names[0]

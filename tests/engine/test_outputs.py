@@ -9,11 +9,14 @@ import pytest
 from osgeo import gdal
 
 from floodsar.engine.errors import FloodSarError
+from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.grid import RasterGrid
 from floodsar.engine.outputs import open_output
-from floodsar.engine.raster_io import RasterGrid, open_raster
+from floodsar.engine.io_choice import choose_io
+from floodsar.engine.raster_io import RasterIO
 from helpers.rasters import read_band, unwritable_folder
 
-BACKENDS = ["rasterio", "gdal"]
+IO_NAMES = ("rasterio", "gdal")
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
 
 
@@ -21,19 +24,18 @@ SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
 def spain(real_data) -> tuple[RasterGrid, np.ndarray]:
     """The Spain chip's grid and a mask from a simple VH threshold (255 where the chip is NaN)."""
     path = real_data / SPAIN
-    with open_raster(path, "gdal") as raster:
+    with GdalIO().open_raster(path) as raster:
         grid = raster.grid
     vh = gdal.Open(str(path)).ReadAsArray()[1]
     return grid, np.where(np.isnan(vh), 255, vh < -20).astype(np.uint8)
 
 
-def write_in_strips(path: Path, grid: RasterGrid, kind: str, data: np.ndarray, io: str) -> None:
+def write_in_strips(path: Path, grid: RasterGrid, kind: str, data: np.ndarray, io: RasterIO) -> None:
     with open_output(path, grid, kind, io=io) as writer:
         for row in range(0, grid.height, 200):
             writer.write(row, 0, data[row:row + 200])
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_mask_layout_and_encoding(io, tmp_path, spain):
     grid, mask = spain
     out = tmp_path / "water.tif"
@@ -55,16 +57,15 @@ def test_mask_layout_and_encoding(io, tmp_path, spain):
 
 def test_both_backends_write_the_same_mask(tmp_path, spain):
     grid, mask = spain
-    for io in BACKENDS:
-        write_in_strips(tmp_path / f"{io}.tif", grid, "mask", mask, io)
-    a, b = (gdal.Open(str(tmp_path / f"{io}.tif")) for io in BACKENDS)
+    for name in IO_NAMES:
+        write_in_strips(tmp_path / f"{name}.tif", grid, "mask", mask, choose_io(name))
+    a, b = (gdal.Open(str(tmp_path / f"{name}.tif")) for name in IO_NAMES)
     assert a.ReadRaster() == b.ReadRaster()
     assert a.GetRasterBand(1).GetOverview(0).ReadRaster() == b.GetRasterBand(1).GetOverview(0).ReadRaster()
     from osgeo import osr
     assert osr.SpatialReference(a.GetProjection()).IsSame(osr.SpatialReference(b.GetProjection()))
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_probability_encoding(io, tmp_path, spain):
     grid, mask = spain
     probability = np.where(mask == 255, np.nan, np.linspace(0, 1, mask.size).reshape(mask.shape)).astype(np.float32)
@@ -79,7 +80,6 @@ def test_probability_encoding(io, tmp_path, spain):
     np.testing.assert_array_equal(stored[mask != 255], probability[mask != 255])
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])
 def test_interrupted_write_leaves_nothing(io, interruption, tmp_path, spain):
     grid, mask = spain
@@ -94,16 +94,15 @@ def test_interrupted_write_leaves_nothing(io, interruption, tmp_path, spain):
 def test_failed_rewrite_keeps_the_previous_output(tmp_path, spain):
     grid, mask = spain
     out = tmp_path / "water.tif"
-    write_in_strips(out, grid, "mask", mask, "gdal")
+    write_in_strips(out, grid, "mask", mask, GdalIO())
     with pytest.raises(KeyboardInterrupt):
-        with open_output(out, grid, "mask") as writer:
+        with open_output(out, grid, "mask", GdalIO()) as writer:
             writer.write(0, 0, np.zeros((512, 512), np.uint8))
             raise KeyboardInterrupt
     np.testing.assert_array_equal(read_band(out), mask)
     assert [p.name for p in tmp_path.iterdir()] == ["water.tif"]
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_unwritable_output_is_refused_before_any_work(io, tmp_path, spain):
     grid, _ = spain
     with pytest.raises(FloodSarError, match="does not exist; create it first"):

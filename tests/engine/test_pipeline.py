@@ -168,13 +168,15 @@ def test_coarse_pixels_are_warned_about(tmp_path, pointwise_model):
 @pytest.mark.parametrize("change,message", [
     ({"method": "sam"}, "unknown method"),
     ({"backend": "tf"}, "unknown backend"),
+    ({"device": "tpu"}, "unknown device 'tpu'; use device auto or device cpu or device cuda"),
+    ({"units": "decibel"}, "unknown units"),
     ({"tile": 100}, "multiple of the model's stride 16"),
     ({"overlap": 64}, "more than a quarter of the 128 px tile"),
-    ({"batch": 0}, "--batch must be"),
-    ({"min_area_m2": -1}, "--min-area"),
+    ({"batch": 0}, "batch must be"),
+    ({"min_area_m2": -1}, "minimum area must be"),
     ({"output": "mask.png"}, "must end in .tif"),
     ({"vector": "water.shp"}, "must end in .gpkg"),
-    ({"method": "otsu", "probabilities": "p.tif"}, "--probabilities needs --method model"),
+    ({"method": "otsu", "probabilities": "p.tif"}, "probabilities needs method model"),
     ({"probabilities": "mask.tif"}, "must be different files"),
 ])
 def test_bad_requests_are_refused_before_any_output(chips, pointwise_model, tmp_path, change, message):
@@ -257,3 +259,16 @@ def test_tiles_entirely_nodata_never_reach_the_model(chips, conv_model, tmp_path
     session = ort.InferenceSession(str(conv_model), providers=["CPUExecutionProvider"])
     whole = session.run(None, {"input": x[None]})[0][0, 0]
     np.testing.assert_allclose(read_band(result.probabilities), np.where(valid, whole, -1), atol=1e-5)
+
+
+def test_polygons_that_cannot_be_written_are_refused_before_inference(chips, pointwise_model, tmp_path, monkeypatch):
+    from floodsar.engine.rasterio_io import RasterioIO
+
+    monkeypatch.setitem(sys.modules, "pyogrio", None)  # as if not installed
+    started = []
+    monkeypatch.setattr("floodsar.engine.pipeline.load_model", lambda *args: started.append(args))
+    request = PredictionRequest([chips["spain"]], tmp_path / "m.tif", model=pointwise_model,
+                                vector=tmp_path / "w.gpkg", io=RasterioIO())
+    with pytest.raises(FloodSarError, match="needs the pyogrio package"):
+        predict(request)
+    assert started == [] and list(tmp_path.iterdir()) == []

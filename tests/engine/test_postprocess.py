@@ -9,22 +9,26 @@ import pytest
 from osgeo import gdal, ogr, osr
 
 from floodsar.engine.errors import FloodSarError
+from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.grid import RasterGrid
 from floodsar.engine.outputs import open_output
 from floodsar.engine.postprocess import apply_minimum_mapping_unit, minimum_pixels, write_water_polygons
-from floodsar.engine.raster_io import RasterGrid, open_raster
+from floodsar.engine.io_choice import choose_io
+from floodsar.engine.raster_io import RasterIO
+from floodsar.engine.rasterio_io import RasterioIO
 from helpers.rasters import UTM_TRANSFORM, read_band
 
-BACKENDS = ["rasterio", "gdal"]
+IO_NAMES = ("rasterio", "gdal")
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
 
 
 def utm_grid(size: int = 100) -> RasterGrid:
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
-    return RasterGrid(size, size, srs.ExportToWkt(), UTM_TRANSFORM)
+    return GdalIO().grid(size, size, srs.ExportToWkt(), UTM_TRANSFORM)
 
 
-def write_mask(path: Path, grid: RasterGrid, mask: np.ndarray, io: str = "gdal") -> Path:
+def write_mask(path: Path, grid: RasterGrid, mask: np.ndarray, io: RasterIO = GdalIO()) -> Path:
     with open_output(path, grid, "mask", io=io) as writer:
         writer.write(0, 0, mask)
     return path
@@ -59,7 +63,6 @@ def test_minimum_pixels():
     assert minimum_pixels(utm_grid(), 0) == 1
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_minimum_mapping_unit(io, tmp_path, synthetic_mask, gdal_exception_mode):
     path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     apply_minimum_mapping_unit(path, 500, io=io)  # 5 pixels of 10 m
@@ -77,11 +80,10 @@ def test_minimum_mapping_unit(io, tmp_path, synthetic_mask, gdal_exception_mode)
 def test_tiny_minimum_mapping_unit_changes_nothing(tmp_path, synthetic_mask):
     path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     before = path.stat().st_mtime_ns
-    apply_minimum_mapping_unit(path, 100)  # one pixel
+    apply_minimum_mapping_unit(path, 100, GdalIO())  # one pixel
     assert path.stat().st_mtime_ns == before
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_water_polygons_with_true_areas(io, tmp_path, synthetic_mask, gdal_exception_mode):
     mask_path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     gpkg = tmp_path / "water.gpkg"
@@ -90,12 +92,11 @@ def test_water_polygons_with_true_areas(io, tmp_path, synthetic_mask, gdal_excep
     # UTM shrinks areas by the scale factor 0.9996 on the central meridian: true area is ~0.08% larger.
     np.testing.assert_allclose(areas, np.array([3, 4, 4, 2497]) * 100 / 0.9996 ** 2, rtol=2e-4)
     assert vertices[0] == 7  # an L-shaped triomino: 6 corners, closed ring
-    with open_raster(mask_path, io) as mask:
+    with io.open_raster(mask_path) as mask:
         assert srs.IsSame(osr.SpatialReference(mask.grid.crs_wkt))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["water.gpkg", "water.tif"]
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_no_water_gives_an_empty_layer(io, tmp_path):
     mask_path = write_mask(tmp_path / "dry.tif", utm_grid(), np.zeros((100, 100), np.uint8))
     gpkg = tmp_path / "dry.gpkg"
@@ -109,30 +110,31 @@ def test_missing_pyogrio_is_reported_before_any_work(tmp_path, monkeypatch, synt
     mask_path = write_mask(tmp_path / "water.tif", utm_grid(), synthetic_mask)
     monkeypatch.setitem(sys.modules, "pyogrio", None)  # as if not installed
     with pytest.raises(FloodSarError, match="needs the pyogrio package"):
-        write_water_polygons(mask_path, tmp_path / "water.gpkg", io="rasterio")
+        write_water_polygons(mask_path, tmp_path / "water.gpkg", io=RasterioIO())
     assert [p.name for p in tmp_path.iterdir()] == ["water.tif"]
-    assert write_water_polygons(mask_path, tmp_path / "water.gpkg", io="gdal") == 4  # GDAL needs no pyogrio
+    assert write_water_polygons(mask_path, tmp_path / "water.gpkg", io=GdalIO()) == 4  # GDAL needs no pyogrio
 
 
 def test_missing_mask_writes_nothing(tmp_path):
     with pytest.raises(FloodSarError, match="file not found"):
-        write_water_polygons(tmp_path / "missing.tif", tmp_path / "water.gpkg")
+        write_water_polygons(tmp_path / "missing.tif", tmp_path / "water.gpkg", GdalIO())
     assert list(tmp_path.iterdir()) == []
 
 
 def test_both_backends_agree_on_a_real_chip(tmp_path, real_data):
     """Real Sen1Floods11 chip (EPSG:4326): same sieved mask bytes, same polygons and areas."""
     source = real_data / SPAIN
-    with open_raster(source, "gdal") as raster:
+    with GdalIO().open_raster(source) as raster:
         grid = raster.grid
         vh = raster.read_window([2], 0, 0, grid.height, grid.width)[0]
     mask = np.where(np.isnan(vh), 255, vh < -20).astype(np.uint8)
     results = {}
-    for io in BACKENDS:
-        path = write_mask(tmp_path / f"{io}.tif", grid, mask, io)
+    for name in IO_NAMES:
+        io = choose_io(name)
+        path = write_mask(tmp_path / f"{name}.tif", grid, mask, io)
         apply_minimum_mapping_unit(path, 2000, io=io)
-        count = write_water_polygons(path, tmp_path / f"{io}.gpkg", io=io)
-        results[io] = (gdal.Open(str(path)).ReadRaster(), count, read_polygons(tmp_path / f"{io}.gpkg"))
+        count = write_water_polygons(path, tmp_path / f"{name}.gpkg", io=io)
+        results[name] = (gdal.Open(str(path)).ReadRaster(), count, read_polygons(tmp_path / f"{name}.gpkg"))
     (mask_a, count_a, (areas_a, vertices_a, _)), (mask_b, count_b, (areas_b, vertices_b, _)) = results.values()
     assert mask_a == mask_b
     sieved = np.frombuffer(mask_a, np.uint8)
@@ -146,11 +148,40 @@ def test_both_backends_agree_on_a_real_chip(tmp_path, real_data):
 
 
 def test_polygons_written_in_batches_match_one_batch(tmp_path, real_data):
-    from floodsar.engine import rasterio_io
-    with open_raster(real_data / SPAIN, "rasterio") as raster:
+    with RasterioIO().open_raster(real_data / SPAIN) as raster:
         grid = raster.grid
         vh = raster.read_window([2], 0, 0, grid.height, grid.width)[0]
     mask_path = write_mask(tmp_path / "m.tif", grid, np.where(np.isnan(vh), 255, vh < -20).astype(np.uint8))
-    whole = rasterio_io.polygonize_water(mask_path, tmp_path / "whole.gpkg")
-    assert rasterio_io.polygonize_water(mask_path, tmp_path / "batches.gpkg", batch=500) == whole > 1000
+    whole = RasterioIO().polygonize_water(mask_path, tmp_path / "whole.gpkg")
+    assert RasterioIO(polygon_batch=500).polygonize_water(mask_path, tmp_path / "batches.gpkg") == whole > 1000
     assert read_polygons(tmp_path / "batches.gpkg")[:2] == read_polygons(tmp_path / "whole.gpkg")[:2]
+
+
+def test_both_implementations_write_the_same_polygons(tmp_path):
+    """One behaviour: same features, fids, rings (holes clockwise), areas, layer, field and CRS."""
+    mask = np.zeros((50, 60), np.uint8)
+    mask[5:25, 5:25] = 1
+    mask[10:15, 10:15] = 0  # a dry hole
+    mask[17:19, 17:19] = 255  # a nodata hole
+    mask[30, 30] = mask[31, 31] = 1  # touching at a corner only: two polygons
+    mask[0:3, 55:60] = 1  # on the raster's edge
+    mask[40:50, 0:10] = 255
+    mask[45, 5] = 1  # water inside nodata
+    grid = GdalIO().grid(60, 50, GdalIO().crs_wkt("EPSG:32633"), UTM_TRANSFORM)
+    path = write_mask(tmp_path / "mask.tif", grid, mask)
+    written, areas = {}, {}
+    for name in IO_NAMES:
+        count = write_water_polygons(path, tmp_path / f"{name}.gpkg", choose_io(name))
+        layer_source = ogr.Open(str(tmp_path / f"{name}.gpkg"))
+        layer = layer_source.GetLayer(0)
+        definition = layer.GetLayerDefn()
+        written[name] = (count, layer.GetName(), layer.GetGeomType(), layer.GetSpatialRef().GetAuthorityCode(None),
+                         [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())],
+                         [(f.GetFID(), f.GetGeometryRef().ExportToIsoWkt()) for f in layer])
+        areas[name] = [f.GetField("area_m2") for f in layer]
+    assert written["gdal"] == written["rasterio"]
+    np.testing.assert_allclose(areas["gdal"], areas["rasterio"], rtol=1e-7)  # each library's own PROJ
+    count, name, geometry_type, epsg, fields, features = written["gdal"]
+    assert (count, name, geometry_type, epsg, fields) == (5, "water", ogr.wkbPolygon, "32633", ["area_m2"])
+    holed = ogr.CreateGeometryFromWkt(next(wkt for _, wkt in features if "),(" in wkt))
+    assert holed.GetGeometryCount() == 3 and holed.IsValid()

@@ -14,23 +14,22 @@ import pytest
 from osgeo import gdal
 from scipy import ndimage
 
-from floodsar.engine import raster_io
 from floodsar.engine.cli import main
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.flood import FloodOptions
+from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.engine.products import calibration, grd, resolve, safe
 from floodsar.engine.products.container import Container
+from floodsar.engine.rasterio_io import RasterioIO
 from floodsar.engine.sentinel1 import open_sentinel1
 
 from helpers.products import (RTC_NAME, SAFE_NAME, TINY_SHAPE, rtc_product, sigma0_db, snap_product, tiny_safe,
                               water_and_land, zip_folder)
 from helpers.rasters import write_geotiff
 
-BACKENDS = ["rasterio", "gdal"]
 
-
-def _read(inputs, io="rasterio"):
+def _read(inputs, io):
     with open_sentinel1(inputs, io=io) as source:
         return source.read_db(0, 0, source.grid.height, source.grid.width)
 
@@ -52,15 +51,13 @@ def test_calibration_and_noise_match_a_hand_computation(tmp_path):
     assert dark[0, 0] == pytest.approx(calibration.SIGMA0_FLOOR)  # noise removal below zero: floored, not nodata
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_geocoding_puts_each_gcp_where_the_annotation_says(io, tmp_path):
     """Each GCP's longitude/latitude maps back to the centre of its line/pixel, and the per-window
     coordinates (exact every STEP pixels, linear in between) stay within 1/20 px of the exact transform."""
     product = resolve([tiny_safe(tmp_path, *(np.ones(TINY_SHAPE),) * 2)], io)
     raster = product.raster
     gcps = safe.parse(Container(tmp_path / SAFE_NAME), "manifest.safe").gcps
-    backend = raster_io.backend(io)
-    x, y = backend.transform_points(backend.epsg_wkt(4326), raster.grid.crs_wkt, gcps.lon, gcps.lat)
+    x, y = io.transform_points(io.epsg_wkt(4326), raster.grid.crs_wkt, gcps.lon, gcps.lat)
     lines, pixels = raster.to_radar(x, y)
     np.testing.assert_allclose(lines, gcps.line + 0.5, atol=1e-3)
     np.testing.assert_allclose(pixels, gcps.pixel + 0.5, atol=1e-3)
@@ -87,7 +84,6 @@ def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
         assert "Units: linear power" in out
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_grd_zip_maps_end_to_end(io, tmp_path, pointwise_model):
     archive = zip_folder(tiny_safe(tmp_path, *water_and_land()), tmp_path / "product.zip")
     result = predict(PredictionRequest(inputs=[archive], output=tmp_path / "water.tif",
@@ -105,8 +101,8 @@ def test_grd_zip_maps_end_to_end(io, tmp_path, pointwise_model):
 
 def test_rasterio_and_gdal_geocode_alike(tmp_path):
     folder = tiny_safe(tmp_path, *water_and_land())
-    a, va = _read([folder], "rasterio")
-    b, vb = _read([folder], "gdal")
+    a, va = _read([folder], RasterioIO())
+    b, vb = _read([folder], GdalIO())
     both = ndimage.binary_erosion(va & vb, iterations=2)  # the footprint's edge pixels may differ
     assert both.sum() > 0.9 * max(va.sum(), vb.sum())
     np.testing.assert_allclose(a[:, both], b[:, both], atol=1e-3)
@@ -133,7 +129,6 @@ def test_grd_refuses_a_measurement_of_the_wrong_size(tmp_path):
 
 # ---------------------------------------------------------------- HyP3 RTC
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointwise_model):
     db = sigma0_db()
     incidence = np.linspace(31.0, 44.0, db.shape[2])[None].repeat(db.shape[1], axis=0)
@@ -153,7 +148,6 @@ def test_zipped_rtc_maps_like_the_same_data_as_a_db_geotiff(io, tmp_path, pointw
     assert (masks[0] == 1).sum() > 1000 and (masks[0] == 0).sum() > 1000
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_rtc_layover_and_shadow_are_the_excluded_class(io, tmp_path, pointwise_model):
     """With flood classes, the product's layover/shadow pixels are class 3, as the same data as a dB GeoTIFF
     with that map given as an exclusion mask; without, they stay nodata (above)."""
@@ -190,7 +184,6 @@ def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
 
 # ---------------------------------------------------------------- SNAP BEAM-DIMAP
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_snap_beam_dimap(io, tmp_path, capsys):
     db = sigma0_db()
     dim = snap_product(tmp_path, db)
@@ -231,7 +224,6 @@ def test_zipped_geotiffs_and_vsizip_paths(tmp_path):
         resolve([tmp_path / "missing.zip"])
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_cog_over_http(io, tmp_path, http_folder, capsys):
     db = sigma0_db((600, 700))
     tiff = write_geotiff(tmp_path / "plain.tif", db, descriptions=("VV", "VH"))

@@ -1,4 +1,5 @@
-"""Raster I/O interface: grid geometry, the io switch, windowed reads and input errors, on both backends."""
+"""Raster I/O: grid geometry, the choice of implementation, windowed reads, input errors and safe writes,
+on both implementations."""
 from __future__ import annotations
 
 import sys
@@ -9,10 +10,14 @@ import pytest
 
 from floodsar.engine import raster_io
 from floodsar.engine.errors import FloodSarError
-from floodsar.engine.raster_io import RasterGrid
+from floodsar.engine.formats import overview_factors
+from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.grid import RasterGrid, resolution_warning
+from floodsar.engine.io_choice import choose_io
+from floodsar.engine.rasterio_io import RasterioIO
+from floodsar.engine.safe_write import atomic_output, check_writable
 from helpers.rasters import UTM_TRANSFORM, unwritable_folder, write_geotiff
 
-BACKENDS = ["rasterio", "gdal"]
 SPAIN = "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"
 
 
@@ -23,44 +28,46 @@ def wkt(epsg: int) -> str:
     return srs.ExportToWkt()
 
 
-def test_pixel_size_projected_geographic_and_feet():
-    assert RasterGrid(10, 10, wkt(32633), UTM_TRANSFORM).pixel_size_m == pytest.approx(10.0)
+def test_pixel_size_projected_geographic_and_feet(io):
+    """The chosen implementation reads the CRS units (each one, in turn)."""
+    assert io.grid(10, 10, wkt(32633), UTM_TRANSFORM).pixel_size_m == pytest.approx(10.0)
     # 1/1000 degree at the equator is ~111 m; at 60 degrees north the x size halves.
-    equator = RasterGrid(100, 100, wkt(4326), (10.0, 0.001, 0.0, 0.05, 0.0, -0.001))
+    equator = io.grid(100, 100, wkt(4326), (10.0, 0.001, 0.0, 0.05, 0.0, -0.001))
     assert equator.pixel_size_m == pytest.approx(111.19, rel=1e-3)
-    north = RasterGrid(100, 100, wkt(4326), (10.0, 0.001, 0.0, 60.05, 0.0, -0.001))
+    north = io.grid(100, 100, wkt(4326), (10.0, 0.001, 0.0, 60.05, 0.0, -0.001))
     assert north.pixel_size_m == pytest.approx(111.19 * np.sqrt(0.5), rel=1e-3)
-    feet = RasterGrid(10, 10, wkt(2263), (980000.0, 10.0, 0.0, 200000.0, 0.0, -10.0))  # US survey feet
+    feet = io.grid(10, 10, wkt(2263), (980000.0, 10.0, 0.0, 200000.0, 0.0, -10.0))  # US survey feet
     assert feet.pixel_size_m == pytest.approx(3.048, rel=1e-4)
+    assert io.grid(10, 10, "not a CRS", UTM_TRANSFORM).pixel_size_m is None
+    assert RasterGrid(10, 10, wkt(32633), UTM_TRANSFORM).pixel_size_m is None  # units not read: unknown
 
 
-def test_resolution_warning_only_when_far_from_native():
-    assert raster_io.resolution_warning(RasterGrid(10, 10, wkt(32633), UTM_TRANSFORM), 10) is None
-    coarse = RasterGrid(10, 10, wkt(32633), (500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
-    message = raster_io.resolution_warning(coarse, 10)
+def test_resolution_warning_only_when_far_from_native(io):
+    assert resolution_warning(io.grid(10, 10, wkt(32633), UTM_TRANSFORM), 10) is None
+    coarse = io.grid(10, 10, wkt(32633), (500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
+    message = resolution_warning(coarse, 10)
     assert message is not None and "30.0 m" in message and "gdalwarp -tr 10 10" in message
-    fine = RasterGrid(10, 10, wkt(32633), (500000.0, 5.0, 0.0, 4000000.0, 0.0, -5.0))
-    assert raster_io.resolution_warning(fine, 10) is not None
+    fine = io.grid(10, 10, wkt(32633), (500000.0, 5.0, 0.0, 4000000.0, 0.0, -5.0))
+    assert resolution_warning(fine, 10) is not None
 
 
-def test_resolve_io(monkeypatch):
-    assert raster_io.resolve_io("gdal") == "gdal"
-    assert raster_io.resolve_io("rasterio") == "rasterio"
+def test_choose_io(monkeypatch):
+    assert isinstance(choose_io("gdal"), GdalIO) and choose_io("gdal").name == "gdal"
+    assert isinstance(choose_io("rasterio"), RasterioIO) and choose_io("rasterio").name == "rasterio"
     monkeypatch.delitem(sys.modules, "qgis", raising=False)
-    assert raster_io.resolve_io() == "rasterio"
+    assert choose_io().name == "rasterio"
     monkeypatch.setitem(sys.modules, "qgis", object())
-    assert raster_io.resolve_io("auto") == "gdal"
-    assert raster_io.resolve_io("rasterio") == "rasterio"
+    assert choose_io("auto").name == "gdal"
+    assert choose_io("rasterio").name == "rasterio"
     with pytest.raises(FloodSarError, match="auto, gdal, rasterio"):
-        raster_io.resolve_io("pillow")
+        choose_io("pillow")
 
 
 def test_interface_modules_do_not_import_rasterio():
     """Inside QGIS only osgeo.gdal may load: the shared modules must not import rasterio."""
     import subprocess
     code = ("import sys; sys.modules['qgis'] = type(sys)('qgis'); "
-            "from floodsar.engine import raster_io, sentinel1, outputs, postprocess; "
-            "from floodsar.engine.raster_io import RasterGrid; "
+            "from floodsar.engine import raster_io, sentinel1, outputs, postprocess, grid, mask_encoding, otsu; "
             f"s = sentinel1.open_sentinel1([{str(Path(raster_io.__file__).parents[1] / 'resources/sample/Spain_7370579_S1Hand.tif')!r}]); "
             "s.read_db(0, 0, 8, 8); print(s.grid.pixel_size_m); "
             "assert 'rasterio' not in sys.modules, 'rasterio was imported'")
@@ -69,16 +76,15 @@ def test_interface_modules_do_not_import_rasterio():
 
 
 def test_overview_factors():
-    assert raster_io.overview_factors(RasterGrid(300, 200, "x", UTM_TRANSFORM)) == []
-    assert raster_io.overview_factors(RasterGrid(512, 512, "x", UTM_TRANSFORM)) == [2]
-    assert raster_io.overview_factors(RasterGrid(25000, 17000, "x", UTM_TRANSFORM)) == [2, 4, 8, 16, 32, 64]
+    assert overview_factors(RasterGrid(300, 200, "x", UTM_TRANSFORM)) == []
+    assert overview_factors(RasterGrid(512, 512, "x", UTM_TRANSFORM)) == [2]
+    assert overview_factors(RasterGrid(25000, 17000, "x", UTM_TRANSFORM)) == [2, 4, 8, 16, 32, 64]
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_boundless_window_read_matches_the_file(io, real_data):
     from osgeo import gdal
     reference = gdal.Open(str(real_data / SPAIN)).ReadAsArray()
-    with raster_io.open_raster(real_data / SPAIN, io) as raster:
+    with io.open_raster(real_data / SPAIN) as raster:
         assert (raster.count, raster.descriptions) == (2, ("VV", "VH"))
         assert raster.grid.width == raster.grid.height == 512
         window = raster.read_window([2, 1], -10, 500, 40, 30)
@@ -89,32 +95,31 @@ def test_boundless_window_read_matches_the_file(io, real_data):
 
 def test_backends_agree_on_grid_and_values(large_real_data):
     vv = large_real_data / "stac_overflow/labelled/awc00_vv.tif"
-    with raster_io.open_raster(vv, "rasterio") as a, raster_io.open_raster(vv, "gdal") as b:
+    with RasterioIO().open_raster(vv) as a, GdalIO().open_raster(vv) as b:
         assert a.grid.transform == b.grid.transform and (a.grid.width, a.grid.height) == (b.grid.width, b.grid.height)
-        assert raster_io.backend("gdal").same_crs(a.grid.crs_wkt, b.grid.crs_wkt)
-        assert raster_io.backend("rasterio").same_crs(a.grid.crs_wkt, b.grid.crs_wkt)
+        assert a.grid.pixel_size_m == pytest.approx(b.grid.pixel_size_m, rel=1e-9)
+        assert GdalIO().same_crs(a.grid.crs_wkt, b.grid.crs_wkt)
+        assert RasterioIO().same_crs(a.grid.crs_wkt, b.grid.crs_wkt)
         assert a.nodata == b.nodata == (0.0,)
         np.testing.assert_array_equal(a.read_window([1], 100, 100, 300, 500), b.read_window([1], 100, 100, 300, 500))
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_bad_inputs_give_one_clear_error(io, tmp_path, gdal_exception_mode):
     with pytest.raises(FloodSarError, match="file not found"):
-        raster_io.open_raster(tmp_path / "missing.tif", io)
+        io.open_raster(tmp_path / "missing.tif")
     text = tmp_path / "notes.tif"
     text.write_text("not a raster at all\n")
     with pytest.raises(FloodSarError, match="not a raster GDAL can read"):
-        raster_io.open_raster(text, io)
+        io.open_raster(text)
     empty = tmp_path / "empty.vrt"
     empty.write_text('<VRTDataset rasterXSize="8" rasterYSize="8"></VRTDataset>')
     with pytest.raises(FloodSarError, match="empty.vrt: not a raster GDAL can read"):
-        raster_io.open_raster(empty, io)
+        io.open_raster(empty)
     no_crs = write_geotiff(tmp_path / "nocrs.tif", np.ones((2, 8, 8), np.float32), epsg=None)
     with pytest.raises(FloodSarError, match="no coordinate reference system.*gdal_edit"):
-        raster_io.open_raster(no_crs, io)
+        io.open_raster(no_crs)
 
 
-@pytest.mark.parametrize("io", BACKENDS)
 def test_gcp_only_raster_asks_for_terrain_correction(io, tmp_path):
     from osgeo import gdal, osr
     path = write_geotiff(tmp_path / "gcps.tif", np.ones((2, 8, 8), np.float32), epsg=None, transform=None)
@@ -125,30 +130,30 @@ def test_gcp_only_raster_asks_for_terrain_correction(io, tmp_path):
                srs.ExportToWkt())
     ds = None
     with pytest.raises(FloodSarError, match="ground control points.*gdalwarp"):
-        raster_io.open_raster(path, io)
+        io.open_raster(path)
 
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "out.gpkg"
     target.write_text("previous result")
     with pytest.raises(KeyboardInterrupt):
-        with raster_io.atomic_output(target) as tmp:
+        with atomic_output(target) as tmp:
             tmp.write_text("half written")
             raise KeyboardInterrupt
     assert target.read_text() == "previous result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gpkg"]
-    with raster_io.atomic_output(target) as tmp:
+    with atomic_output(target) as tmp:
         tmp.write_text("new result")
     assert target.read_text() == "new result"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gpkg"]
 
 
 def test_check_writable(tmp_path):
-    assert raster_io.check_writable(tmp_path / "ok.tif") == tmp_path / "ok.tif"
+    assert check_writable(tmp_path / "ok.tif") == tmp_path / "ok.tif"
     with pytest.raises(FloodSarError, match="does not exist"):
-        raster_io.check_writable(tmp_path / "nowhere" / "out.tif")
+        check_writable(tmp_path / "nowhere" / "out.tif")
     with pytest.raises(FloodSarError, match="is a folder"):
-        raster_io.check_writable(tmp_path)
+        check_writable(tmp_path)
     with pytest.raises(FloodSarError, match="cannot write to the folder"):
-        raster_io.check_writable(unwritable_folder(tmp_path) / "out.tif")
+        check_writable(unwritable_folder(tmp_path) / "out.tif")
     assert list(tmp_path.iterdir()) == []

@@ -22,6 +22,7 @@ import pytest
 
 from floodsar.engine import model_trust
 from floodsar.engine.errors import FloodSarError
+from floodsar.engine.io_choice import choose_io
 from floodsar.engine.models import DEFAULT_MODEL, load_model
 
 from helpers.hostile_files import hostile_pt2
@@ -153,9 +154,10 @@ def test_a_full_disk_fails_cleanly_through_qgis_gdal_too(chips, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     script = ("import sys\nfrom floodsar.engine.errors import FloodSarError\n"
+              "from floodsar.engine.gdal_io import GdalIO\n"
               "from floodsar.engine.pipeline import PredictionRequest, predict\n"
               f"request = PredictionRequest([{str(chips['spain'])!r}], {str(out / 'm.tif')!r}, method='otsu', "
-              "io='gdal')\n"
+              "io=GdalIO())\n"
               "try:\n    predict(request)\nexcept FloodSarError as exc:\n    print('ERROR', exc)\n    sys.exit(1)\n")
     for kib in (1, 6, 20):
         done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
@@ -216,7 +218,7 @@ def test_a_damaged_geotiff_gives_one_line(chips, tmp_path, how, io):
     out = tmp_path / "out"
     out.mkdir()
     with pytest.raises(FloodSarError) as error:
-        predict(PredictionRequest([bad], out / "m.tif", method="otsu", io=io))
+        predict(PredictionRequest([bad], out / "m.tif", method="otsu", io=choose_io(io)))
     message = str(error.value)
     assert message.startswith(str(bad)) and "truncated or corrupt" in message and "\n" not in message
     assert list(out.iterdir()) == []
@@ -292,14 +294,14 @@ def test_a_planted_symlink_cannot_redirect_the_output(chips, tmp_path):
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     (tmp_path / "m.tif").symlink_to(victim)
-    done = run_floodsar("predict", chips["spain"], "-o", tmp_path / "m.tif", "--method", "otsu")
+    done = run_floodsar("predict", chips["spain"], "-o", tmp_path / "m.tif", "--method", "otsu", "--overwrite")
     assert done.returncode == 0, done.stderr
     assert victim.read_text() == "precious\n"
     assert not (tmp_path / "m.tif").is_symlink() and (tmp_path / "m.tif").stat().st_size > 1000
 
 
 def test_temporary_outputs_live_in_a_private_folder(tmp_path):
-    from floodsar.engine.raster_io import StagedOutputs
+    from floodsar.engine.safe_write import StagedOutputs
 
     with StagedOutputs() as staged:
         tmp = staged.temporary(tmp_path / "m.tif")
@@ -328,7 +330,7 @@ def test_complex_input_is_refused_with_what_to_use(tmp_path, io):
         ds.GetRasterBand(band).WriteArray(values)
     ds = None
     with pytest.raises(FloodSarError, match="complex values.*detected GRD product or calibrated intensity"):
-        predict(PredictionRequest([path], tmp_path / "m.tif", method="otsu", io=io))
+        predict(PredictionRequest([path], tmp_path / "m.tif", method="otsu", io=choose_io(io)))
     assert not (tmp_path / "m.tif").exists()
 
 
@@ -380,13 +382,15 @@ def linear_chips(chips, tmp_path_factory) -> dict[str, Path]:
 
 
 def test_amplitude_read_as_power_is_warned_about_and_units_amplitude_reads_it_right(chips, linear_chips, tmp_path):
+    from floodsar.engine.cli import CLI_WORDING
     from floodsar.engine.pipeline import PredictionRequest, predict
 
     reference = predict(PredictionRequest([chips["spain"]], tmp_path / "db.tif", method="otsu"))
     power = predict(PredictionRequest([linear_chips["power"]], tmp_path / "power.tif", method="otsu"))
     assert not any("amplitude" in w for w in power.warnings)
     as_power = predict(PredictionRequest([linear_chips["amplitude"]], tmp_path / "guess.tif", method="otsu"))
-    assert any("look like amplitude" in w and "--units amplitude" in w for w in as_power.warnings)
+    worded = [CLI_WORDING.fill(w) for w in as_power.warnings]  # warnings name options as {units=...}
+    assert any("look like amplitude" in w and "--units amplitude" in w for w in worded)
     amplitude = predict(PredictionRequest([linear_chips["amplitude"]], tmp_path / "amp.tif", method="otsu",
                                           units="amplitude"))
     assert amplitude.water_area_km2 == pytest.approx(reference.water_area_km2, rel=1e-3)

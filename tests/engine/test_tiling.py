@@ -62,7 +62,7 @@ def test_tile_counts_and_row_ends():
 
 
 @pytest.mark.parametrize("tile,overlap,stride,message", [
-    (500, 0, 16, "--tile 512"), (0, 0, 1, "multiple"), (64, 32, 16, "overlap"), (64, -1, 16, "overlap")])
+    (500, 0, 16, "tile 512"), (0, 0, 1, "multiple"), (64, 32, 16, "overlap"), (64, -1, 16, "overlap")])
 def test_impossible_settings_give_a_clear_error(tile, overlap, stride, message):
     with pytest.raises(FloodSarError, match=message):
         plan_tiles(100, 100, tile, overlap, stride)

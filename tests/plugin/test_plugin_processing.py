@@ -15,6 +15,7 @@ from qgis.core import (QgsApplication, QgsProcessingException, QgsProcessingFeed
                        QgsProcessingModelOutput, QgsProcessingModelParameter, QgsProcessingParameterRasterLayer,
                        QgsProject)
 
+from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
 from floodsar.plugin.package import build
@@ -52,7 +53,7 @@ def test_otsu_water_matches_the_engine(processing_plugin, spain_chip, tmp_path):
         "INPUT": str(spain_chip), "OUTPUT": str(out), "VECTOR": str(tmp_path / "otsu.gpkg")})
     assert results["OUTPUT"] == str(out) and Path(results["VECTOR"]).is_file()
     direct = predict(PredictionRequest(inputs=[spain_chip], output=tmp_path / "direct.tif", method="otsu",
-                                       io="gdal"), None, None)
+                                       io=GdalIO()), None, None)
     mask = read(out)
     np.testing.assert_array_equal(mask, read(direct.output))
     assert results["WATER_AREA_KM2"] == pytest.approx(direct.water_area_km2)
@@ -152,7 +153,7 @@ def test_qgis_process_runs_otsu_water_from_the_plugin_zip(spain_chip, water_mode
     results = json.loads(done.stdout[done.stdout.index("{"):])["results"]
     assert results["OUTPUT"] == str(out) and results["WATER_AREA_KM2"] > 0
     direct = predict(PredictionRequest(inputs=[spain_chip], output=tmp_path / "direct.tif", method="otsu",
-                                       io="gdal"), None, None)
+                                       io=GdalIO()), None, None)
     np.testing.assert_array_equal(read(out), read(direct.output))
 
     # Debian's Python (QGIS's own) has no onnxruntime: the model run explains how to install it
@@ -192,3 +193,22 @@ def test_engine_errors_are_worded_for_qgis(processing_plugin, large_real_data, w
     message = str(error.value)
     assert "VV-only" in message and "'VH layer'" in message and "Otsu threshold (baseline) method" in message
     assert "--" not in message
+
+
+def test_engine_errors_use_the_qgis_parameter_names(processing_plugin, spain_chip, tmp_path):
+    from osgeo import gdal
+
+    spain = gdal.Open(str(spain_chip)).ReadAsArray()
+    three = gdal.GetDriverByName("GTiff").Create(str(tmp_path / "three.tif"), 512, 512, 3, gdal.GDT_Float32)
+    reference = gdal.Open(str(spain_chip))
+    three.SetGeoTransform(reference.GetGeoTransform())
+    three.SetProjection(reference.GetProjection())
+    for band, data in enumerate([*spain, spain[0]], start=1):
+        three.GetRasterBand(band).WriteArray(data)
+    three = reference = None
+    feedback = ErrorCollectingFeedback()
+    with pytest.raises(QgsProcessingException) as error:
+        processing_plugin.run("floodsar:otsu_water", {"INPUT": str(tmp_path / "three.tif"),
+                                                      "OUTPUT": str(tmp_path / "mask.tif")}, feedback=feedback)
+    [message] = [text for text in (str(error.value), *feedback.errors) if "three.tif" in text]
+    assert "'VV band' N, 'VH band' M" in message and "--" not in message

@@ -12,6 +12,7 @@ from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedb
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtWidgets import QFileDialog
 
+from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.pipeline import PredictionRequest, predict
 from floodsar.plugin.dock import ErrorCollectingFeedback
 from helpers.products import (RTC_NAME, SAFE_NAME, rtc_product, sigma0_db, snap_product, tiny_safe, water_and_land,
@@ -53,7 +54,7 @@ def products(folder: Path) -> dict[str, tuple[str, str]]:
 
 def engine_otsu(path: str, output: Path) -> np.ndarray:
     """The Otsu water mask the engine makes of ``path`` on its own."""
-    return read(predict(PredictionRequest(inputs=[path], output=output, method="otsu", io="gdal")).output)
+    return read(predict(PredictionRequest(inputs=[path], output=output, method="otsu", io=GdalIO())).output)
 
 
 def test_toolbox_maps_each_product_as_the_engine_does(processing_plugin, tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...engine.raster_io import atomic_output
+from ...engine.safe_write import atomic_output
 from ..sen1floods11 import ADDITIONAL, HAND, S2_BANDS, SPLIT_NAMES, SPLITS, WEAK
 from .chip import GeneratedChip
 

@@ -1,0 +1,95 @@
+"""Never a half-written output: check the folder first, write every output of a run to a private
+temporary file beside its target, move them onto their targets only when all are complete,
+delete them on any failure."""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import FloodSarError
+
+
+def check_writable(path: str | Path) -> Path:
+    """Refuse, before any work, an output whose folder is missing or not writable."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise FloodSarError(f"{path}: is a folder; give an output file name (e.g. {path / 'water.tif'}).")
+    if not folder.is_dir():
+        raise FloodSarError(f"{path}: the output folder {folder} does not exist; create it first.")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise FloodSarError(f"{path}: cannot write to the folder {folder} ({exc.strerror}); "
+                            "choose a writable output folder.") from exc
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+class StagedOutputs:
+    """The temporary files of one run's outputs, renamed onto their final names only when all are done.
+
+    Each temporary file lies in a private folder that ``mkdtemp`` creates (fresh name, mode 0700)
+    beside its output: nobody else can plant a link or a file in it, so the write cannot be
+    redirected, whatever the writer (GDAL, SQLite) does with the name. :meth:`commit` moves only
+    regular files. Leaving the ``with`` block by any exception (Ctrl-C and the CLI's
+    SIGTERM/SIGHUP included) deletes every temporary file and leaves the final paths untouched.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[Path, Path] = {}  # final -> its latest temporary file
+        self._folders: list[Path] = []  # every private folder made, removed at the end
+
+    def temporary(self, final: str | Path) -> Path:
+        """A new temporary file for ``final`` (not created yet): write it. Earlier ones go at the end."""
+        final = check_writable(final)
+        self._folders.append(Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".partial")))
+        folder = self._folders[-1]
+        self._files[final] = folder / final.name
+        return self._files[final]
+
+    def current(self, final: str | Path) -> Path:
+        """The latest temporary file of ``final``."""
+        return self._files[Path(final)]
+
+    def commit(self) -> None:
+        """Move every temporary file onto its final name (each move is atomic)."""
+        for final, tmp in self._files.items():
+            if not stat.S_ISREG(os.lstat(tmp).st_mode):
+                raise FloodSarError(f"{final}: the output was not written as a regular file; nothing was saved.")
+        for final, tmp in self._files.items():
+            os.replace(tmp, final)
+        self._files.clear()
+
+    def discard(self) -> None:
+        """Delete every temporary file and folder (with any sidecar GDAL or SQLite left in it)."""
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._files.clear()
+        self._folders.clear()
+
+    def __enter__(self) -> "StagedOutputs":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.discard()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path`` (see :class:`StagedOutputs`); renamed onto ``path`` on success.
+
+    Any exception (KeyboardInterrupt included) deletes the temporary file and leaves ``path`` untouched.
+    """
+    with StagedOutputs() as staged:
+        yield staged.temporary(path)

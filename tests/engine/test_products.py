@@ -178,7 +178,7 @@ def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
     assert "HyP3 RTC product" in out and "gamma0, power scale" in out
     assert "gamma0 converted to sigma0" in out and "37.5 deg" in out
     assert "without an incidence angle map" in out
-    got, _ = _read([folder])
+    got, _ = _read([folder], RasterioIO())
     np.testing.assert_allclose(got, db, atol=1e-3)  # cos(37.5 deg) undone exactly
 
 

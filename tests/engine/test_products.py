@@ -29,7 +29,7 @@ from helpers.products import (RTC_NAME, SAFE_NAME, TINY_SHAPE, rtc_product, sigm
 from helpers.rasters import write_geotiff
 
 
-def _read(inputs, io):
+def _read(inputs, io=None):
     with open_sentinel1(inputs, io=io) as source:
         return source.read_db(0, 0, source.grid.height, source.grid.width)
 
@@ -178,7 +178,7 @@ def test_rtc_info_says_gamma0_and_how_it_is_corrected(tmp_path, capsys):
     assert "HyP3 RTC product" in out and "gamma0, power scale" in out
     assert "gamma0 converted to sigma0" in out and "37.5 deg" in out
     assert "without an incidence angle map" in out
-    got, _ = _read([folder], RasterioIO())
+    got, _ = _read([folder])
     np.testing.assert_allclose(got, db, atol=1e-3)  # cos(37.5 deg) undone exactly
 
 

@@ -7,7 +7,6 @@ import json
 import sys
 import tempfile
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +16,7 @@ from floodsar.engine.benchmark import estimates, measure, run, scene
 from floodsar.engine.cli import main
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.sentinel1 import open_sentinel1
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark_targets import targets  # noqa: E402
+from helpers.benchmark_targets import targets
 
 #: Small rasters and tiles: the conv3x3 test model has tile 128, overlap 16, stride 16.
 SMALL = ["--sizes", "256", "600", "--tile", "128", "--inference-tiles", "4"]

@@ -1,7 +1,7 @@
 """Sentinel-1 products as users download them: GRD SAFE (folder, manifest.safe, .zip), HyP3 RTC,
 SNAP BEAM-DIMAP, zipped GeoTIFFs and /vsizip/ paths, COGs over HTTP (a real local server).
 
-The GRD fixture is the real product XML in tests/data/s1_grd_tiny with measurement TIFFs written here.
+The GRD fixture is the real product XML in tests/fixtures/s1_grd_tiny with measurement TIFFs written here.
 """
 from __future__ import annotations
 

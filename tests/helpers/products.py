@@ -1,6 +1,6 @@
 """Helpers building small Sentinel-1 products with the real structure for the engine and plugin tests.
 
-The GRD SAFE uses the committed real XML in tests/data/s1_grd_tiny (see its make script);
+The GRD SAFE uses the committed real XML in tests/fixtures/s1_grd_tiny (see its make script);
 measurement TIFFs (uint16 digital numbers) are written here, so tests choose the pixel values.
 HyP3 RTC products and SNAP BEAM-DIMAP exports are written with their real file layout.
 """
@@ -15,7 +15,7 @@ from osgeo import gdal
 
 from .rasters import write_geotiff
 
-TINY_SAFE = Path(__file__).resolve().parents[1] / "data" / "s1_grd_tiny"
+TINY_SAFE = Path(__file__).resolve().parents[1] / "fixtures" / "s1_grd_tiny"
 SAFE_NAME = "S1B_IW_GRDH_1SDV_20210401T052623_20210401T052648_026269_032297_ECC8.SAFE"
 MEASUREMENT = "s1b-iw-grd-{pol}-20210401t052623-20210401t052648-026269-032297-{n}.tiff"
 #: The tiny product's measurement size (numberOfLines, numberOfSamples in its annotation).

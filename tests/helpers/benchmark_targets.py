@@ -1,7 +1,7 @@
 """Issue 6's performance targets, checked against the JSON of ``floodsar benchmark --json``.
 
 Targets belong to the project's tests, not to the shipped benchmark:
-``python tests/engine/benchmark_targets.py bench.json`` prints each target as met, NOT met or
+``python tests/helpers/benchmark_targets.py bench.json`` prints each target as met, NOT met or
 not measured (exit code 1 if one is not met).
 """
 from __future__ import annotations

@@ -22,7 +22,7 @@ from qgis.PyQt.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                  QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                  QToolButton, QVBoxLayout, QWidget)
 
-from ..engine.choices import Device, values
+from ..engine.choices import Backend, Device, values
 from ..engine.errors import FloodSarError
 from ..engine.models import DEFAULT_MODEL
 from ..engine.raster_io import is_virtual
@@ -31,8 +31,8 @@ from .dependencies import gpu_status
 from .inputs import InputSummary, layer_polarisation, partner, product_name
 from .layers import add_result_layers, layer_path, run_label
 from .model_card import read_card
-from .parameters import (DEM, EXTENT, FLOOD_AREA_KM2, HAND, MIN_AREA_M2, OUTPUT, PRE, PROBABILITIES, PRODUCT,
-                         REFERENCE_WATER, THRESHOLD, VECTOR, VH, WATER_AREA_KM2)
+from .parameters import (BACKEND, DEM, EXTENT, FLOOD_AREA_KM2, HAND, MIN_AREA_M2, OUTPUT, PRE, PROBABILITIES, PRODUCT,
+                         REFERENCE_WATER, THRESHOLD, TRUST_MODEL, VECTOR, VH, WATER_AREA_KM2)
 
 #: Where the input comes from: a layer of the project, or a product file, folder or URL.
 SOURCES = (("layer", "A layer of the project"),
@@ -154,6 +154,7 @@ class FloodSarDock(QgsDockWidget):
         self.vh_band.bandChanged.connect(self.update_input_info)
         self.method_combo.currentIndexChanged.connect(self.update_method)
         self.model_file.fileChanged.connect(self.update_model_card)
+        self.trust_check.toggled.connect(self.update_model_card)
         self.card_button.clicked.connect(self.show_model_card)
         self.threshold_check.toggled.connect(self.threshold_spin.setEnabled)
         self.run_button.clicked.connect(self.run)
@@ -221,8 +222,13 @@ class FloodSarDock(QgsDockWidget):
             self.method_combo.addItem(label, key)
         self.method_combo.setToolTip("The deep learning model, or the Otsu threshold on VH (no model needed).")
         self.model_file = QgsFileWidget()
-        self.model_file.setFilter("FloodSAR ONNX model (*.onnx)")
-        self.model_file.setToolTip("A FloodSAR .onnx model; empty uses the bundled model.")
+        self.model_file.setFilter("FloodSAR model (*.onnx *.pt2)")
+        self.model_file.setToolTip("A FloodSAR .onnx model (ONNX Runtime) or .pt2 model (PyTorch); empty uses the "
+                                   "bundled model.")
+        self.trust_check = QCheckBox("Trust this PyTorch model file")
+        self.trust_check.setToolTip("A .pt2 file can run programs on this computer when it is opened: tick only "
+                                    "for a file you made or whose source you trust (the bundled one needs no tick).")
+        self.trust_check.setVisible(False)
         self.model_file.lineEdit().setPlaceholderText(
             "Bundled FloodSAR model" if DEFAULT_MODEL.is_file() else "Choose a FloodSAR .onnx model")
         if not DEFAULT_MODEL.is_file():  # nothing to run the model method with until the user picks a file
@@ -242,6 +248,7 @@ class FloodSarDock(QgsDockWidget):
         threshold.addWidget(self.threshold_spin, 1)
         rows.addRow("Method", self.method_combo)
         rows.addRow("Model", self.model_file)
+        rows.addRow(self.trust_check)
         rows.addRow(self.model_limits)
         rows.addRow(self.card_button)
         rows.addRow("Device", self.device_combo)
@@ -426,12 +433,17 @@ class FloodSarDock(QgsDockWidget):
         self.device_combo.model().item(2).setEnabled(status.available)
         self.device_info.setText(status.description)
 
+    def pytorch_model(self) -> bool:
+        """Whether the chosen model file is a PyTorch .pt2 (run with the torch backend)."""
+        return self.model_file.filePath().lower().endswith(".pt2")
+
     def update_model_card(self) -> None:
         """One line naming the model's known failure modes, under the model file."""
+        self.trust_check.setVisible(self.pytorch_model())
         if self.method() != "model":
             return
         try:
-            card = read_card(self.model_file.filePath())
+            card = read_card(self.model_file.filePath(), self.trust_check.isChecked())
         except (FloodSarError, ImportError) as exc:
             self.model_limits.setText(f"Model card not readable: {exc}")
             return
@@ -440,7 +452,7 @@ class FloodSarDock(QgsDockWidget):
 
     def show_model_card(self) -> None:
         try:
-            text = read_card(self.model_file.filePath()).as_html()
+            text = read_card(self.model_file.filePath(), self.trust_check.isChecked()).as_html()
         except (FloodSarError, ImportError) as exc:
             text = str(exc)
         QMessageBox.information(self, "FloodSAR model card", text)
@@ -477,6 +489,9 @@ class FloodSarDock(QgsDockWidget):
             params.update(MODEL=self.model_file.filePath(), DEVICE=values(Device).index(self.device_combo.currentData()),
                           TILE=self.tile_spin.value(), OVERLAP=self.overlap_spin.value() or None,
                           BATCH=self.batch_spin.value())
+            if self.pytorch_model():
+                params.update({BACKEND: values(Backend).index(Backend.TORCH.value),
+                               TRUST_MODEL: self.trust_check.isChecked()})
             if self.probability_check.isChecked():
                 params[PROBABILITIES] = sibling("_probability.tif")
         return params

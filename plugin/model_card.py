@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.choices import Backend, Device
 from ..engine.models import load_model
 
 
@@ -41,8 +42,10 @@ class ModelCard:
         return "".join(parts)
 
 
-def read_card(model: str | Path | None) -> ModelCard:
-    """The card of ``model`` (None: the bundled model); FloodSarError or ImportError if it cannot be read."""
-    metadata = load_model(model or None, device="cpu").metadata
+def read_card(model: str | Path | None, trusted_by_user: bool = False) -> ModelCard:
+    """The card of ``model`` (None: the bundled model; a .pt2 is opened with PyTorch, only when it is the
+    bundled one or ``trusted_by_user``); FloodSarError or ImportError if it cannot be read."""
+    backend = Backend.TORCH if str(model or "").lower().endswith(".pt2") else Backend.ONNX
+    metadata = load_model(model or None, backend, Device.CPU, trusted_by_user=trusted_by_user).metadata
     return ModelCard(metadata.name, metadata.training_data, metadata.licence,
                      list(metadata.provenance.get("failure_modes", [])))

@@ -8,6 +8,7 @@ import pytest
 from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.PyQt.QtCore import Qt
 
+from helpers.models import model_metadata, save_pt2
 from helpers.qgis_layers import read, water_model_expected, write_without_crs
 from helpers.qgis_panel import add_layer, choose_method, results, run_and_wait
 
@@ -111,3 +112,24 @@ def test_bad_input_gives_a_message_and_no_layer(plugin, iface, qtbot, real_data,
     assert source.name in message and "Traceback" not in message
     assert results("Bad", "Otsu") == []
     assert [layer.name() for layer in QgsProject.instance().mapLayers().values()] == ["Bad"]
+
+
+def test_dock_runs_a_pytorch_model_only_when_trusted(plugin, iface, qtbot, spain_chip, tmp_path):
+    """A .pt2 can be chosen in the panel: it runs with PyTorch once 'Trust this PyTorch model file' is ticked."""
+    pt2 = save_pt2("pointwise", tmp_path / "pointwise.pt2", model_metadata(name="panel-pt2"))
+    dock = plugin.dock
+    dock.layer_combo.setLayer(add_layer(spain_chip, "Spain pt2"))
+    choose_method(dock, "model")
+    dock.model_file.setFilePath(str(pt2))
+    assert dock.trust_check.isVisible() or not dock.isVisible()
+    assert "not opened" in dock.model_limits.text()  # the card is not read from an untrusted .pt2
+    dock.output_file.setFilePath(str(tmp_path / "untrusted.tif"))
+    run_and_wait(dock, qtbot)
+    assert results("Spain pt2", "model") == [] and not (tmp_path / "untrusted.tif").exists()
+    dock.trust_check.setChecked(True)
+    dock.output_file.setFilePath(str(tmp_path / "trusted.tif"))
+    run_and_wait(dock, qtbot)
+    [layer] = results("Spain pt2", "model")
+    expected_mask, _ = water_model_expected(spain_chip)
+    assert np.mean(read(layer.source()) != expected_mask) < 1e-3
+    assert "on torch" in iface.messages(Qgis.Success)[-1]

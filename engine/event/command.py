@@ -11,12 +11,14 @@ from typing import Any, Optional
 
 from ..errors import FloodSarError
 from ..io_choice import choose_io
+from ..mask_encoding import DRY
 from ..pipeline import PredictionRequest
 from ..predict_options import EXTRA_OUTPUTS, add_predict_options, request_from_args, settings
 from ..safe_write import check_writable
+from .dates import scene_date
 from .inputs import Scene, plan_scenes
-from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
 from .mosaic import EventAreas, build_mosaic, remove_stack
+from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
 from .record import completed_result
 from .report import build_report, write_report
 from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
@@ -116,7 +118,9 @@ class _Progress:
     def __call__(self, outcome: SceneOutcome) -> None:
         if outcome.status == DONE:
             result = outcome.result
-            line = f"done {outcome.scene.name}: water {result['water_km2']:.3f} km2, {result['seconds']:.1f} s"
+            found = ", ".join(f"{name} {km2:.3f} km2" for name, km2 in result.get("classes_km2", {}).items()
+                              if name != "dry") or f"water {result['water_km2']:.3f} km2"
+            line = f"done {outcome.scene.name}: {found}, {result['seconds']:.1f} s"
             self.done += 1
         else:
             line = f"{outcome.status} {outcome.scene.name}: {outcome.reason}"
@@ -127,15 +131,15 @@ class _Progress:
         self.bar.close()
 
 
-def _mosaic_and_areas(mapped: list[SceneOutcome], mosaic: Optional[Path], crs: Optional[str]
-                      ) -> Optional[EventAreas]:
-    names = [o.scene.name for o in mapped]
-    masks = [o.scene.output for o in mapped]
+def _mosaic_and_areas(mapped: list[SceneOutcome], classes: bool, mosaic: Optional[Path], crs: Optional[str]
+                      ) -> EventAreas:
+    scenes = [o.scene for o in mapped]
+    maps = ([s.name for s in scenes], [s.output for s in scenes], [scene_date(s.inputs) for s in scenes], classes)
     if mosaic is not None:
-        return build_mosaic(names, masks, mosaic.with_suffix(".vrt"), mosaic, crs)
+        return build_mosaic(*maps, mosaic.with_suffix(".vrt"), mosaic, crs)
     with tempfile.TemporaryDirectory(prefix="floodsar-event-") as folder:
         stack = Path(folder) / "event.vrt"
-        areas = build_mosaic(names, masks, stack, None, crs)
+        areas = build_mosaic(*maps, stack, None, crs)
         remove_stack(stack)
         return areas
 
@@ -182,7 +186,8 @@ def run_batch(args: argparse.Namespace) -> int:
     order = {scene.name: i for i, scene in enumerate(scenes)}
     outcomes.sort(key=lambda o: order[o.scene.name])
     mapped = [o for o in outcomes if o.result]
-    areas = _mosaic_and_areas(mapped, mosaic, args.mosaic_crs) if mapped and (mosaic or report) else None
+    classes = bool(jobs) and jobs[0].request.flood is not None and jobs[0].request.flood.active
+    areas = _mosaic_and_areas(mapped, classes, mosaic, args.mosaic_crs) if mapped and (mosaic or report) else None
     seconds = time.perf_counter() - started
     if report is not None:
         write_report(build_report(outcomes, areas, [o.scene.name for o in mapped], seconds, mosaic), report)
@@ -203,8 +208,8 @@ def _print_summary(outcomes: list[SceneOutcome], areas: Optional[EventAreas], mo
              f"masks in {outdir}"]
     if areas is not None:
         total = areas.event
-        lines.append(f"Event water area: {total.water:.3f} km2 of {total.water + total.dry:.3f} km2 mapped "
-                     "(overlaps counted once)")
+        found = ", ".join(f"{name} {total.area(value):.3f} km2" for value, name in total.names.items() if value != DRY)
+        lines.append(f"Event areas (overlaps counted once): {found} of {total.valid:.3f} km2 mapped")
     lines += [f"Mosaic: {mosaic} and {mosaic.with_suffix('.vrt')}"] if mosaic else []
     lines += [f"Report: {report}"] if report else []
     lines.append(f"Time: {seconds:.1f} s")

@@ -1,4 +1,4 @@
-"""The event mosaic: every scene's water mask on one common grid, combined, and counted once.
+"""The event mosaic: every scene's map on one common grid, combined, and counted once.
 
 Grid: the CRS of the first scene (or one the user chooses), the first scene's pixel size
 (its pixels are copied unchanged when it is already in that CRS), and the union of all
@@ -6,16 +6,20 @@ scenes' footprints, aligned to the first scene's pixel corners.
 
 Files (written with rasterio's GDAL, block by block, memory bounded by the block size
 times the number of scenes overlapping a block):
-- ``EVENT.vrt``: a stack, one band per scene (``gdalbuildvrt -separate``), each band the
-  scene's mask warped onto the event grid (nearest neighbour; per-scene warped VRTs live
+- ``EVENT.vrt``: a stack, one band per scene (as ``gdalbuildvrt -separate``), each band the
+  scene's map warped onto the event grid (nearest neighbour; per-scene warped VRTs live
   in ``EVENT_scenes/``). Nothing is combined there: load it to compare scenes.
-- ``EVENT.tif``: a Cloud Optimized GeoTIFF of the combined mask, 0 dry, 1 water, 255 nodata.
+- ``EVENT.tif``: a Cloud Optimized GeoTIFF of the combined map, with the scenes' encoding.
 
-Combination rule, pixel by pixel: **water where any scene saw water; dry where at least one
-scene has data and none saw water; nodata only where no scene has data.** A flood seen on
-one date stays on the map although a later pass saw the water gone; the rule does not
-depend on the order of the scenes. (Class maps with flood and reference-water classes will
-take the latest-dated scene with data first, so a receding flood shows its latest state.)
+Combination rules, pixel by pixel (nodata only where no scene has data):
+
+- **Water masks** (0 dry, 1 water): **water where any scene saw water**, dry where some scene
+  has data and none saw water. A flood seen on one date stays on the map although a later
+  pass saw the water gone; the order of the scenes does not matter.
+- **Flood class maps** (0 dry, 1 flood, 2 reference water, 3 excluded): **the latest scene
+  with data decides** (its class, whichever it is), so a receding flood shows its latest state.
+  Dates come from the file names, else the raster tags (:mod:`.dates`); scenes without a date
+  count as older than every dated scene, and among themselves the later given wins.
 """
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ import contextlib
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -34,7 +38,7 @@ from ..errors import FloodSarError
 from ..formats import GTIFF_OPTIONS
 from ..grid import METRES_PER_DEGREE, RasterGrid
 from ..io_choice import choose_io
-from ..mask_encoding import DRY, NODATA, WATER
+from ..mask_encoding import CLASS_NAMES, DRY, NODATA, WATER
 from ..safe_write import StagedOutputs
 from ..tiling import Window, plan_tiles
 from .vrt import StackBand, write_stack, write_warped
@@ -45,21 +49,33 @@ MAX_SPREAD = 100
 BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
 
 
+#: The classes of a water mask (a class map's are :data:`~..mask_encoding.CLASS_NAMES`).
+WATER_NAMES: Mapping[int, str] = {DRY: "dry", WATER: "water"}
+
+
 @dataclass
 class AreaTally:
-    """Areas in km2 of the mask classes: dry and water (valid = dry + water)."""
+    """Areas in km2 per class (``names``: value -> name); valid = every class."""
 
-    dry: float = 0.0
-    water: float = 0.0
+    names: Mapping[int, str]
+    km2: dict[int, float] = field(default_factory=dict)
 
     def add(self, block: np.ndarray, row_km2: np.ndarray) -> None:
-        """Add a [rows, cols] block of mask values, each row's pixels being ``row_km2`` km2 each."""
-        self.dry += float(np.count_nonzero(block == DRY, axis=1) @ row_km2)
-        self.water += float(np.count_nonzero(block == WATER, axis=1) @ row_km2)
+        """Add a [rows, cols] block of map values, each row's pixels being ``row_km2`` km2 each."""
+        for value in self.names:
+            self.km2[value] = self.km2.get(value, 0.0) + float(np.count_nonzero(block == value, axis=1) @ row_km2)
+
+    @property
+    def valid(self) -> float:
+        return sum(self.km2.values())
+
+    def area(self, value: int) -> float:
+        return self.km2.get(value, 0.0)
 
     def as_dict(self) -> dict[str, float]:
-        return {"water_km2": round(self.water, 6), "dry_km2": round(self.dry, 6),
-                "valid_km2": round(self.water + self.dry, 6)}
+        """{"dry_km2": ..., "water_km2" (or "flood_km2", "reference_water_km2", ...): ..., "valid_km2": ...}."""
+        areas = {f"{name.replace(' ', '_')}_km2": round(self.area(value), 6) for value, name in self.names.items()}
+        return {**areas, "valid_km2": round(self.valid, 6)}
 
 
 @dataclass
@@ -69,6 +85,7 @@ class EventAreas:
     scenes: list[AreaTally]
     event: AreaTally
     grid: RasterGrid
+    classes: bool  # flood class maps (combined latest first), else water masks (water where any)
 
 
 def row_areas_km2(grid: RasterGrid, row_off: int, rows: int) -> np.ndarray:
@@ -148,16 +165,37 @@ def write_stack_vrt(names: Sequence[str], masks: Sequence[Path], grid: RasterGri
     write_stack(vrt, grid, bands)
 
 
-def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> EventAreas:
-    """Combine the stack ``vrt`` block by block into ``output`` (a COG; None = count areas only)."""
+def latest_last(dates: Sequence[Optional[str]]) -> list[int]:
+    """Scene indices oldest first (undated ones before dated ones, in their given order)."""
+    return sorted(range(len(dates)), key=lambda i: (dates[i] is not None, dates[i] or ""))
+
+
+def _combined(data: np.ndarray, classes: bool) -> np.ndarray:
+    """One block of the mosaic from the [scenes, rows, cols] ``data`` of the scenes covering it, oldest first."""
+    combined = np.full(data.shape[1:], NODATA, dtype=np.uint8)
+    if classes:
+        for scene in data:  # each later scene overwrites where it has data
+            combined = np.where(scene != NODATA, scene, combined)
+        return combined
+    combined[(data != NODATA).any(axis=0)] = DRY
+    combined[(data == WATER).any(axis=0)] = WATER
+    return combined
+
+
+def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path], dates: Sequence[Optional[str]],
+            classes: bool) -> EventAreas:
+    """Combine the stack ``vrt`` block by block into ``output`` (a COG; None = count areas only) by the
+    rule for water masks or, with ``classes``, flood class maps (``dates``: each scene's, see :mod:`.dates`)."""
     import rasterio
 
+    names = CLASS_NAMES if classes else WATER_NAMES
+    order = latest_last(dates)
     with rasterio.open(vrt) as stack:
         grid = choose_io("rasterio").grid(stack.width, stack.height, stack.crs.to_wkt(), stack.transform.to_gdal())
-        areas = EventAreas([AreaTally() for _ in windows], AreaTally(), grid)
-        with _cog_writer(output, grid) as writer:
+        areas = EventAreas([AreaTally(names) for _ in windows], AreaTally(names), grid, classes)
+        with _cog_writer(output, grid, classes) as writer:
             for block in (tile.core for tile in plan_tiles(grid.height, grid.width, BLOCK, 0)):
-                bands = [i for i, window in enumerate(windows) if _overlaps(window, block)]
+                bands = [i for i in order if _overlaps(windows[i], block)]
                 combined = np.full((block.height, block.width), NODATA, dtype=np.uint8)
                 if bands:
                     data = stack.read([i + 1 for i in bands],
@@ -166,8 +204,7 @@ def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> Eve
                     row_km2 = row_areas_km2(grid, block.row, block.height)
                     for i, scene in zip(bands, data):
                         areas.scenes[i].add(scene, row_km2)
-                    combined[(data != NODATA).any(axis=0)] = DRY
-                    combined[(data == WATER).any(axis=0)] = WATER
+                    combined = _combined(data, classes)
                     areas.event.add(combined, row_km2)
                 if writer is not None:
                     writer.write(block.row, block.col, combined)
@@ -175,7 +212,7 @@ def combine(vrt: Path, windows: Sequence[Window], output: Optional[Path]) -> Eve
 
 
 @contextlib.contextmanager
-def _cog_writer(path: Optional[Path], grid: RasterGrid) -> Iterator[Optional[outputs.OutputWriter]]:
+def _cog_writer(path: Optional[Path], grid: RasterGrid, classes: bool) -> Iterator[Optional[outputs.OutputWriter]]:
     """The engine's mask writer to a hidden tiled GeoTIFF, copied to a COG at ``path`` when complete."""
     if path is None:
         yield None
@@ -183,7 +220,8 @@ def _cog_writer(path: Optional[Path], grid: RasterGrid) -> Iterator[Optional[out
     import rasterio.shutil
 
     with StagedOutputs() as staged:  # both files are temporary until the COG is complete
-        with outputs.open_output(path, grid, "mask", io=choose_io("rasterio"), staged=staged) as writer:
+        with outputs.open_output(path, grid, "classes" if classes else "mask", io=choose_io("rasterio"),
+                                 staged=staged) as writer:
             yield writer
         tiled = writer.temporary
         rasterio.shutil.copy(tiled, staged.temporary(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="2",
@@ -200,14 +238,15 @@ def check_spread(grid: RasterGrid, windows: Sequence[Window]) -> None:
             "or leave out --mosaic and --report.")
 
 
-def build_mosaic(names: Sequence[str], masks: Sequence[Path], vrt: Path, cog: Optional[Path],
-                 crs: Optional[str] = None) -> EventAreas:
-    """Write the stack ``vrt`` of the scene ``masks`` and (with ``cog``) the combined COG; return the areas."""
-    grid = event_grid(masks, crs)
-    windows = [scene_window(grid, mask) for mask in masks]
+def build_mosaic(names: Sequence[str], maps: Sequence[Path], dates: Sequence[Optional[str]], classes: bool,
+                 vrt: Path, cog: Optional[Path], crs: Optional[str] = None) -> EventAreas:
+    """Write the stack ``vrt`` of the scene ``maps`` and (with ``cog``) the combined COG; return the areas.
+    ``classes``: the maps are flood class maps; ``dates``: each scene's acquisition date or None."""
+    grid = event_grid(maps, crs)
+    windows = [scene_window(grid, path) for path in maps]
     check_spread(grid, windows)
-    write_stack_vrt(names, masks, grid, vrt)
-    return combine(vrt, windows, cog)
+    write_stack_vrt(names, maps, grid, vrt)
+    return combine(vrt, windows, cog, dates, classes)
 
 
 def remove_stack(vrt: Path) -> None:

@@ -41,12 +41,13 @@ def build_report(outcomes: Sequence[SceneOutcome], areas: Optional[EventAreas], 
         "scenes": len(outcomes), "mapped": sum(1 for o in outcomes if o.result),
         "failed": sum(1 for o in outcomes if o.status == FAILED),
         "first_date": dates[0] if dates else None, "last_date": dates[-1] if dates else None,
+        "mosaic_rule": None if areas is None else
+        "latest scene with data decides" if areas.classes else "water where any scene saw water",
         "seconds": round(seconds, 3),
         "mapping_seconds": round(sum(o.result.get("seconds", 0.0) for o in outcomes if o.result), 3)}
     if areas is not None:
         total = areas.event.as_dict()
-        own = sum(tally.water + tally.dry for tally in areas.scenes)
-        total["overlap_km2"] = round(own - (areas.event.water + areas.event.dry), 6)
+        total["overlap_km2"] = round(sum(tally.valid for tally in areas.scenes) - areas.event.valid, 6)
         crs_name = areas.grid.crs_wkt.split('"')[1] if '"' in areas.grid.crs_wkt else areas.grid.crs_wkt[:60]
         event.update(areas_km2=total, grid={"crs": crs_name, "width": areas.grid.width,
                                             "height": areas.grid.height, "transform": list(areas.grid.transform)})

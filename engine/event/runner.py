@@ -108,7 +108,8 @@ def map_scene(job: SceneJob) -> SceneOutcome:
         result = predict(job.request, is_cancelled=stop, model=model)
         summary = {"water_km2": result.water_area_km2, "valid_km2": result.valid_area_km2,
                    "seconds": round(result.seconds, 3), "backend": result.backend, "warnings": result.warnings,
-                   "worker_pid": os.getpid(), "model_loads": _cached_model.cache_info().misses}
+                   "worker_pid": os.getpid(), "model_loads": _cached_model.cache_info().misses,
+                   **({"classes_km2": result.class_areas_km2} if result.class_areas_km2 else {})}
         write_record(scene, job.settings, summary)
     except CancelledError:
         return SceneOutcome(scene, CANCELLED, "stopped by Ctrl-C; nothing was written")

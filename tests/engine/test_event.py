@@ -354,9 +354,11 @@ def test_batch_with_a_pre_flood_pool_and_reference_water_maps_flood_classes_per_
     outdir.mkdir()
     argv = ["batch", scenes["a"], scenes["b"], layers["far"], "-o", outdir, "--scheduler", cluster,
             "--method", "otsu", "--pre", layers["elsewhere"], layers["new"], layers["old"],
-            "--reference-water", layers["reference"], "--scene-reports"]
-    code, _, stderr = run_cli(capsys, *argv)
+            "--reference-water", layers["reference"], "--mosaic", tmp_path / "event.tif",
+            "--report", tmp_path / "event.json", "--scene-reports"]
+    code, stdout, stderr = run_cli(capsys, *argv)
     assert code == 1, stderr
+    assert "Event areas (overlaps counted once): flood " in stdout and ", reference water " in stdout
     assert "3 scenes: 0 complete from an earlier run, 2 to map, 1 failed before mapping" in stderr
     assert f"failed S1A_20190107_far: no --pre image overlaps {layers['far']}; add a pre-flood image" in stderr
     # a lies under both pool images: they are stacked on its grid, the newer (east, in UTM) on top
@@ -376,9 +378,44 @@ def test_batch_with_a_pre_flood_pool_and_reference_water_maps_flood_classes_per_
     assert np.mean(classes[valid] == 1) < 0.02  # the same scene before and after: (almost) no flood
     report = json.loads((outdir / "S1A_20190101_a_report.json").read_text())
     assert report["classes"]["reference water"]["area_km2"] > 0 and report["pre_missing"]["share_of_valid"] == 0
+    event = json.loads((tmp_path / "event.json").read_text())
+    assert event["event"]["mosaic_rule"] == "latest scene with data decides"
+    assert event["event"]["areas_km2"]["reference_water_km2"] > 0 and event["event"]["areas_km2"]["overlap_km2"] > 0
+    assert [Path(p).name for p in event["scenes"][0]["pre_flood"]] == ["S1A_20181220_west.tif",
+                                                                      "S1A_20181225_east.tif"]
+    assert set(np.unique(read(tmp_path / "event.tif"))) <= {0, 1, 2, 255}
     # a rerun skips both mapped scenes; a changed layer redoes them
     code, _, stderr = run_cli(capsys, *argv)
     assert code == 1 and "3 scenes: 2 complete from an earlier run, 0 to map, 1 failed before mapping" in stderr
     os.utime(layers["reference"], ns=(time.time_ns(), time.time_ns()))
-    code, _, stderr = run_cli(capsys, *argv[:-1])
+    code, _, stderr = run_cli(capsys, *argv)
     assert code == 1 and "0 complete from an earlier run, 2 to map" in stderr
+
+
+def test_class_maps_are_mosaicked_latest_scene_first_and_counted_once(scenes, tmp_path):
+    """Three class maps on the real scenes' grids: the later date wins where it has data, an undated map
+    lies below every dated one, and the event's areas count the overlap once."""
+    from floodsar.engine.event.mosaic import build_mosaic
+
+    maps = {}
+    for name, scene, value in (("old", "a", 1), ("new", "b", 2), ("undated", "b", 3)):
+        maps[name] = tmp_path / f"{name}.tif"
+        gdal.Translate(str(maps[name]), str(scenes[scene]), bandList=[1], outputType=gdal.GDT_Byte, noData=255)
+        classes = np.full((320, 320), value, np.uint8)
+        if name == "new":
+            classes[:64, :64] = 255  # no data in the corner of the overlap: the older map shows there
+        dataset = gdal.Open(str(maps[name]), gdal.GA_Update)
+        dataset.GetRasterBand(1).WriteArray(classes)
+        dataset = None
+    areas = build_mosaic(["new", "old", "undated"], [maps["new"], maps["old"], maps["undated"]],
+                         ["2019-01-05", "2019-01-01", None], True, tmp_path / "event.vrt", tmp_path / "event.tif")
+    event = read(tmp_path / "event.tif")
+    assert event.shape == (512, 512)  # a and b on the chip's grid: a at (0, 0), b at (192, 192)
+    assert np.all(event[:192, :192] == 1) and np.all(event[192:256, 192:256] == 1)  # a alone; b's nodata corner
+    assert np.all(event[256:, 256:] == 2) and np.all(event[192:320, 256:320] == 2)  # b, newer than a and undated
+    assert np.all(event[:192, 320:] == 255)  # nobody
+    pixel = areas.scenes[1].valid / 320 ** 2
+    assert areas.event.as_dict()["flood_km2"] == pytest.approx(pixel * (320 ** 2 - 128 ** 2 + 64 ** 2), rel=1e-3)
+    assert areas.event.valid == pytest.approx(pixel * (2 * 320 ** 2 - 128 ** 2), rel=1e-3)
+    assert set(areas.event.as_dict()) == {"dry_km2", "flood_km2", "reference_water_km2", "excluded_km2",
+                                          "valid_km2"}

@@ -32,6 +32,10 @@ def check_writable(path: str | Path) -> Path:
     return path
 
 
+#: The private folders holding outputs being written are named ``.STEM.RANDOM`` + PARTIAL.
+PARTIAL = ".partial"
+
+
 class StagedOutputs:
     """The temporary files of one run's outputs, renamed onto their final names only when all are done.
 
@@ -49,7 +53,7 @@ class StagedOutputs:
     def temporary(self, final: str | Path) -> Path:
         """A new temporary file for ``final`` (not created yet): write it. Earlier ones go at the end."""
         final = check_writable(final)
-        self._folders.append(Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=".partial")))
+        self._folders.append(Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=PARTIAL)))
         folder = self._folders[-1]
         self._files[final] = folder / final.name
         return self._files[final]

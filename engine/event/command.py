@@ -19,10 +19,10 @@ from .dates import scene_date
 from .inputs import Scene, plan_scenes
 from .mosaic import EventAreas, build_mosaic, remove_stack
 from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
-from .record import completed_result
+from .record import completed_result, remove_partials
 from .report import build_report, write_report
 from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
-    local_model_threads, one_line, run_scenes
+    local_model_threads, one_line, run_scenes, runs_on_gpu
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -144,6 +144,31 @@ def _mosaic_and_areas(mapped: list[SceneOutcome], classes: bool, mosaic: Optiona
         return areas
 
 
+def _map_on_dask(args: argparse.Namespace, todo: list[SceneJob], total: int, ended: list[SceneOutcome],
+                 outdir: Path) -> list[SceneOutcome]:
+    """Map ``todo`` on the cluster (of ``total`` scenes, the ``ended`` ones need nothing); afterwards,
+    whatever happened, delete what workers killed outright (kill -9, out of memory) left."""
+    workers = args.workers or default_workers(runs_on_gpu(todo[0].request), len(todo))
+    progress: Optional[_Progress] = None
+    try:
+        with dask_client(args.scheduler, workers) as client:
+            link = dashboard_link(client, local=not args.scheduler)
+            where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
+            print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
+            progress = _Progress(total, len(ended))
+            threads = None if args.scheduler else local_model_threads(workers)
+            return run_scenes(client, todo, progress, threads)
+    except KeyboardInterrupt:
+        kept = len([o for o in ended if o.result]) + (progress.done if progress else 0)
+        raise KeyboardInterrupt(f"{kept} complete scenes are kept in {outdir} (a rerun skips them); "
+                                "the scenes stopped left no files.") from None
+    finally:
+        if progress is not None:
+            progress.close()
+        for job in todo:
+            remove_partials(job.scene)
+
+
 def run_batch(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     outdir, mosaic, report = _check_paths(args)
@@ -168,21 +193,7 @@ def run_batch(args: argparse.Namespace) -> int:
     for outcome in unmapped:
         print(f"{FAILED} {outcome.scene.name}: {outcome.reason}", file=sys.stderr)
     if todo:
-        workers = args.workers or default_workers(args.device, len(todo))
-        with dask_client(args.scheduler, workers) as client:
-            link = dashboard_link(client, local=not args.scheduler)
-            where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
-            print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
-            progress = _Progress(len(scenes), len(outcomes))
-            try:
-                threads = None if args.scheduler else local_model_threads(workers)
-                outcomes += run_scenes(client, todo, progress, threads)
-            except KeyboardInterrupt:
-                kept = len([o for o in outcomes if o.result]) + progress.done
-                raise KeyboardInterrupt(f"{kept} complete scenes are kept in {outdir} (a rerun skips them); "
-                                        "the scenes stopped left no files.") from None
-            finally:
-                progress.close()
+        outcomes += _map_on_dask(args, todo, len(scenes), outcomes, outdir)
     order = {scene.name: i for i, scene in enumerate(scenes)}
     outcomes.sort(key=lambda o: order[o.scene.name])
     mapped = [o for o in outcomes if o.result]

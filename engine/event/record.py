@@ -8,15 +8,18 @@ Outputs are renamed onto their final names only when whole, and the record is wr
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
 from ..errors import FloodSarError
 from ..grid import RasterGrid
 from ..io_choice import choose_io
-from ..safe_write import atomic_output
+from ..safe_write import PARTIAL, atomic_output
 from .inputs import Scene
 
 #: Bump when the record's meaning changes: older records are then redone, not trusted.
@@ -79,6 +82,17 @@ def completed_result(scene: Scene, settings: Mapping[str, Any]) -> Optional[dict
     if not all(_output_matches(path, input_grid) for path in scene.outputs()):
         return None
     return record.get("result")
+
+
+def remove_partials(scene: Scene) -> None:
+    """Delete what writers of the scene's files killed outright (kill -9 of a worker, a power cut) left:
+    the private ``.STEM.RANDOM.partial`` folders of :class:`~..safe_write.StagedOutputs` beside each."""
+    for final in [*scene.outputs(), scene.record]:
+        pattern = re.compile(rf"\.{re.escape(final.stem)}\.[^.]+{re.escape(PARTIAL)}")
+        with contextlib.suppress(FileNotFoundError):
+            for path in final.parent.iterdir():
+                if pattern.fullmatch(path.name) and path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
 
 
 def remove_record(scene: Scene) -> None:

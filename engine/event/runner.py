@@ -23,6 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
+from ..backends import PROVIDER_DEVICES, select_providers
+from ..choices import Device
 from ..errors import CancelledError, FloodSarError
 from ..models import Model, load_model, resolve_model_path
 from ..pipeline import PredictionRequest, predict
@@ -129,13 +131,32 @@ def local_model_threads(workers: int) -> int:
     return max(1, usable_cores() // workers)
 
 
-def default_workers(device: str, scenes: int) -> int:
-    """Workers for a local cluster: one per core, as many as memory allows (one for a GPU), at most one per scene."""
+def runs_on_gpu(request: PredictionRequest, onnx_providers: Optional[Sequence[str]] = None) -> bool:
+    """Whether the request's model runs on a GPU on this machine: ``--device cuda``, or ``auto`` where the
+    runtime offers one (``onnx_providers``: ONNX Runtime's available providers; default: this machine's)."""
+    if request.method != "model" or request.device == "cpu":
+        return False
+    if request.device == "cuda":
+        return True
+    if request.backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if onnx_providers is None:
+        import onnxruntime
+
+        onnx_providers = onnxruntime.get_available_providers()
+    return PROVIDER_DEVICES[select_providers(Device.AUTO, onnx_providers)[0]] == Device.CUDA
+
+
+def default_workers(gpu: bool, scenes: int) -> int:
+    """Workers for a local cluster: one per core, as many as memory allows, at most one per scene; one
+    when the model runs on the GPU (each worker process holds its own model: one model on the GPU)."""
     import psutil
 
     cores = usable_cores()
     by_memory = max(1, int(psutil.virtual_memory().total // WORKER_MEMORY_BYTES))
-    workers = 1 if device == "cuda" else min(cores, by_memory)
+    workers = 1 if gpu else min(cores, by_memory)
     return max(1, min(workers, scenes))
 
 
@@ -190,8 +211,9 @@ def _outcome_of(future: Any, job: SceneJob) -> SceneOutcome:
     try:
         return future.result()
     except KilledWorker:
-        return SceneOutcome(job.scene, FAILED, "the Dask worker mapping it died (out of memory?); see the worker "
-                                               "logs, or give workers more memory")
+        return SceneOutcome(job.scene, FAILED, "the Dask worker it was given to died (killed, or out of memory?) "
+                                               "and Dask gave up retrying; see the worker logs, or give workers more "
+                                               "memory")
     except Exception as exc:  # the task could not run (e.g. floodsar not importable on the worker)
         return SceneOutcome(job.scene, FAILED, one_line(f"Dask could not run it: {type(exc).__name__}: {exc}"))
 

@@ -6,12 +6,14 @@ them warped to UTM; the paired VV/VH test uses the real STAC Overflow chips when
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,8 +27,9 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
 from floodsar.engine.event.mosaic import row_areas_km2
 from floodsar.engine.event.dates import scene_date
-from floodsar.engine.event.runner import default_workers
+from floodsar.engine.event.runner import default_workers, runs_on_gpu
 from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.request import PredictionRequest
 
 gdal.UseExceptions()
 BIN = Path(sys.executable).parent
@@ -108,9 +111,16 @@ def test_dates_come_from_names_then_tags(tmp_path, repo_root):
 
 
 def test_default_workers_one_per_core_one_for_a_gpu_never_more_than_scenes():
+    """No GPU here: the choice is tested with ONNX Runtime's provider lists of a GPU machine and of this one."""
     cores = len(os.sched_getaffinity(0))
-    assert default_workers("cpu", 100) == cores and default_workers("cpu", 1) == 1
-    assert default_workers("cuda", 100) == 1
+    assert default_workers(False, 100) == cores and default_workers(False, 1) == 1
+    assert default_workers(True, 100) == 1
+    gpu, cpu = ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CPUExecutionProvider"]
+    auto = PredictionRequest(["scene.tif"], "water.tif")
+    assert runs_on_gpu(auto, gpu) and not runs_on_gpu(auto, cpu) and not runs_on_gpu(auto)
+    assert runs_on_gpu(dataclasses.replace(auto, device="cuda"), cpu)  # it then fails on the worker, saying why
+    assert not runs_on_gpu(dataclasses.replace(auto, device="cpu"), gpu)
+    assert not runs_on_gpu(dataclasses.replace(auto, method="otsu"), gpu)
 
 
 def test_pixel_areas_shrink_with_latitude():
@@ -419,3 +429,52 @@ def test_class_maps_are_mosaicked_latest_scene_first_and_counted_once(scenes, tm
     assert areas.event.valid == pytest.approx(pixel * (2 * 320 ** 2 - 128 ** 2), rel=1e-3)
     assert set(areas.event.as_dict()) == {"dry_km2", "flood_km2", "reference_water_km2", "excluded_km2",
                                           "valid_km2"}
+
+
+def _kill_when_a_scene_is_being_written(outdir: Path, pid: int) -> threading.Thread:
+    """A thread that kills ``pid`` (SIGKILL: no handler runs) once a scene's temporary files appear."""
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if any(path.name.endswith(".partial") for path in outdir.iterdir()):
+                os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("allowed_failures", [3, 0], ids=["retried", "reported"])
+def test_a_worker_killed_mid_scene_leaves_no_partial_output_and_the_scene_is_retried_or_reported(
+        capsys, scenes, tmp_path, allowed_failures):
+    """kill -9 of the worker process mapping a scene: Dask's nanny starts a new one and Dask maps the scene
+    again, or, on a cluster that allows no retry, the scene is reported as failed; either way no hidden
+    temporary file is left, and a rerun completes the event."""
+    import dask
+
+    inputs = []
+    for i in range(2):  # the real chip at 4x the pixel count: the bundled model takes a while on each
+        inputs.append(tmp_path / f"big{i}.tif")
+        gdal.Warp(str(inputs[-1]), str(scenes["b"]), width=640, height=640, resampleAlg="bilinear")
+    outdir = tmp_path / "masks"
+    outdir.mkdir()
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}), \
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                         dashboard_address=":0", silence_logs=logging.CRITICAL) as local, Client(local) as client:
+        (pid,) = client.run(os.getpid).values()
+        killer = _kill_when_a_scene_is_being_written(outdir, pid)
+        code, stdout, stderr = run_cli(capsys, "batch", *inputs, "-o", outdir, "--scheduler", local.scheduler_address)
+        killer.join()
+        assert pid not in client.run(os.getpid).values()  # the worker was killed (and replaced)
+    assert not [path.name for path in outdir.iterdir() if path.name.startswith(".")]  # no partial output
+    if allowed_failures:
+        assert code == 0 and "Scenes: 2 (2 done)" in stdout, stderr
+    else:  # both scenes were on the one worker (one mapping, one queued): both are reported
+        assert code == 1 and "Scenes: 2 (2 failed)" in stdout, stderr
+        assert stderr.count("the Dask worker it was given to died (killed, or out of memory?)") == 2
+    code, _, stderr = run_cli(capsys, "batch", *inputs, "-o", outdir, "--workers", "1")
+    assert code == 0 and f"{2 if allowed_failures else 0} complete from an earlier run" in stderr, stderr
+    assert sorted(path.name for path in outdir.iterdir()) == sorted(
+        f"big{i}_water.{ext}" for i in range(2) for ext in ("tif", "json"))

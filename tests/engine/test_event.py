@@ -478,3 +478,36 @@ def test_a_worker_killed_mid_scene_leaves_no_partial_output_and_the_scene_is_ret
     assert code == 0 and f"{2 if allowed_failures else 0} complete from an earlier run" in stderr, stderr
     assert sorted(path.name for path in outdir.iterdir()) == sorted(
         f"big{i}_water.{ext}" for i in range(2) for ext in ("tif", "json"))
+
+
+def test_a_pre_flood_pool_of_vv_vh_pairs_is_stacked_per_polarisation_and_mixed_forms_are_refused(
+        capsys, cluster, scenes, repo_root, tmp_path):
+    sample = str(repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for name, window, epsg in (("S1A_20181220_west", [0, 0, 300, 512], None),
+                               ("S1A_20181225_east", [200, 0, 312, 512], 32630)):
+        for band, polarisation in ((1, "vv"), (2, "vh")):
+            path = str(pool / f"{name}_{polarisation}.tif")
+            cut = gdal.Translate("/vsimem/cut.tif" if epsg else path, sample, srcWin=window, bandList=[band])
+            if epsg:
+                gdal.Warp(path, cut, dstSRS=f"EPSG:{epsg}", resampleAlg="bilinear")
+            cut = None
+    gdal.Unlink("/vsimem/cut.tif")
+    gdal.Translate(str(pool / "S1A_20181201_south.tif"), sample, srcWin=[0, 400, 100, 112])  # both bands
+    outdir = tmp_path / "masks"
+    outdir.mkdir()
+    code, _, stderr = run_cli(capsys, "batch", scenes["a"], scenes["c"], "-o", outdir, "--scheduler", cluster,
+                              "--method", "otsu", "--pre", pool / "*.tif")
+    assert code == 1 and "done S1A_20190101_a" in stderr, stderr
+    assert ("failed S1A_20190103_c: the --pre images overlapping it differ in form (S1A_20181201_south.tif: "
+            "1 file(s) of 2 band(s); S1A_20181220_west_vv.tif: 2 file(s) of 1/1 band(s); ") in stderr, stderr
+    stacked = outdir / "S1A_20190101_a_pre"
+    assert sorted(p.name for p in stacked.glob("pre_*.vrt")) == ["pre_vh.vrt", "pre_vv.vrt"]
+    chip = read(scenes["a"])
+    for band, polarisation in enumerate(("vv", "vh")):
+        assert np.array_equal(read(stacked / f"pre_{polarisation}.vrt")[:, :190], chip[band, :, :190])
+    record = json.loads((outdir / "S1A_20190101_a_water.json").read_text())
+    assert [Path(i["path"]).name for i in record["inputs"]][1:] == [
+        "S1A_20181220_west_vv.tif", "S1A_20181220_west_vh.tif", "S1A_20181225_east_vv.tif",
+        "S1A_20181225_east_vh.tif"]

@@ -216,7 +216,7 @@ def _print_summary(outcomes: list[SceneOutcome], areas: Optional[EventAreas], mo
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     lines = [f"Scenes: {len(outcomes)} ({', '.join(f'{n} {status}' for status, n in counts.items())}); "
-             f"masks in {outdir}"]
+             f"maps in {outdir}"]
     if areas is not None:
         total = areas.event
         found = ", ".join(f"{name} {total.area(value):.3f} km2" for value, name in total.names.items() if value != DRY)

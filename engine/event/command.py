@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FloodSarError
+from ..flood import FloodOptions, PathLike
 from ..io_choice import choose_io
 from ..mask_encoding import DRY
 from ..pipeline import PredictionRequest
@@ -54,6 +55,7 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, Optional[Path], Option
     outdir = Path(args.outdir)
     if not outdir.is_dir():
         raise FloodSarError(f"{outdir}: the output folder does not exist; create it first (mkdir -p {outdir}).")
+    outdir = outdir.absolute()  # workers started elsewhere (--scheduler) may run in another folder
     check_writable(outdir / "probe.tif")
     mosaic = Path(args.mosaic) if args.mosaic else None
     if mosaic is not None and mosaic.suffix.lower() not in (".tif", ".tiff"):
@@ -76,6 +78,15 @@ def _scene_reads(scene: Scene, request: PredictionRequest) -> tuple[Path, ...]:
     return (*scene.inputs, *scene.pre, *(Path(p) for p in layers))
 
 
+def _absolute_layers(flood: FloodOptions) -> FloodOptions:
+    """The flood layers as absolute paths (workers started elsewhere may run in another folder)."""
+    def absolute(path: Optional[PathLike]) -> Optional[Path]:
+        return Path(path).absolute() if path else None
+
+    return replace(flood, reference_water=absolute(flood.reference_water), hand=absolute(flood.hand),
+                   dem=absolute(flood.dem), exclude=[absolute(path) for path in flood.exclude])
+
+
 def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
           ) -> tuple[list[SceneJob], list[SceneOutcome], dict[str, list[PreImage]]]:
     """(jobs, scenes failed before mapping, the pre-flood images to combine per scene name)."""
@@ -86,6 +97,8 @@ def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
         extras.update(dict(scene.extra_outputs))
         request = request_from_args(args, inputs=list(scene.inputs), output=scene.output, overwrite=True,  # outputs
                                     **extras)  # are redone or kept by their records, never a user's file
+        if request.flood is not None:
+            request.flood = _absolute_layers(request.flood)
         if pool is not None:
             try:
                 images = overlapping(pool, scene.inputs[0])

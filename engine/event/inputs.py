@@ -56,7 +56,7 @@ def _read_list(path: Path) -> list[str]:
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
-    """The raster files named by ``inputs`` (paths, globs, text lists), in order, each once."""
+    """The raster files named by ``inputs`` (paths, globs, text lists), in order, each once, as absolute paths."""
     files: list[Path] = []
     for entry in inputs:
         text = str(entry)
@@ -72,7 +72,7 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
         else:
             raise FloodSarError(f"{text}: file not found; check the path.")
     unique = {path.resolve(): path for path in reversed(files)}
-    return [path for path in files if unique[path.resolve()] is path]
+    return [path.absolute() for path in files if unique[path.resolve()] is path]  # workers may run elsewhere
 
 
 def _pair_key(path: Path) -> tuple[Path, str] | None:

@@ -358,13 +358,14 @@ def flood_layers(scenes, repo_root, real_data, tmp_path_factory) -> dict[str, Pa
 
 
 def test_batch_with_a_pre_flood_pool_and_reference_water_maps_flood_classes_per_scene(
-        capsys, cluster, scenes, flood_layers, tmp_path):
+        capsys, cluster, scenes, flood_layers, tmp_path, monkeypatch):
     layers = flood_layers
     outdir = tmp_path / "classes"
     outdir.mkdir()
+    monkeypatch.chdir(layers["reference"].parent)  # relative paths: the workers run in another folder
     argv = ["batch", scenes["a"], scenes["b"], layers["far"], "-o", outdir, "--scheduler", cluster,
-            "--method", "otsu", "--pre", layers["elsewhere"], layers["new"], layers["old"],
-            "--reference-water", layers["reference"], "--mosaic", tmp_path / "event.tif",
+            "--method", "otsu", "--pre", layers["elsewhere"], layers["new"].name, layers["old"].name,
+            "--reference-water", layers["reference"].name, "--mosaic", tmp_path / "event.tif",
             "--report", tmp_path / "event.json", "--scene-reports"]
     code, stdout, stderr = run_cli(capsys, *argv)
     assert code == 1, stderr

@@ -231,7 +231,7 @@ class FloodLayers:
         self.close()
 
 
-def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Path], output: Path,
+def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Path], output: outputs.Target,
                     io: RasterIO, on_block: Optional[Callable[[np.ndarray], None]] = None) -> None:
     """Classify the finished water masks strip by strip into ``output``.
 
@@ -241,7 +241,7 @@ def write_class_map(layers: FloodLayers, post_mask: Path, pre_mask: Optional[Pat
     with contextlib.ExitStack() as stack:
         post = stack.enter_context(io.open_raster(post_mask))
         pre = stack.enter_context(io.open_raster(pre_mask)) if pre_mask else None
-        out = stack.enter_context(outputs.open_output(output, layers.grid, "classes", io))
+        out = stack.enter_context(output.open(layers.grid, "classes", io))
         for window in windows:
             shape = (window.row, window.col, window.height, window.width)
             post_block = post.read_window([1], *shape)[0].astype(np.uint8)
@@ -269,7 +269,8 @@ def _part(progress: Progress, start: float, end: float) -> Progress:
     return lambda percent: progress(start + (end - start) * percent / 100.0)
 
 
-def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, probabilities: Optional[Path],
+def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: outputs.Target,
+              probabilities: Optional[outputs.Target],
               on_block: Callable[[np.ndarray], None], progress: Progress = None,
               is_cancelled: Optional[Callable[[], bool]] = None) -> FloodLayers:
     """The class map of a :class:`~.pipeline.PredictionRequest` with ``flood`` options into ``output``.
@@ -281,16 +282,17 @@ def map_flood(request: Any, mapper: Any, source: Sentinel1Source, output: Path, 
     """
     options = request.flood
     with FloodLayers(options, source.grid, mapper.io, source.excluded) as layers, \
-            _scratch(output) as post_mask, _scratch(output) as pre_mask, contextlib.ExitStack() as stack:
+            _scratch(output.path) as post_mask, _scratch(output.path) as pre_mask, contextlib.ExitStack() as stack:
         pre_source = stack.enter_context(open_sentinel1(
             options.pre, vv_band=request.vv_band, vh_band=request.vh_band, units=request.units, io=mapper.io,
             single_polarisation=request.method == Method.OTSU, align_to=source.grid,
             role="pre-flood image")) if options.pre else None  # checked before any mapping
         mapped = 45.0 if options.pre else 90.0
-        mapper.run(source, post_mask, probabilities, _part(progress, 0, mapped), is_cancelled,
+        mapper.run(source, outputs.Target(post_mask), probabilities, _part(progress, 0, mapped), is_cancelled,
                    "post-flood image" if options.pre else "")
         if pre_source is not None:
-            mapper.run(pre_source, pre_mask, None, _part(progress, 45, 90), is_cancelled, "pre-flood image")
+            mapper.run(pre_source, outputs.Target(pre_mask), None, _part(progress, 45, 90), is_cancelled,
+                       "pre-flood image")
         done = [0]
 
         def block_done(classes: np.ndarray) -> None:

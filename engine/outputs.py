@@ -13,6 +13,7 @@ write), given overviews, and renamed onto the final name only when the run succe
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Optional
@@ -167,3 +168,15 @@ def open_output(path: str | Path, grid: RasterGrid, kind: str, io: RasterIO,
                 staged: Optional[StagedOutputs] = None) -> OutputWriter:
     """Start writing a 'mask' or 'probability' GeoTIFF; FloodSarError at once if it cannot be written."""
     return OutputWriter(path, grid, kind, io, staged)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an output goes: its file and the run's staging it belongs to (None: the file is renamed on its
+    own when written, as a scratch file between two steps is)."""
+
+    path: Path
+    staged: Optional[StagedOutputs] = None
+
+    def open(self, grid: RasterGrid, kind: str, io: RasterIO) -> OutputWriter:
+        return open_output(self.path, grid, kind, io, self.staged)

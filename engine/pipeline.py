@@ -19,7 +19,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import flood, outputs, postprocess, report
+from . import flood, postprocess, report
 from .choices import Method
 from .errors import CancelledError, FloodSarError, OptionError
 from .flood import FloodLayers, Progress
@@ -30,19 +30,23 @@ from .metadata import MAX_TILE_SIZE
 from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
+from .outputs import Target
 from .prefetch import prefetched as _prefetched
 from .progress import Stages
 from .raster_io import RasterIO
 from .request import PredictionRequest
+from .safe_write import StagedOutputs
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .stitching import StripAssembler, crop_core
 from .tally import BLOCK_ROWS, Tally, count_mask
-from .tiling import Tile, Window, blocks, plan_tiles
+from .tiling import ColumnBand, Tile, Window, blocks, column_bands, plan_tiles
 
 #: Tiles per batch when the request leaves it open (batch 1 is fastest on CPU).
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 #: Largest tile side and batch accepted from options or model metadata: memory is tile x tile x batch.
 MAX_TILE, MAX_BATCH = MAX_TILE_SIZE, 64
+#: Widest column band stitched at once (pixels): row buffers stay this narrow on any raster.
+BAND_COLS = 8192
 
 log = logging.getLogger(__name__)
 IsCancelled = Optional[Callable[[], bool]]
@@ -161,44 +165,49 @@ def _tiling(request: PredictionRequest, model: Model) -> Tuple[int, int, int]:
     return tile, overlap, batch
 
 
-def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, io: RasterIO, output: Path,
-               probabilities: Optional[Path], progress: Progress, is_cancelled: IsCancelled) -> Tally:
+def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest, io: RasterIO, output: Target,
+               probabilities: Optional[Target], progress: Progress, is_cancelled: IsCancelled) -> Tally:
+    """Tiles in column bands (row buffers never wider than BAND_COLS), stitched and written as rows complete."""
     metadata = model.metadata
     tile, overlap, batch = _tiling(request, model)
     plan = plan_tiles(source.grid.height, source.grid.width, tile, overlap, metadata.stride)
-    tiles = list(plan)
+    bands = column_bands(plan, BAND_COLS, BLOCK_ROWS)
+    band_at = {tile_.core.col: band for band in bands for tile_ in band.tiles}
+    tiles = [tile_ for band in bands for tile_ in band.tiles]
     batch = min(batch, len(tiles))  # never pad a batch with tiles that do not exist
     threshold = metadata.threshold if request.threshold is None else request.threshold
-    log.info("model %s (%s) on %s: %d tiles of %d px, overlap %d px, %d per batch", metadata.name, model.path,
-             model.description, len(tiles), tile, overlap, batch)
+    log.info("model %s (%s) on %s: %d tiles of %d px, overlap %d px, %d per batch, %d column band(s)",
+             metadata.name, model.path, model.description, len(tiles), tile, overlap, batch, len(bands))
     tally = Tally()
-    assembler = StripAssembler(source.grid.width, BLOCK_ROWS)
     with contextlib.ExitStack() as stack:
-        mask_out = stack.enter_context(outputs.open_output(output, source.grid, "mask", io))
-        probability_out = (stack.enter_context(outputs.open_output(probabilities, source.grid, "probability", io))
-                           if probabilities else None)
+        mask_out = stack.enter_context(output.open(source.grid, "mask", io))
+        probability_out = stack.enter_context(probabilities.open(source.grid, "probability", io)) if probabilities \
+            else None
 
-        def write(row: int, rows: np.ndarray) -> None:
-            valid = ~np.isnan(rows)
-            mask = np.where(valid, (rows >= threshold).astype(np.uint8), NODATA)
-            mask_out.write(row, 0, mask.astype(np.uint8))
-            if probability_out is not None:
-                probability_out.write(row, 0, rows)
-            tally.add(mask)
+        def write(band: ColumnBand, chunks: List[Tuple[int, np.ndarray]]) -> None:
+            for row, rows in chunks:
+                valid = ~np.isnan(rows)
+                mask = np.where(valid, (rows >= threshold).astype(np.uint8), NODATA)
+                mask_out.write(row, band.col, mask.astype(np.uint8))
+                if probability_out is not None:
+                    probability_out.write(row, band.col, rows)
+                tally.add(mask)
 
         _check_cancel(is_cancelled)
-        done = 0
+        done, band, assembler = 0, bands[0], StripAssembler(bands[0].width, BLOCK_ROWS, col=bands[0].col)
         with _prefetched(_read_chunks(source, model, tiles, batch)) as reader:
             for chunk in reader:
                 _check_cancel(is_cancelled)
                 for tile_, core in _chunk_cores(chunk, model):
-                    for row, rows in assembler.add(tile_, core):
-                        write(row, rows)
+                    if band_at[tile_.core.col] is not band:
+                        write(band, assembler.finish())
+                        band = band_at[tile_.core.col]
+                        assembler = StripAssembler(band.width, BLOCK_ROWS, col=band.col)
+                    write(band, assembler.add(tile_, core))
                 done += len(chunk.tiles)
                 if progress is not None:
                     progress(100.0 * done / len(tiles))
-        for row, rows in assembler.finish():
-            write(row, rows)
+        write(band, assembler.finish())
         _check_has_data(tally, source)
     return tally
 
@@ -208,9 +217,9 @@ def otsu_polarisation(source: Sentinel1Source) -> str:
     return "VH" if "VH" in source.polarisations else "VV"
 
 
-def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO, output: Path, progress: Progress,
-              is_cancelled: IsCancelled) -> Tuple[Tally, float, Optional[str]]:
-    """Pass 1: VH (or VV) histograms of tiles -> scene threshold (unless given); pass 2: threshold strip by strip."""
+def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO, output: Target,
+              progress: Progress, is_cancelled: IsCancelled) -> Tuple[Tally, float, Optional[str]]:
+    """Pass 1: VH (or VV) histograms of tiles -> scene threshold (unless given); pass 2: threshold block by block."""
     grid = source.grid
     polarisation = otsu_polarisation(source)
     band = source.polarisations.index(polarisation)
@@ -233,7 +242,7 @@ def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO,
         threshold_db, warning = request.threshold, None
     tally = Tally()
     strips = _blocks(grid, BLOCK_ROWS)
-    with outputs.open_output(output, grid, "mask", io) as mask_out, \
+    with output.open(grid, "mask", io) as mask_out, \
             _prefetched(_read_windows(source, strips, band)) as reader:
         for i, (window, vh, valid) in enumerate(reader):
             _check_cancel(is_cancelled)
@@ -264,7 +273,7 @@ class _Mapper:
         self.thresholds: List[Tuple[str, float]] = []
         self.warnings: List[str] = []
 
-    def run(self, source: Sentinel1Source, output: Path, probabilities: Optional[Path], progress: Progress,
+    def run(self, source: Sentinel1Source, output: Target, probabilities: Optional[Target], progress: Progress,
             is_cancelled: IsCancelled, name: str = "") -> Tally:
         """Map water in ``source`` into ``output`` (0/1/255); ``name`` prefixes its warnings."""
         prefix = f"{name}: " if name else ""
@@ -294,7 +303,8 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
     """Map water (or, with ``request.flood``, flood classes) for ``request``. ``progress`` receives
     percentages 0..100; ``is_cancelled`` is polled once per batch (then CancelledError, nothing
     written). FloodSarError on bad input. ``model``: the request's model already loaded (a batch
-    worker loads it once per process)."""
+    worker loads it once per process). All outputs appear together when the whole run succeeded
+    (minimum mapping unit, polygons and report included); on any failure none does."""
     started = time.perf_counter()
     output, probabilities, vector = request.check_outputs()
     io = request.io or choose_io()
@@ -303,38 +313,44 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
     stages = Stages(progress, request.min_area_m2 > 0, vector is not None)
     classes = request.flood is not None and request.flood.active
     layers: Optional[FloodLayers] = None
-    with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
-                        units=request.units, io=io,
-                        single_polarisation=request.method == Method.OTSU) as source:
-        if request.extent is not None:
-            source.crop(request.extent)
-        postprocess.minimum_pixels(source.grid, request.min_area_m2)  # an impossible unit fails before mapping
-        mapper = _Mapper(request, io, model)
-        if classes:
-            tally = Tally()
-            layers = flood.map_flood(request, mapper, source, output, probabilities, tally.add, stages.mapping,
-                                     is_cancelled)
-        else:
-            tally = mapper.run(source, output, probabilities, stages.mapping, is_cancelled)
-        grid = source.grid
-    warnings = mapper.warnings + (layers.warnings() if layers else [])
-    if request.min_area_m2 > 0:
-        postprocess.apply_minimum_mapping_unit(output, request.min_area_m2, io)
-        tally = count_mask(output, io)
-        stages.done()
-    polygons = None
-    if vector:
-        polygons = postprocess.write_water_polygons(output, vector, io, classes=classes)
-        stages.done()
-    log.info("written: %s", ", ".join(str(p) for p in (output, probabilities, vector) if p is not None))
-    water_km2, valid_km2 = tally.km2(grid)
-    if math.isnan(water_km2):
-        warnings.append("The CRS units are unknown, so areas could not be computed.")
-    result = PredictionResult(output=output, probabilities=probabilities, vector=vector, water_area_km2=water_km2,
-                              valid_area_km2=valid_km2, seconds=time.perf_counter() - started,
-                              backend=mapper.description, warnings=warnings,
-                              threshold_db=mapper.thresholds[0][1] if mapper.thresholds else None,
-                              polygons=polygons, class_areas_km2=tally.class_km2(grid) if classes else {})
-    if request.report is not None:
-        result.report = report.write_report(Path(request.report), request, result, layers, io)
+    with StagedOutputs() as staged:
+        mask_target = Target(output, staged)
+        probability_target = Target(probabilities, staged) if probabilities else None
+        with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
+                            units=request.units, io=io,
+                            single_polarisation=request.method == Method.OTSU) as source:
+            if request.extent is not None:
+                source.crop(request.extent)
+            pixels = postprocess.minimum_pixels(source.grid, request.min_area_m2)  # an impossible unit fails now
+            mapper = _Mapper(request, io, model)
+            if classes:
+                tally = Tally()
+                layers = flood.map_flood(request, mapper, source, mask_target, probability_target, tally.add,
+                                         stages.mapping, is_cancelled)
+            else:
+                tally = mapper.run(source, mask_target, probability_target, stages.mapping, is_cancelled)
+            grid = source.grid
+        warnings = mapper.warnings + (layers.warnings() if layers else [])
+        if pixels > 1:
+            postprocess.sieve_mask(staged.current(output), staged.temporary(output), output, grid, pixels,
+                                   tally.valid, io)
+            tally = count_mask(staged.current(output), io)
+            stages.done()
+        polygons = None
+        if vector:
+            polygons = postprocess.polygonize(staged.current(output), staged.temporary(vector), vector, io, classes)
+            stages.done()
+        water_km2, valid_km2 = tally.km2(grid)
+        if math.isnan(water_km2):
+            warnings.append("The CRS units are unknown, so areas could not be computed.")
+        result = PredictionResult(output=output, probabilities=probabilities, vector=vector,
+                                  water_area_km2=water_km2, valid_area_km2=valid_km2,
+                                  seconds=time.perf_counter() - started, backend=mapper.description,
+                                  warnings=warnings,
+                                  threshold_db=mapper.thresholds[0][1] if mapper.thresholds else None,
+                                  polygons=polygons, class_areas_km2=tally.class_km2(grid) if classes else {})
+        if request.report is not None:
+            result.report = Path(request.report)
+            report.write_report(staged.temporary(result.report), request, result, layers, io)
+    log.info("written: %s", ", ".join(str(p) for p in (output, probabilities, vector, result.report) if p))
     return result

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from .errors import FloodSarError, OptionError
 from .raster_io import RasterIO
-from .safe_write import atomic_output, check_writable
+from .safe_write import check_writable
 
 if TYPE_CHECKING:  # the pipeline imports this module
     from .flood import FloodLayers
@@ -124,9 +124,7 @@ def _finite(value: Any) -> Any:
 
 
 def write_report(path: Path, request: "PredictionRequest", result: "PredictionResult",
-                 layers: Optional["FloodLayers"], io: RasterIO) -> Path:
-    """Write the report as JSON (atomically); returns the path."""
+                 layers: Optional["FloodLayers"], io: RasterIO) -> None:
+    """Write the report as JSON into ``path`` (a run's staged temporary file)."""
     text = json.dumps(_finite(build_report(request, result, layers, io)), indent=2, allow_nan=False, default=str)
-    with atomic_output(path) as tmp:
-        tmp.write_text(text + "\n", encoding="utf-8")
-    return path
+    path.write_text(text + "\n", encoding="utf-8")

@@ -10,7 +10,8 @@ for which centre-crop is exact; centre-crop is simpler and exact.)
 
 Finished rows are handed back in chunks whose height is a multiple of the output's
 block height, so a tiled GeoTIFF receives whole blocks; memory holds at most one
-chunk plus one tile row of full-width strips, never the whole raster.
+chunk plus one tile row of strips, never the whole raster. A wide raster is stitched
+one column band at a time (:func:`.tiling.column_bands`), so strips stay narrow too.
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def crop_core(tile: Tile, values: np.ndarray) -> np.ndarray:
 
 
 class StripAssembler:
-    """Collects tile cores (in plan order) into full-width rows; yields finished row chunks."""
+    """Collects tile cores (in plan order) into rows ``width`` pixels wide from pixel column ``col`` (the
+    whole raster, or a column band of it); yields finished row chunks."""
 
-    def __init__(self, width: int, block_rows: int, dtype: type = np.float32) -> None:
-        self.width = width
+    def __init__(self, width: int, block_rows: int, dtype: type = np.float32, col: int = 0) -> None:
+        self.width, self.col = width, col
         self.block_rows = block_rows
         self.dtype = dtype
         self._strip: np.ndarray | None = None
@@ -40,7 +42,8 @@ class StripAssembler:
         """Place a tile's core; return the (row, rows) chunks that are now complete."""
         if self._strip is None:
             self._strip = np.empty((tile.core.height, self.width), dtype=self.dtype)
-        self._strip[:, tile.core.col:tile.core.col + tile.core.width] = core
+        left = tile.core.col - self.col
+        self._strip[:, left:left + tile.core.width] = core
         if tile.last_in_row:
             self._pending.append(self._strip)
             self._strip = None

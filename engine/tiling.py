@@ -77,15 +77,44 @@ class TilePlan:
 
     def __iter__(self) -> Iterator[Tile]:
         for i in range(self.rows):
-            core_row = i * self.step_rows
-            core_height = min(self.step_rows, self.height - core_row)
             for j in range(self.cols):
-                core_col = j * self.step_cols
-                core_width = min(self.step_cols, self.width - core_col)
-                yield Tile(read=Window(core_row - self.overlap, core_col - self.overlap,
-                                       self.tile_height, self.tile_width),
-                           core=Window(core_row, core_col, core_height, core_width),
-                           last_in_row=j == self.cols - 1)
+                yield self.tile(i, j, last_in_row=j == self.cols - 1)
+
+    def tile(self, i: int, j: int, last_in_row: bool) -> Tile:
+        """The tile in tile row ``i``, tile column ``j``."""
+        core_row, core_col = i * self.step_rows, j * self.step_cols
+        return Tile(read=Window(core_row - self.overlap, core_col - self.overlap, self.tile_height, self.tile_width),
+                    core=Window(core_row, core_col, min(self.step_rows, self.height - core_row),
+                                min(self.step_cols, self.width - core_col)),
+                    last_in_row=last_in_row)
+
+
+@dataclass(frozen=True)
+class ColumnBand:
+    """A band of whole tile columns: its first pixel column, its width, and its tiles in row-major order
+    (``last_in_row`` at the band's right edge)."""
+
+    col: int
+    width: int
+    tiles: list[Tile]
+
+
+def column_bands(plan: TilePlan, max_width: int, align: int) -> list[ColumnBand]:
+    """The plan's tiles in column bands about ``max_width`` pixels wide (at least one tile column), so a
+    row buffer never spans a wide raster. Band edges fall on multiples of ``align`` (the output's block
+    width) when the tile step allows it within ``max_width``, so bands write whole blocks."""
+    step = plan.step_cols
+    per_band = max(1, max_width // step)
+    aligned = math.lcm(step, align) // step
+    if aligned <= per_band:
+        per_band -= per_band % aligned
+    bands = []
+    for first in range(0, plan.cols, per_band):
+        last = min(first + per_band, plan.cols) - 1
+        tiles = [plan.tile(i, j, last_in_row=j == last) for i in range(plan.rows) for j in range(first, last + 1)]
+        col = first * step
+        bands.append(ColumnBand(col, min((last + 1) * step, plan.width) - col, tiles))
+    return bands
 
 
 def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1) -> TilePlan:

@@ -272,3 +272,15 @@ def test_polygons_that_cannot_be_written_are_refused_before_inference(chips, poi
     with pytest.raises(FloodSarError, match="needs the pyogrio package"):
         predict(request)
     assert started == [] and list(tmp_path.iterdir()) == []
+
+
+def test_a_wide_raster_mapped_in_column_bands_is_the_same_map(chips, conv_model, monkeypatch, tmp_path):
+    """Bands of whole tile columns (row buffers never wider than BAND_COLS) stitch to the same probabilities."""
+    whole = predict(PredictionRequest([chips["spain"]], tmp_path / "whole.tif", model=conv_model,
+                                      probabilities=tmp_path / "whole_p.tif", tile=128, overlap=16))
+    monkeypatch.setattr("floodsar.engine.pipeline.BAND_COLS", 200)  # 2 tile columns of 96 px per band
+    banded = predict(PredictionRequest([chips["spain"]], tmp_path / "banded.tif", model=conv_model,
+                                       probabilities=tmp_path / "banded_p.tif", tile=128, overlap=16))
+    np.testing.assert_array_equal(read_band(banded.probabilities), read_band(whole.probabilities))
+    np.testing.assert_array_equal(read_band(banded.output), read_band(whole.output))
+    assert banded.water_area_km2 == whole.water_area_km2

@@ -130,6 +130,7 @@ FULL_DISK_CASES = {
     "directory": (6, []),
     "overviews": (20, []),
     "probabilities": (40, ["--probabilities", "p.tif"]),
+    "polygons after the mask": (60, ["--vector", "w.gpkg", "--min-area", "500"]),  # the mask alone fits
 }
 
 

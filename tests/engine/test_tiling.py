@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import itertools
+from math import lcm
 
 import numpy as np
 import pytest
 
 from floodsar.engine.errors import FloodSarError
-from floodsar.engine.tiling import plan_tiles, round_up
+from floodsar.engine.tiling import column_bands, plan_tiles, round_up
 
 SIZES = [1, 2, 7, 16, 47, 48, 63, 64, 65, 100, 129, 512, 513]
 
@@ -70,3 +71,21 @@ def test_impossible_settings_give_a_clear_error(tile, overlap, stride, message):
 
 def test_round_up():
     assert [round_up(v, 16) for v in (1, 16, 17, 32)] == [16, 16, 32, 32]
+
+
+@pytest.mark.parametrize("width,tile,overlap,max_width", [(5000, 64, 8, 100), (5000, 512, 32, 8192),
+                                                          (20000, 512, 32, 8192), (700, 128, 16, 8192)])
+def test_column_bands_hold_every_tile_once_and_stay_narrow(width, tile, overlap, max_width):
+    plan = plan_tiles(300, width, tile, overlap, 16)
+    bands = column_bands(plan, max_width, 512)
+    assert sorted((t.core.row, t.core.col) for b in bands for t in b.tiles) == \
+        sorted((t.core.row, t.core.col) for t in plan)
+    assert sum(b.width for b in bands) == width and bands[0].col == 0
+    for band, following in zip(bands, bands[1:]):
+        assert following.col == band.col + band.width
+    for band in bands:
+        assert all(band.col <= t.core.col and t.core.col + t.core.width <= band.col + band.width for t in band.tiles)
+        assert band.width <= max(max_width, plan.step_cols)
+        assert sum(t.last_in_row for t in band.tiles) == plan.rows  # one row end per tile row, at the band's edge
+    if lcm(plan.step_cols, 512) <= max_width:  # the step allows block-aligned band edges: they are
+        assert all(b.col % 512 == 0 for b in bands)

@@ -9,7 +9,6 @@ from osgeo import gdal, ogr, osr
 
 from . import formats
 from .grid import RasterGrid, equal_area_proj4
-from .mask_encoding import MASK_COLOURS, NODATA, VALID_LUT
 from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, complex_data, input_grid,
                         not_a_raster, unreadable_pixels)
 
@@ -168,23 +167,6 @@ class GdalIO(RasterIO):
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
         if ds.GetRasterBand(1).GetOverviewCount() != len(factors):
             raise RuntimeError("the overviews were not saved")
-
-    def sieve_file(self, src: Path, dst: Path, min_pixels: int) -> None:
-        mask = GdalFile(src, self)
-        try:
-            band = mask._ds.GetRasterBand(1)
-            table = band.GetColorTable()
-            colours = ({value: table.GetColorEntry(value) for value in range(table.GetCount())} if table
-                       else MASK_COLOURS)
-            writer = GdalGeoTiff(dst, mask.grid, "uint8", NODATA, colours, [band.GetDescription()])
-            try:
-                valid = _ok(gdal.Open(formats.lut_vrt(src, mask.grid, VALID_LUT)), "opening the mask")
-                _ok(gdal.SieveFilter(band, valid.GetRasterBand(1), writer.bands[0], min_pixels, 4), "sieving")
-                valid = None
-            finally:
-                writer.close()
-        finally:
-            mask.close()
 
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
         layer_name, lut = formats.polygon_layer(classes)

@@ -15,7 +15,6 @@ CLASS_COLOURS = {DRY: (230, 230, 230, 255), FLOOD: (220, 30, 60, 255), REFERENCE
                  EXCLUDED: (120, 120, 120, 255), NODATA: (0, 0, 0, 0)}
 #: Water probability (float32 0..1): the value of nodata pixels.
 PROBABILITY_NODATA = -1.0
-#: GDAL lookup tables over the mask values 0/1/255 (and classes 2, 3): water only, flood classes, valid.
+#: GDAL lookup tables over the mask values 0/1/255 (and classes 2, 3): water only, and flood classes.
 WATER_LUT = f"{DRY}:0,{WATER}:1,254:0,{NODATA}:0"
 FLOOD_CLASSES_LUT = f"{DRY}:0,{FLOOD}:1,{REFERENCE_WATER}:2,{EXCLUDED}:0,{NODATA}:0"
-VALID_LUT = f"{DRY}:1,{WATER}:1,254:1,{NODATA}:0"

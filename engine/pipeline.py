@@ -333,7 +333,7 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
         warnings = mapper.warnings + (layers.warnings() if layers else [])
         if pixels > 1:
             postprocess.sieve_mask(staged.current(output), staged.temporary(output), output, grid, pixels,
-                                   tally.valid, io)
+                                   tally.valid, io, "classes" if classes else "mask")
             tally = count_mask(staged.current(output), io)
             stages.done()
         polygons = None

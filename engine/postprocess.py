@@ -9,13 +9,14 @@ from .errors import FloodSarError, OptionError
 from .grid import RasterGrid
 from .raster_io import RasterIO, check_exists
 from .safe_write import atomic_output
+from .sieve import MAX_PIXELS, sieve_raster
 
 
 def minimum_pixels(grid: RasterGrid, min_area_m2: float) -> int:
     """Pixels in the minimum mapping unit (1 = none; pixel area taken at the raster centre).
 
-    OptionError for a unit that cannot be applied: not a finite number, or over half the
-    raster (then no patch could be merged into a larger neighbour and the mask would stay as it is).
+    OptionError for a unit that cannot be applied: not a finite number, over half the raster (then no
+    patch could take a larger neighbour's value), or over :data:`.sieve.MAX_PIXELS` (bounded memory).
     """
     if not math.isfinite(min_area_m2) or min_area_m2 < 0:
         raise OptionError("min_area_m2", min_area_m2,
@@ -31,26 +32,39 @@ def minimum_pixels(grid: RasterGrid, min_area_m2: float) -> int:
             f"{{min_area_m2}} of {min_area_m2:g} m2 is {pixels} pixels of about {size:.1f} m, more than half the "
             f"raster ({grid.width} x {grid.height} pixels): no patch could be merged into a larger one",
             f"use at most {half * size ** 2:.0f} m2")
+    if pixels > MAX_PIXELS:
+        raise OptionError(
+            "min_area_m2", min_area_m2,
+            f"{{min_area_m2}} of {min_area_m2:g} m2 is {pixels} pixels of about {size:.1f} m, more than FloodSAR's "
+            f"limit of {MAX_PIXELS} pixels (the memory of the sieve grows with it)",
+            f"use at most {MAX_PIXELS * size ** 2:.0f} m2, or merge larger patches in GIS afterwards")
     return pixels
 
 
 def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int, valid_pixels: int,
-               io: RasterIO) -> outputs.Counts:
-    """Write the ``src`` mask into ``dst`` with patches under ``pixels`` merged into their largest neighbour.
+               io: RasterIO, kind: str = "mask") -> outputs.Counts:
+    """Write the ``src`` mask (or class map) into ``dst`` with patches under ``pixels`` given the value
+    around them (:mod:`.sieve`, block by block in bounded memory).
 
     ``dst`` is checked and given overviews like every output (``final`` names it in errors);
     returns its counts. Patches are 4-connected, as the polygons of :func:`write_water_polygons`
     are, so no water polygon is smaller than the unit. Nodata (255) is left as it is.
     """
+    dtype, nodata, colours, description, _ = outputs.KINDS[kind]
     try:
-        io.sieve_file(src, dst, pixels)
+        writer = io.create_geotiff(dst, grid, dtype, nodata, colours, [description])
+        try:
+            with io.open_raster(src) as mask:
+                sieve_raster(mask, pixels, writer.write)
+        finally:
+            writer.close()
     except io.write_errors as exc:
         raise outputs.write_error(final, exc) from exc
-    return outputs.finish_geotiff(dst, final, grid, "mask", valid_pixels, io)
+    return outputs.finish_geotiff(dst, final, grid, kind, valid_pixels, io)
 
 
 def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: RasterIO) -> None:
-    """Merge water and dry patches smaller than ``min_area_m2`` into their largest neighbour, in place."""
+    """Give water and dry patches smaller than ``min_area_m2`` the value around them, in place (:mod:`.sieve`)."""
     mask_path = Path(mask_path)
     with io.open_raster(mask_path) as mask:
         grid = mask.grid

@@ -73,7 +73,7 @@ class GeoTiffWriter(ABC):
 class RasterIO(ABC):
     """Everything the engine does with raster and vector files, through one geospatial library.
 
-    An implementation says how to open a file, read a CRS's units, write a GeoTIFF, sieve a mask and
+    An implementation says how to open a file, read a CRS's units, write a GeoTIFF and
     write polygons; opening with checks and building grids are shared here.
     """
 
@@ -120,10 +120,6 @@ class RasterIO(ABC):
     def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
         """Add internal overviews ('nearest' or 'average') to a finished GeoTIFF; one of ``write_errors``
         unless they are all there afterwards."""
-
-    @abstractmethod
-    def sieve_file(self, src: Path, dst: Path, min_pixels: int) -> None:
-        """Write ``src`` mask to ``dst`` with patches under ``min_pixels`` merged into their neighbours."""
 
     @abstractmethod
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:

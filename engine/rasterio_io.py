@@ -27,7 +27,6 @@ from rasterio.windows import Window
 from . import formats
 from .errors import FloodSarError
 from .grid import RasterGrid, equal_area_proj4
-from .mask_encoding import MASK_COLOURS, NODATA, VALID_LUT
 from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, complex_data, input_grid,
                         not_a_raster, unreadable_pixels)
 
@@ -163,18 +162,6 @@ class RasterioIO(RasterIO):
             if len(ds.overviews(1)) != len(factors):
                 raise OSError("the overviews were not saved")
 
-    def sieve_file(self, src: Path, dst: Path, min_pixels: int) -> None:
-        """rasterio's sieve only writes to an array: this holds one byte per pixel in memory."""
-        with RasterioFile(src, self) as mask, rasterio.open(formats.lut_vrt(src, mask.grid, VALID_LUT)) as valid:
-            sieved = rasterio.features.sieve(rasterio.band(mask._ds, 1), min_pixels,
-                                             mask=rasterio.band(valid, 1), connectivity=4)
-            writer = RasterioGeoTiff(dst, mask.grid, "uint8", NODATA, _colours(mask._ds),
-                                     [mask._ds.descriptions[0] or ""])
-            try:
-                writer.write(0, 0, sieved)
-            finally:
-                writer.close()
-
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
         """pyogrio's write errors (a full disk) come out as OSError."""
         with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused
@@ -292,14 +279,6 @@ class RasterioIO(RasterIO):
             return np.asarray(lines, dtype=float), np.asarray(pixels, dtype=float)
 
         return to_raster
-
-
-def _colours(ds: rasterio.io.DatasetReader) -> dict[int, tuple[int, int, int, int]]:
-    """Band 1's colour table (the mask's, when it has none)."""
-    try:
-        return ds.colormap(1)
-    except ValueError:
-        return MASK_COLOURS
 
 
 def _areas(polygons: list[list[np.ndarray]], src: CRS, equal_area: CRS) -> np.ndarray:

@@ -27,8 +27,11 @@ from .scene import BLOCK, CRS, ORIGIN, PIXEL_M, generate_raster, scene_db, speck
 CASES = ("wide", "sieve", "batch")
 #: Minimum mapping unit of the ``sieve`` case: 50 pixels of 10 m.
 SIEVE_M2 = 5000.0
-_SIEVE = "import sys\nfrom floodsar.engine.postprocess import apply_minimum_mapping_unit\n" \
-         "apply_minimum_mapping_unit(sys.argv[1], float(sys.argv[2]))\n"
+#: The sieve case's script; checkouts from before the raster I/O object choose their I/O themselves.
+_SIEVE = ("import sys\nfrom floodsar.engine.postprocess import apply_minimum_mapping_unit\n"
+          "try:\n    from floodsar.engine.io_choice import choose_io\n    io = (choose_io(),)\n"
+          "except ImportError:\n    io = ()\n"
+          "apply_minimum_mapping_unit(sys.argv[1], float(sys.argv[2]), *io)\n")
 
 
 def cheap_model(path: Path) -> Path:

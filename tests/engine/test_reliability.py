@@ -233,7 +233,8 @@ def test_a_truncated_geotiff_gives_one_line_on_the_command_line(chips, pointwise
 
 @pytest.mark.parametrize("value, named", [("inf", "--min-area"), ("nan", "--min-area"), ("-5", "--min-area"),
                                           ("1e12", "more than half the raster"),
-                                          ("2e7", "more than half the raster")])
+                                          ("2e7", "more than half the raster"),
+                                          ("1e6", "limit of 512 pixels")])
 def test_an_impossible_min_area_gives_one_line_and_no_mask(chips, tmp_path, value, named):
     """2e7 m2 is 250,000 pixels of 8.9 m on a 262,144 px chip: GDAL's sieve would silently change nothing."""
     done = run_floodsar("predict", chips["spain"], "-o", tmp_path / "m.tif", "--method", "otsu",
@@ -242,12 +243,12 @@ def test_an_impossible_min_area_gives_one_line_and_no_mask(chips, tmp_path, valu
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_min_area_under_half_the_raster_is_applied(chips, tmp_path):
+def test_a_min_area_within_the_limits_is_applied(chips, tmp_path):
     from floodsar.engine.pipeline import PredictionRequest, predict
 
     plain = predict(PredictionRequest([chips["spain"]], tmp_path / "plain.tif", method="otsu"))
     sieved = predict(PredictionRequest([chips["spain"]], tmp_path / "sieved.tif", method="otsu",
-                                       min_area_m2=1e6))
+                                       min_area_m2=4e4))  # about 505 pixels of 8.9 m
     assert sieved.water_area_km2 != plain.water_area_km2
     assert np.count_nonzero(read_band(sieved.output) == 1) * 1e-6 * 8.9 ** 2 == pytest.approx(
         sieved.water_area_km2, rel=0.02)

@@ -46,36 +46,36 @@ def _one_pass(values: np.ndarray, pixels: int) -> np.ndarray:
     out = values.copy()
     patches = []
     in_small = np.zeros(values.shape, bool)
-    for value in np.unique(values):
+    for value in np.flatnonzero(np.bincount(values.ravel(), minlength=256)):
         if value == NODATA:
             continue
         labels, count = ndimage.label(values == value)  # 4-connected
         small = np.bincount(labels.ravel(), minlength=count + 1) < pixels
         small[0] = False
-        small[np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))] = False
+        small[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
         if small.any():
-            patches.append((labels, small))
-            in_small |= small[labels]
-    for labels, small in patches:
-        _take_neighbours(out, values, labels, small, in_small)
+            is_small = small[labels]
+            patches.append((labels, is_small))
+            in_small |= is_small
+    for labels, is_small in patches:
+        _take_neighbours(out, values, labels, is_small, in_small)
     return out
 
 
-def _take_neighbours(out: np.ndarray, values: np.ndarray, labels: np.ndarray, small: np.ndarray,
+def _take_neighbours(out: np.ndarray, values: np.ndarray, labels: np.ndarray, is_small: np.ndarray,
                      in_small: np.ndarray) -> None:
-    """Give each small patch of ``labels`` the most common value of its 4-neighbours that lie in patches
-    that stay (not nodata, not small themselves), in ``out``."""
+    """Give each small patch of ``labels`` (pixels ``is_small``) the most common value of its 4-neighbours
+    that lie in patches that stay (not nodata, not small themselves), in ``out``."""
     keys = []
     for here, there in _SHIFTS:
-        label, neighbour = labels[here], values[there]
-        chosen = small[label] & (neighbour != NODATA) & ~in_small[there]
-        keys.append(label[chosen].astype(np.int64) * 256 + neighbour[chosen])
+        chosen = is_small[here] & ~in_small[there] & (values[there] != NODATA)
+        keys.append(labels[here][chosen].astype(np.int64) * 256 + values[there][chosen])
     pairs, counts = np.unique(np.concatenate(keys), return_counts=True)
     if not len(pairs):
         return
     order = np.lexsort((-counts, pairs // 256))  # by patch, most common neighbour value first
     patch, first = np.unique(pairs[order] // 256, return_index=True)
-    replacement = np.full(len(small), -1, np.int16)
+    replacement = np.full(labels.max() + 1, -1, np.int16)
     replacement[patch] = pairs[order][first] % 256
     new = replacement[labels]
     changed = new >= 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
@@ -247,10 +248,12 @@ def test_full_size_grd_maps_in_bounded_memory(tmp_path, large_real_data, pointwi
     product = full_size_safe(tmp_path, large_real_data / "safe")
     script = ("import resource, sys; from floodsar.engine.cli import main; code = main(sys.argv[1:]); "
               "print('peak_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024); sys.exit(code)")
+    started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", script, "predict", str(product), "-o", str(tmp_path / "water.tif"),
                            "--model", str(pointwise_model)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     peak_mb = int(done.stdout.split("peak_mb")[-1])
+    print(f"full-size GRD mapped in {time.monotonic() - started:.0f} s, peak RSS {peak_mb} MB")  # pytest -s shows it
     assert peak_mb < 1200, peak_mb
     mask = gdal.Open(str(tmp_path / "water.tif"))
     assert mask.RasterXSize > 25000 and mask.RasterYSize > 15000

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from osgeo import gdal
+from osgeo import gdal, osr
 from qgis.core import QgsApplication, QgsProcessingException, QgsProcessingFeedback, QgsProject
 from qgis.gui import QgsFileWidget
 from qgis.PyQt.QtWidgets import QFileDialog
@@ -82,6 +82,23 @@ def test_toolbox_reads_a_geotiff_over_http(processing_plugin, tmp_path, http_fol
     assert "Product: raster(s) read over HTTP (GDAL /vsicurl/, range requests)" in feedback.lines, feedback.lines
     np.testing.assert_array_equal(read(tmp_path / "url.tif"), engine_otsu(str(tmp_path / "scene.tif"),
                                                                            tmp_path / "local.tif"))
+
+
+def test_toolbox_maps_part_of_a_product(processing_plugin, tmp_path):
+    """An area given in longitude/latitude is taken into the product's own CRS (known once it is opened)."""
+    archive = products(tmp_path)["HyP3 zip"][1]
+    utm, wgs84 = osr.SpatialReference(), osr.SpatialReference()
+    utm.ImportFromEPSG(32633)
+    wgs84.ImportFromEPSG(4326)
+    wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    to_wgs84 = osr.CoordinateTransformation(utm, wgs84)
+    (west, south, _), (east, north, _) = (to_wgs84.TransformPoint(x, y) for x, y in ((500100, 3999500),
+                                                                                     (500500, 3999800)))
+    processing_plugin.run("floodsar:otsu_water", {"PRODUCT": archive, "EXTENT": f"{west},{east},{south},{north} "
+                                                  "[EPSG:4326]", "OUTPUT": str(tmp_path / "part.tif")})
+    part = gdal.Open(str(tmp_path / "part.tif"))  # 40 x 30 pixels of the 10 m product, and the lon/lat box's tilt
+    assert 40 <= part.RasterXSize <= 42 and 30 <= part.RasterYSize <= 32
+    assert abs(part.GetGeoTransform()[0] - 500100) <= 10 and abs(part.GetGeoTransform()[3] - 3999800) <= 10
 
 
 @pytest.mark.parametrize("given", ["nothing", "layer and product", "not a product"])

@@ -49,6 +49,11 @@ def resolve_model_path(model: str | Path | None, backend: Backend = Backend.ONNX
                       f"{SUFFIXES[other]} file", path)
 
 
+def int8_twin(path: Path) -> Path:
+    """Where a model's int8 twin lies (``floodsar-train quantize`` writes it): ``<name>_int8.onnx`` beside it."""
+    return path.with_name(f"{path.stem}_int8.onnx")
+
+
 ModelBackend = Union[OnnxBackend, TorchBackend]
 
 

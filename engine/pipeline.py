@@ -208,7 +208,6 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
                 if progress is not None:
                     progress(100.0 * done / len(tiles))
         write(band, assembler.finish())
-        _check_has_data(tally, source)
     return tally
 
 
@@ -234,8 +233,6 @@ def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO,
                 otsu.add(vh, valid)
                 if progress is not None:
                     progress(first_pass * (i + 1) / len(windows))
-        if otsu.valid_pixels == 0:
-            _check_has_data(Tally(), source)
         scene = otsu.result()
         threshold_db, warning = scene.threshold_db, scene.warning
     else:
@@ -251,12 +248,12 @@ def _run_otsu(source: Sentinel1Source, request: PredictionRequest, io: RasterIO,
             tally.add(mask)
             if progress is not None:
                 progress(first_pass + (100.0 - first_pass) * (i + 1) / len(strips))
-        _check_has_data(tally, source)
     return tally, threshold_db, warning
 
 
-def _check_has_data(tally: Tally, source: Sentinel1Source) -> None:
-    if tally.valid == 0:
+def _check_has_data(source: Sentinel1Source) -> None:
+    """Refuse an input without a valid pixel before any output is opened (one fast pass at worst)."""
+    if not source.has_valid_pixel():
         names = " and ".join(str(p) for p in source.paths)
         raise FloodSarError(f"{names}: contains no valid pixel (all nodata, NaN or zero); "
                             "check the file or choose another scene.")
@@ -277,6 +274,7 @@ class _Mapper:
             is_cancelled: IsCancelled, name: str = "") -> Tally:
         """Map water in ``source`` into ``output`` (0/1/255); ``name`` prefixes its warnings."""
         prefix = f"{name}: " if name else ""
+        _check_has_data(source)
         self.warnings += [prefix + warning for warning in source.warnings]
         log.info("%sinput: %s", prefix, "; ".join(source.describe().splitlines()))
         if self.model is not None:

@@ -24,6 +24,7 @@ from .io_choice import choose_io
 from .polarisation import POLARISATIONS, polarisation
 from .raster_io import RasterFile, RasterIO, file_name, file_stem
 from .scene_statistics import SceneStatistics, sample
+from .tiling import blocks
 
 if TYPE_CHECKING:
     from .products.product import Product
@@ -36,6 +37,8 @@ UNITS_DESCRIPTIONS = {Units.DB: "dB", Units.LINEAR: "linear power (converted to 
 ASSUMED_ORDER = " (assumed: Sen1Floods11 order band 1 = VV, band 2 = VH)"
 #: VH brighter than VV by more than this (median dB) suggests the assumed band order is swapped.
 SWAP_MARGIN_DB = 2.0
+#: Side of the blocks read when looking for a valid pixel the sample missed (8 MB of float32 VV+VH).
+SCAN_BLOCK = 1024
 
 
 class Sentinel1Source:
@@ -69,6 +72,7 @@ class Sentinel1Source:
             self.units, self.units_reason = units, "set by the user"
         if assumed:
             self._check_band_order(sample)
+        self._sampled_valid = sample is not None and bool(self._valid_db(sample).shape[1])
 
     def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw values [2, h, w] and validity before any unit conversion."""
@@ -117,12 +121,24 @@ class Sentinel1Source:
 
         return sample(read, self.grid.height, self.grid.width)
 
-    def scene_statistics(self) -> SceneStatistics:
-        """VV, VH statistics in dB of the bounded sample (for models normalised per scene)."""
-        values = self._sample()
+    def _valid_db(self, values: np.ndarray) -> np.ndarray:
+        """Sampled raw values [bands, N] in dB, without those the units make invalid (linear <= 0)."""
         if self.units in ("linear", "amplitude"):
             values = values[:, (values > 0).all(axis=0)]
             values = (10 if self.units == "linear" else 20) * np.log10(values)
+        return values
+
+    def has_valid_pixel(self) -> bool:
+        """Whether any pixel is valid: true at once when the units sample found one, else read block by
+        block up to the first valid pixel (an input that is all nodata costs one fast pass, no output)."""
+        if self._sampled_valid:
+            return True
+        return any(self.read_db(w.row, w.col, w.height, w.width)[1].any()
+                   for w in blocks(self.grid.height, self.grid.width, SCAN_BLOCK))
+
+    def scene_statistics(self) -> SceneStatistics:
+        """VV, VH statistics in dB of the bounded sample (for models normalised per scene)."""
+        values = self._valid_db(self._sample())
         if values.shape[1] == 0:
             raise FloodSarError(f"{' and '.join(str(p) for p in self.paths)}: no valid pixel found in a sample "
                                 "of the raster, so it cannot be normalised for the model; check its nodata.")
@@ -168,6 +184,7 @@ class Sentinel1Source:
         """Map only the pixels touching ``extent`` (xmin, ymin, xmax, ymax in the input's CRS)."""
         row, col, height, width = extent_window(self.grid, extent, self.paths[0])
         self._origin = (self._origin[0] + row, self._origin[1] + col)
+        self._sampled_valid = False  # the sample covered the whole raster
         self.grid = self.grid.window(row, col, height, width)
 
     def describe(self, native_m: float | None = None) -> str:

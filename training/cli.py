@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": ("evaluate", ("device", "quiet"), "water IoU of a model or of Otsu on a Sen1Floods11 split"),
     "seeds": ("seeds", ("device", "quiet"), "train configs over several seeds and print the paper's table"),
     "export": ("export", (), "export a checkpoint for the engine (.onnx and .pt2) with parity checks"),
+    "quantize": ("quantize", (), "an int8 model (ONNX static quantisation) calibrated on real Sentinel-1"),
     "evaluate-real": ("evaluate_real", ("quiet",), "water IoU of the model and of Otsu on labelled real chips"),
     "compare-real": ("compare_real", (), "compare generated Sentinel-1 chips with real ones"),
     "gamma0-effect": ("gamma0_effect", ("quiet",), "the model's water IoU on real chips as sigma0 and as gamma0"),

@@ -41,12 +41,14 @@ def memory_summary(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def ratios(backends: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
-    """ONNX Runtime / PyTorch throughput on each device both ran on."""
-    by = {(b["backend"], b["device"]): b for b in backends}
-    found = {}
+    """Throughput ratios on each device: ONNX Runtime / PyTorch (fp32), and int8 / fp32 in ONNX Runtime."""
+    by = {(b["variant"], b["device"]): b for b in backends}
+    pairs = {"onnx/torch": ("onnx", "torch"), "int8/fp32": ("onnx-int8", "onnx")}
+    found: Dict[str, Dict[str, float]] = {}
     for device in sorted({b["device"] for b in backends}):
-        onnx, torch = by.get(("onnx", device)), by.get(("torch", device))
-        if onnx and torch:
-            found[device] = {kind: onnx[kind]["tiles_per_s"] / torch[kind]["tiles_per_s"]
-                             for kind in ("inference", "end_to_end")}
+        for name, (top, bottom) in pairs.items():
+            a, b = by.get((top, device)), by.get((bottom, device))
+            if a and b:
+                found.setdefault(device, {})[name] = {kind: a[kind]["tiles_per_s"] / b[kind]["tiles_per_s"]
+                                                      for kind in ("inference", "end_to_end")}
     return found

@@ -52,22 +52,24 @@ def _throughput(results: Dict[str, Any]) -> List[str]:
     size, tiles = settings["throughput_size"], settings["throughput_tiles"]
     lines = [
         f"### Throughput: {size:,} x {size:,} px raster ({tiles} tiles), best of {settings['repeats']}", "",
-        "| Backend | Device | Batch | Inference tiles/s | Inference Mpx/s | End-to-end tiles/s | End-to-end Mpx/s "
+        "| Backend | Precision | Device | Batch | Inference tiles/s | Inference Mpx/s | End-to-end tiles/s | End-to-end Mpx/s "
         "| End to end: s (in the model) | Engine share "
         f"| Full scene ({SCENE}) | % of matmul peak |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for b in results["backends"]:
         peak = f"{100 * b['peak_fraction']:.2g}%" if "peak_fraction" in b else "n/a"
-        lines.append(f"| {b['runtime']} | {b['device']} | {b['batch']} | {_num(b['inference']['tiles_per_s'])} "
+        lines.append(f"| {b['runtime']} | {b['precision']} | {b['device']} | {b['batch']} | {_num(b['inference']['tiles_per_s'])} "
                      f"| {_num(b['inference']['mpx_per_s'])} | {_num(b['end_to_end']['tiles_per_s'])} "
                      f"| {_num(b['end_to_end']['mpx_per_s'])} | {_num(b['end_to_end']['seconds'])} "
                      f"({_num(b['end_to_end']['model_s'])}) | {100 * b['end_to_end']['engine_share']:.0f}% "
                      f"| {_duration(b['full_scene_s'])} | {peak} |")
     lines.append("")
-    for device, ratio in results["ratios"].items():
-        lines.append(f"ONNX Runtime / PyTorch on {device}: inference {ratio['inference']:.2f}x, "
-                     f"end to end {ratio['end_to_end']:.2f}x.")
+    names = {"onnx/torch": "ONNX Runtime / PyTorch", "int8/fp32": "ONNX Runtime int8 / fp32"}
+    for device, pairs in results["ratios"].items():
+        for pair, ratio in pairs.items():
+            lines.append(f"{names[pair]} on {device}: inference {ratio['inference']:.2f}x, "
+                         f"end to end {ratio['end_to_end']:.2f}x.")
     return lines + [
         "",
         f"Inference: {settings['inference_tiles']} or more tiles (whole batches) of {tile} x {tile} px after "
@@ -99,9 +101,21 @@ def _memory(results: Dict[str, Any]) -> List[str]:
                                  f"these runs' per-pixel time): {_duration(fresh)}.")]
 
 
+def _full_scene(results: Dict[str, Any]) -> List[str]:
+    """The measured full scene per precision (none without --full-scene)."""
+    if not results["full_scene"]:
+        return []
+    lines = ["", f"### Full scene, measured: one fresh `floodsar predict` process on a generated {SCENE}", "",
+             "| Model | Precision | Wall time (start-up included) | Peak RSS |", "|---|---|---:|---:|"]
+    for run in results["full_scene"]:
+        lines.append(f"| {Path(results['model']['files'][run['variant']]).name} | {run['precision']} "
+                     f"| {_duration(run['seconds'])} | {run['peak_rss_bytes'] / 1e6:,.0f} MB |")
+    return lines
+
+
 def format_report(results: Dict[str, Any]) -> str:
-    """Markdown: the machine, a throughput table, a peak-memory table and any notes."""
-    lines = _header(results) + _throughput(results) + _memory(results)
+    """Markdown: the machine, a throughput table, a peak-memory table, the full scene and any notes."""
+    lines = _header(results) + _throughput(results) + _memory(results) + _full_scene(results)
     if results["notes"]:
         lines += ["", *(f"Note: {note}" for note in results["notes"])]
     return "\n".join(lines)

@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 from ..choices import Backend, values
 from ..errors import FloodSarError
-from ..models import DEFAULT_MODEL, SUFFIXES, Model, load_model, resolve_model_path
+from ..models import DEFAULT_MODEL, SUFFIXES, Model, int8_twin, load_model, resolve_model_path
 from ..pipeline import DEFAULT_BATCH, PredictionRequest
 from ..tiling import plan_tiles
 from .estimates import SCENE_HEIGHT, SCENE_WIDTH, memory_summary, ratios, scene_seconds
@@ -22,7 +22,9 @@ from .scene import raster_for
 
 #: Load average per usable core above which the report warns that the machine was busy.
 BUSY_LOAD = 0.5
-BACKEND_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
+BACKEND_NAMES = {"onnx": "ONNX Runtime", "torch": "PyTorch", "onnx-int8": "ONNX Runtime int8"}
+#: The int8 twin of the ONNX model, benchmarked beside it when it exists (``floodsar-train quantize``).
+INT8 = "onnx-int8"
 #: The command whose peak memory is measured (``python -m`` this module).
 CLI_MODULE = "floodsar.engine.cli"
 
@@ -50,6 +52,8 @@ class BenchmarkOptions:
     memory_backend: Optional[str] = None
     workdir: Optional[Path] = None
     trust_model: bool = False
+    #: Also map a generated 25,000 x 17,000 px scene in a fresh process per ONNX Runtime variant (minutes).
+    full_scene: bool = False
 
 
 def _check(options: BenchmarkOptions) -> None:
@@ -64,12 +68,22 @@ def _check(options: BenchmarkOptions) -> None:
                                 f"{' '.join(str(v) for v in numbers)}.")
 
 
+def runtime(variant: str) -> str:
+    """The engine backend that runs a benchmarked variant ('onnx', 'torch' or 'onnx-int8')."""
+    return variant.partition("-")[0]
+
+
+def precision(variant: str) -> str:
+    return variant.partition("-")[2] or "fp32"
+
+
 def model_files(model: Optional[Path], backends: Sequence[str]) -> tuple[Dict[str, Path], List[str]]:
-    """The model file of each usable backend, and notes on the backends skipped.
+    """The model file of each usable variant (a backend, and ONNX Runtime's int8 twin), and notes on those skipped.
 
     The PyTorch backend runs the ``.pt2`` twin beside the ``.onnx`` (as the training export
-    writes them); without it, or without torch installed, PyTorch is skipped. FloodSarError
-    when no backend is left (e.g. the model file does not exist).
+    writes them); without it, or without torch installed, PyTorch is skipped. The ``<name>_int8.onnx``
+    beside the ``.onnx`` runs as a variant of its own. FloodSarError when no backend is left (e.g. the
+    model file does not exist).
     """
     files: Dict[str, Path] = {}
     notes: List[str] = []
@@ -93,6 +107,8 @@ def model_files(model: Optional[Path], backends: Sequence[str]) -> tuple[Dict[st
     if not files:
         raise errors[0] if errors else FloodSarError("no backend left to benchmark; install torch or use "
                                                      "--backends onnx.")
+    if "onnx" in files and int8_twin(files["onnx"]).is_file():
+        files = {"onnx": files["onnx"], INT8: int8_twin(files["onnx"]), **files}
     return files, notes
 
 
@@ -131,10 +147,10 @@ def _prepare(options: BenchmarkOptions, notes: List[str]) -> _Setup:
         raise FloodSarError(f"--memory-backend {memory_backend} is not among the backends benchmarked "
                             f"({', '.join(files)}); choose one of them.")
     models, load_s = {}, {}
-    for backend, path in files.items():
+    for variant, path in files.items():
         started = time.perf_counter()
-        models[backend] = load_model(path, backend, options.device, trusted_by_user=options.trust_model)
-        load_s[backend] = time.perf_counter() - started
+        models[variant] = load_model(path, runtime(variant), options.device, trusted_by_user=options.trust_model)
+        load_s[variant] = time.perf_counter() - started
     metadata = next(iter(models.values())).metadata
     tile = metadata.tile_size if options.tile is None else options.tile
     overlap = metadata.overlap if options.overlap is None else options.overlap
@@ -160,22 +176,33 @@ def _measure_throughput(setup: _Setup, options: BenchmarkOptions, workdir: Path,
         for backend in setup.models:
             say(f"end to end, {BACKEND_NAMES[backend]}: {size} x {size} px ({rounds})")
             request = PredictionRequest(inputs=[raster], output=workdir / f"mask_{backend}.tif",
-                                        model=setup.files[backend], backend=backend, device=options.device,
+                                        model=setup.files[backend], backend=runtime(backend), device=options.device,
                                         tile=options.tile, overlap=options.overlap, batch=options.batch,
                                         trust_model=options.trust_model)
             end_to_end[backend].append(time_end_to_end(request, setup.throughput_tiles, size * size))
     return inference, end_to_end
 
 
-def _memory_command(raster: Path, output: Path, setup: _Setup, options: BenchmarkOptions) -> List[str]:
-    """``floodsar predict`` of ``raster`` with the benchmark's model, backend and tiling."""
-    backend = setup.memory_backend
+def _predict_command(raster: Path, output: Path, variant: str, options: BenchmarkOptions, setup: _Setup
+                     ) -> List[str]:
+    """``floodsar predict`` of ``raster`` with one variant's model file and backend and the benchmark's tiling."""
     command = [sys.executable, "-m", CLI_MODULE, "predict", str(raster), "-o", str(output),
-               "--model", str(setup.files[backend]), "--backend", backend, "--device", options.device]
+               "--model", str(setup.files[variant]), "--backend", runtime(variant), "--device", options.device]
     for name in ("tile", "overlap", "batch"):
         value = getattr(options, name)
         command += [f"--{name}", str(value)] if value is not None else []
     return command + (["--trust-model"] if options.trust_model else [])
+
+
+def _fresh_run(raster: Path, name: str, variant: str, options: BenchmarkOptions, setup: _Setup, workdir: Path
+               ) -> Dict[str, Any]:
+    """Peak RSS and wall time of one fresh ``floodsar predict`` process (its mask is deleted afterwards)."""
+    output = workdir / f"{name}.tif"
+    try:
+        rss, seconds = peak_rss(_predict_command(raster, output, variant, options, setup), workdir / f"{name}.log")
+    finally:
+        output.unlink(missing_ok=True)
+    return {"peak_rss_bytes": rss, "seconds": seconds}
 
 
 def _measure_memory(setup: _Setup, options: BenchmarkOptions, workdir: Path, say: Say) -> List[Dict[str, Any]]:
@@ -184,12 +211,19 @@ def _measure_memory(setup: _Setup, options: BenchmarkOptions, workdir: Path, say
     for size in sorted(set(options.sizes)):
         raster = raster_for(size, workdir, say)
         say(f"peak memory: a fresh floodsar predict ({setup.memory_backend}) on {size} x {size} px")
-        output = workdir / f"memory_{size}.tif"
-        try:
-            rss, seconds = peak_rss(_memory_command(raster, output, setup, options), workdir / f"memory_{size}.log")
-        finally:
-            output.unlink(missing_ok=True)
-        runs.append({"size": size, "peak_rss_bytes": rss, "seconds": seconds})
+        runs.append({"size": size, **_fresh_run(raster, f"memory_{size}", setup.memory_backend, options, setup,
+                                                workdir)})
+    return runs
+
+
+def _measure_full_scene(setup: _Setup, options: BenchmarkOptions, workdir: Path, say: Say) -> List[Dict[str, Any]]:
+    """A generated full scene through a fresh ``floodsar predict`` per ONNX Runtime variant (fp32, int8)."""
+    raster = raster_for(SCENE_WIDTH, workdir, say, height=SCENE_HEIGHT)
+    runs = []
+    for variant in (v for v in setup.files if runtime(v) == "onnx"):
+        say(f"full scene: a fresh floodsar predict ({BACKEND_NAMES[variant]}) on {SCENE_WIDTH} x {SCENE_HEIGHT} px")
+        runs.append({"variant": variant, "precision": precision(variant),
+                     **_fresh_run(raster, f"scene_{variant}", variant, options, setup, workdir)})
     return runs
 
 
@@ -200,7 +234,8 @@ def _backend_entry(backend: str, setup: _Setup, inference: List[Dict[str, float]
     model = setup.models[backend]
     best_inference = max(inference, key=lambda r: r["tiles_per_s"])
     best_end_to_end = max(end_to_end, key=lambda r: r["tiles_per_s"])
-    entry = {"backend": backend, "device": model.backend.device, "runtime": model.backend.description,
+    entry = {"backend": runtime(backend), "variant": backend, "precision": precision(backend),
+             "device": model.backend.device, "runtime": model.backend.description,
              "model_file": str(setup.files[backend]), "batch": setup.batches[backend], "first_load_s": setup.load_s[backend],
              "inference": best_inference, "end_to_end": best_end_to_end,
              "inference_runs": inference, "end_to_end_runs": end_to_end,
@@ -238,6 +273,7 @@ def run_benchmark(options: BenchmarkOptions, say: Say = print_progress) -> Dict[
             rate, library = matmul_gflops(device)
             peaks[device] = {"gflops": rate, "library": library, "size": MATMUL_SIZE}
         memory_runs = _measure_memory(setup, options, workdir, say)
+        full_scene = _measure_full_scene(setup, options, workdir, say) if options.full_scene else []
     backends = [_backend_entry(b, setup, inference[b], end_to_end[b], flops, peaks) for b in setup.models]
     bundled = options.model is None or Path(options.model).resolve().with_suffix("") == DEFAULT_MODEL.with_suffix("")
     results: Dict[str, Any] = {
@@ -249,5 +285,5 @@ def run_benchmark(options: BenchmarkOptions, say: Say = print_progress) -> Dict[
                      "repeats": options.repeats, "device": options.device, "memory_backend": setup.memory_backend,
                      "scene": [SCENE_WIDTH, SCENE_HEIGHT]},
         "matmul": peaks, "backends": backends, "memory": memory_summary(memory_runs),
-        "ratios": ratios(backends), "notes": notes}
+        "ratios": ratios(backends), "full_scene": full_scene, "notes": notes}
     return results

@@ -74,15 +74,17 @@ def generate_raster(path: Path, width: int, height: int, seed: int = 0, io: Rast
     return path
 
 
-def raster_for(size: int, workdir: Path, say: Say) -> Path:
-    """The generated size x size raster in ``workdir`` (reused when a previous run left it)."""
-    path = workdir / f"benchmark_{size}.tif"
+def raster_for(size: int, workdir: Path, say: Say, height: int | None = None) -> Path:
+    """The generated raster, ``size`` px wide and ``height`` (default ``size``) high, in ``workdir`` (reused
+    when a previous run left it)."""
+    height = size if height is None else height
+    path = workdir / (f"benchmark_{size}.tif" if height == size else f"benchmark_{size}x{height}.tif")
     if path.is_file():
         with contextlib.suppress(FloodSarError), choose_io().open_raster(path) as raster:
-            if (raster.grid.width, raster.grid.height, raster.count) == (size, size, 2):
+            if (raster.grid.width, raster.grid.height, raster.count) == (size, height, 2):
                 return path
-    say(f"generating a {size} x {size} px raster in {workdir}")
+    say(f"generating a {size} x {height} px raster in {workdir}")
     started = time.perf_counter()
-    generate_raster(path, size, size)
+    generate_raster(path, size, height)
     say(f"  {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.1f} s")
     return path

@@ -118,7 +118,9 @@ def test_report_and_json_cover_both_backends(full_run):
         assert run["engine_share"] == pytest.approx(1 - run["model_s"] / run["seconds"])
         assert entry["full_scene_s"] > 0 and 0 < entry["peak_fraction"] < 1
     assert numbers["model"]["flops_per_tile"] == CONV3X3_FLOPS_PER_128_TILE
-    assert set(numbers["ratios"]["cpu"]) == {"inference", "end_to_end"}
+    assert set(numbers["ratios"]["cpu"]) == {"onnx/torch"}  # no int8 twin beside conv3x3.onnx
+    assert set(numbers["ratios"]["cpu"]["onnx/torch"]) == {"inference", "end_to_end"}
+    assert numbers["full_scene"] == [] and "Full scene, measured" not in stdout  # only with --full-scene
     assert numbers["matmul"]["cpu"]["gflops"] > 0
     assert numbers["machine"]["cpu"] and numbers["machine"]["logical_cores"] >= 1
     assert "CPUExecutionProvider" in numbers["backends"][0]["runtime"]
@@ -180,3 +182,30 @@ def test_the_command_line_loads_only_the_benchmark_s_options():
                            "print(' '.join(m for m in sys.modules if 'benchmark' in m))"],
                           capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["floodsar.engine.benchmark", "floodsar.engine.benchmark.command"]
+
+
+def test_int8_twin_is_measured_beside_fp32_and_the_full_scene_per_precision(conv_model, real_data, tmp_path,
+                                                                             monkeypatch):
+    """A model with an int8 twin: both in the throughput table with their ratio, and --full-scene maps the
+    (here shrunk) scene in a fresh process per precision."""
+    from floodsar.engine.models import int8_twin
+    from floodsar.training.quantize import quantise
+
+    fp32 = tmp_path / "conv3x3.onnx"
+    fp32.write_bytes(conv_model.read_bytes())
+    quantise(fp32, int8_twin(fp32), [(real_data / "sen1floods11" / "S1Hand" / "Spain_7370579_S1Hand.tif",)])
+    monkeypatch.setattr(run, "SCENE_WIDTH", 300)
+    monkeypatch.setattr(run, "SCENE_HEIGHT", 200)
+    code, stdout, stderr = run_cli("--model", fp32, "--backends", "onnx", "--sizes", "256", "--tile", "128",
+                                   "--inference-tiles", "2", "--full-scene", "--json", tmp_path / "n.json",
+                                   "--workdir", tmp_path / "work")
+    assert code == 0, stderr
+    numbers = json.loads((tmp_path / "n.json").read_text())
+    assert [(b["variant"], b["backend"], b["precision"]) for b in numbers["backends"]] == [
+        ("onnx", "onnx", "fp32"), ("onnx-int8", "onnx", "int8")]
+    assert numbers["ratios"]["cpu"]["int8/fp32"]["inference"] > 0
+    assert [(r["precision"], r["seconds"] > 0, 30e6 < r["peak_rss_bytes"] < 2e9) for r in numbers["full_scene"]] == [
+        ("fp32", True, True), ("int8", True, True)]
+    assert "ONNX Runtime int8 / fp32 on cpu" in stdout and "| conv3x3_int8.onnx | int8 |" in stdout
+    assert (tmp_path / "work" / "benchmark_300x200.tif").is_file()
+    assert list(targets(numbers).values())[-2:] == [True, True]  # a 300 x 200 px "scene" is quick

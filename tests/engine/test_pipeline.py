@@ -16,7 +16,8 @@ from floodsar.engine.metadata import ModelMetadata
 from floodsar.engine.benchmark.measure import TimedBackend
 from floodsar.engine.models import load_model
 from floodsar.engine.pipeline import PredictionRequest, predict
-from floodsar.engine.tiling import plan_tiles
+from floodsar.engine.scene_statistics import SAMPLE_GRIDS
+from floodsar.engine.tiling import plan_tiles, spread_windows
 from helpers.rasters import read_band, unwritable_folder, write_geotiff
 
 
@@ -284,3 +285,35 @@ def test_a_wide_raster_mapped_in_column_bands_is_the_same_map(chips, conv_model,
     np.testing.assert_array_equal(read_band(banded.probabilities), read_band(whole.probabilities))
     np.testing.assert_array_equal(read_band(banded.output), read_band(whole.output))
     assert banded.water_area_km2 == whole.water_area_km2
+
+
+def _uncovered_pixel(size: int) -> tuple[int, int]:
+    """A pixel that none of the units sample's windows reads (the sample cannot see it)."""
+    covered = np.zeros((size, size), dtype=bool)
+    for count, side in SAMPLE_GRIDS:
+        for w in spread_windows(size, size, count, side):
+            covered[w.row:w.row + w.height, w.col:w.col + w.width] = True
+    rows, cols = np.nonzero(~covered)
+    return int(rows[len(rows) // 2]), int(cols[len(cols) // 2])
+
+
+def test_valid_pixels_the_sample_misses_are_mapped_and_an_empty_raster_is_refused_before_the_model(
+        chips, pointwise_model, tmp_path):
+    """The all-nodata check never refuses a raster with a valid pixel, even one no sampled window holds;
+    a raster that is entirely NaN is refused before any output is opened and before the model runs."""
+    size = 1200
+    data = np.full((2, size, size), np.nan, dtype=np.float32)
+    row, col = _uncovered_pixel(size)
+    data[:, row:row + 2, col:col + 2] = [[[-20.0]], [[-28.0]]]
+    sparse = write_geotiff(tmp_path / "sparse.tif", data, descriptions=["VV", "VH"])
+    result = predict(PredictionRequest([sparse], tmp_path / "sparse_mask.tif", model=pointwise_model))
+    mask = read_band(result.output)
+    assert np.count_nonzero(mask != 255) == 4 and (mask[row:row + 2, col:col + 2] == 1).all()
+    empty = write_geotiff(tmp_path / "empty.tif", np.full((2, size, size), np.nan, np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    model = load_model(pointwise_model)
+    timed = TimedBackend(model.backend)
+    with pytest.raises(FloodSarError, match="empty.tif: contains no valid pixel"):
+        predict(PredictionRequest([empty], out / "mask.tif"), model=dataclasses.replace(model, backend=timed))
+    assert timed.calls == 0 and list(out.iterdir()) == []

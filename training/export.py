@@ -3,7 +3,8 @@
 Both files follow the engine's model contract (:mod:`floodsar.engine.metadata`): input ``input``
 float32 [N, C, H, W], output ``water_probability`` float32 [N, 1, H, W] = softmax(logits)[:, 1:2],
 dynamic batch, height and width, and the model's metadata inside the file. ONNX uses the legacy
-TorchScript-based exporter (``dynamo=False``; it needs no onnxscript), opset 17, ``onnx.checker``.
+TorchScript-based exporter (``dynamo=False``; it needs no onnxscript), opset 17, ``onnx.checker``; its
+two-class head is rewritten as sigmoid(l1 - l0) (:mod:`floodsar.training.graph`: same probabilities, less time).
 
     floodsar-train export --checkpoint runs/bundled/seed0/best.pt \\
         --out resources/models/floodsar_s1.onnx [--fp16] [--sample S1.tif]
@@ -32,6 +33,7 @@ from ..engine.metadata import INPUT_NAME, OUTPUT_NAME, ModelMetadata, write_onnx
 from ..engine.safe_write import atomic_output
 from ..engine.scene_statistics import SceneStatistics
 from .checkpoint import load_checkpoint
+from .graph import sigmoid_head
 
 OPSET = 17
 #: Largest allowed max-abs difference of the fp32 ONNX / .pt2 probability from PyTorch's.
@@ -92,6 +94,7 @@ def export_onnx(model: nn.Module, metadata: ModelMetadata, path: str | Path, *, 
                           input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)
         proto = onnx.load(str(tmp))
+        sigmoid_head(proto)  # the same probabilities, computed more cheaply (see training/graph.py)
         write_onnx_metadata(proto, metadata)
         onnx.checker.check_model(proto, full_check=True)
         onnx.save(proto, str(tmp))

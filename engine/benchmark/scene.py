@@ -24,8 +24,8 @@ CRS, PIXEL_M, ORIGIN = "EPSG:32633", 10.0, (500_000.0, 5_000_000.0)
 WATER_DB, LAND_DB = (-20.0, -27.0), (-8.0, -15.0)
 LOOKS, SPECKLE_BLOCKS = 4, 4
 BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
-#: Fast compression for the inputs (speckle hardly compresses anyway).
-INPUT_OPTIONS = {"ZLEVEL": "1"}
+#: Fast compression for the inputs (speckle hardly compresses anyway), on every core.
+INPUT_OPTIONS = {"ZLEVEL": "1", "NUM_THREADS": "ALL_CPUS"}
 
 Say = Callable[[str], None]
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..engine.errors import FloodSarError
 from ..engine.metadata import INPUT_NAME, OUTPUT_NAME
-from ..engine.raster_io import atomic_output
+from ..engine.safe_write import atomic_output
 
 #: Largest allowed max-abs difference between the probabilities before and after the rewrite.
 TOLERANCE = 1e-5

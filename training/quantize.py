@@ -29,8 +29,9 @@ import numpy as np
 from ..engine.errors import FloodSarError
 from ..engine.metadata import INPUT_NAME, ModelMetadata, metadata_from_map, write_onnx_metadata
 from ..engine.models import DEFAULT_MODEL, int8_twin, load_model
-from ..engine.raster_io import atomic_output
-from ..engine.sentinel1 import POLARISATIONS, open_sentinel1
+from ..engine.safe_write import atomic_output
+from ..engine.polarisation import POLARISATIONS
+from ..engine.sentinel1 import open_sentinel1
 from ..engine.tiling import plan_tiles
 from .real_data import real_data_dir
 

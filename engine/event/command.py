@@ -118,15 +118,23 @@ def _plan(args: argparse.Namespace, scenes: list[Scene], outdir: Path
     return jobs, failed, combined
 
 
-class _Progress:
-    """Scenes done / total with the time left (tqdm on stderr), and one line per finished scene."""
+def _note(args: argparse.Namespace, text: str) -> None:
+    """An information line on stderr, unless -q."""
+    if not args.quiet:
+        print(text, file=sys.stderr)
 
-    def __init__(self, total: int, done: int) -> None:
+
+class _Progress:
+    """Scenes done / total with the time left (tqdm on stderr), and one line per finished scene
+    (``quiet``: only the lines of scenes that failed)."""
+
+    def __init__(self, total: int, done: int, quiet: bool) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, desc="Scenes", unit="scene", file=sys.stderr, disable=None,
+        self.bar = tqdm(total=total, initial=done, desc="Scenes", unit="scene", file=sys.stderr,
+                        disable=True if quiet else None,
                         bar_format="{desc}: {n_fmt}/{total_fmt} |{bar}| [{elapsed}<{remaining}]")
-        self.done = 0
+        self.done, self.quiet = 0, quiet
 
     def __call__(self, outcome: SceneOutcome) -> None:
         if outcome.status == DONE:
@@ -137,7 +145,8 @@ class _Progress:
             self.done += 1
         else:
             line = f"{outcome.status} {outcome.scene.name}: {outcome.reason}"
-        self.bar.write(line, file=sys.stderr)
+        if outcome.status != DONE or not self.quiet:
+            self.bar.write(line, file=sys.stderr)
         self.bar.update(1)
 
     def close(self) -> None:
@@ -167,8 +176,8 @@ def _map_on_dask(args: argparse.Namespace, todo: list[SceneJob], total: int, end
         with dask_client(args.scheduler, workers) as client:
             link = dashboard_link(client, local=not args.scheduler)
             where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
-            print(f"Dask: {where}" + (f"; dashboard {link}" if link else ""), file=sys.stderr)
-            progress = _Progress(total, len(ended))
+            _note(args, f"Dask: {where}" + (f"; dashboard {link}" if link else ""))
+            progress = _Progress(total, len(ended), bool(args.quiet))
             threads = None if args.scheduler else local_model_threads(workers)
             return run_scenes(client, todo, progress, threads)
     except KeyboardInterrupt:
@@ -201,8 +210,8 @@ def run_batch(args: argparse.Namespace) -> int:
         except FloodSarError as exc:
             outcomes.append(SceneOutcome(job.scene, FAILED, one_line(str(exc))))
     unmapped = [outcome for outcome in outcomes if outcome.status == FAILED]
-    print(f"{len(scenes)} scenes: {len(outcomes) - len(unmapped)} complete from an earlier run, {len(todo)} to map"
-          + (f", {len(unmapped)} failed before mapping" if unmapped else ""), file=sys.stderr)
+    _note(args, f"{len(scenes)} scenes: {len(outcomes) - len(unmapped)} complete from an earlier run, "
+                f"{len(todo)} to map" + (f", {len(unmapped)} failed before mapping" if unmapped else ""))
     for outcome in unmapped:
         print(f"{FAILED} {outcome.scene.name}: {outcome.reason}", file=sys.stderr)
     if todo:
@@ -215,7 +224,8 @@ def run_batch(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     if report is not None:
         write_report(build_report(outcomes, areas, [o.scene.name for o in mapped], seconds, mosaic), report)
-    _print_summary(outcomes, areas, mosaic, report, outdir, seconds)
+    if not args.quiet:
+        _print_summary(outcomes, areas, mosaic, report, outdir, seconds)
     failed = [o for o in outcomes if o.status == FAILED]
     if failed:
         raise FloodSarError(f"{len(failed)} of {len(outcomes)} scenes failed (reasons above); "

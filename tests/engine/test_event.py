@@ -205,6 +205,13 @@ def test_a_rerun_skips_complete_scenes_and_redoes_changed_ones(capsys, cluster, 
     assert not [p for p in outdir.iterdir() if p.name.startswith(".")]
 
 
+def test_quiet_batch_says_only_what_failed(capsys, cluster, scenes, tmp_path):
+    code, stdout, stderr = run_cli(capsys, "batch", scenes["a"], scenes["broken"], "-o", tmp_path, "--scheduler",
+                                   cluster, "--method", "otsu", "-q")
+    assert code == 1 and stdout == "" and (tmp_path / "S1A_20190101_a_water.tif").is_file()
+    assert [line.split(":")[0] for line in stderr.splitlines()] == ["failed S1A_20190102_broken", "floodsar"]
+
+
 def test_batch_refuses_bad_options_in_one_line(capsys, scenes, tmp_path):
     code, _, stderr = run_cli(capsys, "batch", scenes["a"], "-o", tmp_path / "nowhere")
     assert code == 1 and stderr == (f"floodsar: error: {tmp_path / 'nowhere'}: the output folder does not exist; "

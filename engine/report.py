@@ -1,31 +1,25 @@
 """The situation report of a run (``--report PATH.json``): what was mapped, from what, and how much.
 
-Areas come from the pixel size at the raster centre (as the summary's). Acquisition dates are
-read from the rasters' metadata tags (``datetime``, ``ACQUISITION_START_TIME`` and the like),
-else from a date in the file name (``20170309T054356`` or ``20170309``); ``null`` when neither
-says. The file is written to a temporary name and renamed when complete.
+Areas come from the pixel size at the raster centre (as the summary's). Acquisition dates come
+from :mod:`.dates` (a date in the file name, else the rasters' tags); ``null`` when neither says.
+The file is one of the run's staged outputs, renamed when the whole run succeeded.
 """
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .errors import FloodSarError, OptionError
+from .errors import OptionError
 from .raster_io import RasterIO
+from .dates import acquisition_date
 from .safe_write import check_writable
 
 if TYPE_CHECKING:  # the pipeline imports this module
     from .flood import FloodLayers
     from .pipeline import PredictionRequest, PredictionResult
-
-#: Metadata tags that hold an acquisition time (lower case; the first present wins).
-DATE_TAGS = ("datetime", "acquisition_start_time", "acquisition_start", "start_datetime", "sensing_start",
-             "acquisition_date", "date_acquired")
-_NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2}))?(?!\d)")
 
 
 def check_report_path(path: Path) -> None:
@@ -35,28 +29,8 @@ def check_report_path(path: Path) -> None:
     check_writable(path)
 
 
-def acquisition_date(path: Path, io: RasterIO) -> Optional[str]:
-    """The acquisition date/time of a raster (ISO 8601) from its tags or its name, or None."""
-    try:
-        tags = {key.lower(): value for key, value in io.read_tags(path).items()}
-    except FloodSarError:
-        tags = {}
-    for key in DATE_TAGS:
-        if tags.get(key):
-            return tags[key].strip()
-    found = _NAME_DATE.search(path.name)
-    if not found:
-        return None
-    year, month, day, *time = found.groups()
-    try:
-        date = dt.date(int(year), int(month), int(day)).isoformat()
-    except ValueError:
-        return None
-    return f"{date}T{time[0]}:{time[1]}:{time[2]}" if time[0] else date
-
-
 def _files(paths: Sequence[Any], io: RasterIO) -> list[dict]:
-    return [{"path": str(Path(p).resolve()), "acquired": acquisition_date(Path(p), io)} for p in paths]
+    return [{"path": str(Path(p).resolve()), "acquired": acquisition_date([p], io)} for p in paths]
 
 
 def _share(part: float, whole: float) -> Optional[float]:

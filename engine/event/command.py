@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
+from ..dates import acquisition_date
 from ..errors import FloodSarError
 from ..flood import FloodOptions, PathLike
 from ..io_choice import choose_io
@@ -16,7 +17,6 @@ from ..mask_encoding import DRY
 from ..pipeline import PredictionRequest
 from ..predict_options import EXTRA_OUTPUTS, add_predict_options, request_from_args, settings
 from ..safe_write import check_writable
-from .dates import scene_date
 from .inputs import Scene, plan_scenes
 from .mosaic import EventAreas, build_mosaic, remove_stack
 from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_combined
@@ -156,7 +156,7 @@ class _Progress:
 def _mosaic_and_areas(mapped: list[SceneOutcome], classes: bool, mosaic: Optional[Path], crs: Optional[str]
                       ) -> EventAreas:
     scenes = [o.scene for o in mapped]
-    maps = ([s.name for s in scenes], [s.output for s in scenes], [scene_date(s.inputs) for s in scenes], classes)
+    maps = ([s.name for s in scenes], [s.output for s in scenes], [acquisition_date(s.inputs) for s in scenes], classes)
     if mosaic is not None:
         return build_mosaic(*maps, mosaic.with_suffix(".vrt"), mosaic, crs)
     with tempfile.TemporaryDirectory(prefix="floodsar-event-") as folder:

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
+from ..dates import acquisition_date
 from ..errors import FloodSarError
 from ..sentinel1 import POLARISATIONS
 from .inputs import expand_inputs, group_scenes
-from .dates import scene_date
 from .runner import one_line
 from .vrt import StackBand, gdal_type, grid_of, write_stack, write_warped
 
@@ -66,7 +66,7 @@ def read_pool(entries: Sequence[str]) -> list[PreImage]:
     pool = []
     for files in group_scenes(expand_inputs(entries)):
         crs_wkt, bounds = _footprint(files[0], "pre-flood image")
-        pool.append(PreImage(files, crs_wkt, bounds, scene_date(files)))
+        pool.append(PreImage(files, crs_wkt, bounds, acquisition_date(files)))
     return pool
 
 

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from ..dates import acquisition_date
 from ..safe_write import atomic_output
-from .dates import scene_date
 from .mosaic import EventAreas
 from .runner import FAILED, SceneOutcome
 
@@ -25,7 +25,7 @@ def build_report(outcomes: Sequence[SceneOutcome], areas: Optional[EventAreas], 
     for outcome in outcomes:
         scene = outcome.scene
         entry: dict[str, Any] = {"name": scene.name, "status": outcome.status,
-                                 "inputs": [str(p) for p in scene.inputs], "date": scene_date(scene.inputs)}
+                                 "inputs": [str(p) for p in scene.inputs], "date": acquisition_date(scene.inputs)}
         if scene.pre:
             entry["pre_flood"] = [str(p) for p in scene.pre]
         if outcome.reason:

@@ -26,7 +26,7 @@ from floodsar.engine.cli import main
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
 from floodsar.engine.event.mosaic import row_areas_km2
-from floodsar.engine.event.dates import scene_date
+from floodsar.engine.dates import acquisition_date
 from floodsar.engine.event.runner import default_workers, runs_on_gpu
 from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.request import PredictionRequest
@@ -101,13 +101,13 @@ def test_inputs_refuse_typos_and_name_clashes(tmp_path):
 
 
 def test_dates_come_from_names_then_tags(tmp_path, repo_root):
-    assert scene_date([Path("S1A_IW_GRDH_1SDV_20220830T013512_20220830T013537.tif")]) == "2022-08-30T01:35:12"
-    assert scene_date([Path("pakistan-2022-08-30_vv.tif")]) == "2022-08-30"
+    assert acquisition_date([Path("S1A_IW_GRDH_1SDV_20220830T013512_20220830T013537.tif")]) == "2022-08-30T01:35:12"
+    assert acquisition_date([Path("pakistan-2022-08-30_vv.tif")]) == "2022-08-30"
     tagged = tmp_path / "tagged.tif"
     gdal.Translate(str(tagged), str(repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"),
                    metadataOptions=["datetime=2021-07-21T08:40:10.000000000"])
-    assert scene_date([tagged]) == "2021-07-21T08:40:10"
-    assert scene_date([repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"]) is None
+    assert acquisition_date([tagged]) == "2021-07-21T08:40:10"
+    assert acquisition_date([repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"]) is None
 
 
 def test_default_workers_one_per_core_one_for_a_gpu_never_more_than_scenes():

@@ -1,6 +1,7 @@
 """Raster I/O with rasterio (command line and training); see :class:`.raster_io.RasterIO`."""
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import logging
 import os
@@ -39,6 +40,23 @@ if "GDAL_CACHEMAX" not in os.environ:
 #: of its own (with GDAL's reason), so the printed copies go (set CPL_LOG to a file to keep them).
 if "CPL_LOG" not in os.environ:
     rasterio.env.set_gdal_config("CPL_LOG", os.devnull)
+
+
+def _silence_private_libtiff() -> None:
+    """libtiff prints errors that name no file (a failed write: "_tiffWriteProc: File too large.") straight
+    to stderr, past GDAL. GDAL keeps its own handler for each file it opens, so rasterio's private libtiff
+    (Linux wheels, ``rasterio.libs``) gets no global one; a system libtiff (QGIS's) is left alone."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            private = {line.split()[-1] for line in maps if "rasterio.libs/libtiff" in line}
+    except OSError:  # not Linux
+        return
+    for library in private:
+        ctypes.CDLL(library).TIFFSetErrorHandler(None)
+
+
+if "CPL_LOG" not in os.environ:
+    _silence_private_libtiff()
 logging.getLogger("rasterio").addHandler(logging.NullHandler())  # rasterio's copies, unless logging is set up
 
 

@@ -37,6 +37,13 @@ def select_providers(device: Device, available: Sequence[str]) -> list[str]:
     return chosen
 
 
+def onnx_device(device: Device) -> str:
+    """'cpu' or 'cuda': where ONNX Runtime runs a session for ``device`` (on its best provider present)."""
+    import onnxruntime as ort
+
+    return PROVIDER_DEVICES[select_providers(device, ort.get_available_providers())[0]]
+
+
 class OnnxBackend:
     """An ONNX Runtime session on the best available provider for the device."""
 

@@ -1,4 +1,4 @@
-"""The request's closed choices (method, backend, device, units), each checked once, when the
+"""The request's closed choices (method, backend, device, precision, units), each checked once, when the
 request is built (:func:`choose`); everywhere after that they are members of these enums."""
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ class Device(Choice):
     AUTO = "auto"
     CPU = "cpu"
     CUDA = "cuda"
+
+
+class Precision(Choice):
+    """Which bundled model runs when the request names none: ``auto`` = int8 for ONNX Runtime on the CPU."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    INT8 = "int8"
 
 
 class Units(Choice):

@@ -76,7 +76,7 @@ CLI_WORDING = Wording(names={
     "vh_band": "--vh-band", "units": "--units", "overwrite": "--overwrite", "report": "--report", "pre": "--pre",
     "reference_water": "--reference-water", "reference_kind": "--reference-kind", "hand": "--hand",
     "hand_max_m": "--hand-max", "dem": "--dem", "slope_max_deg": "--slope-max", "exclude": "--exclude",
-    "extent": "--extent", "threshold": "--threshold", "trust_model": "--trust-model",
+    "extent": "--extent", "threshold": "--threshold", "trust_model": "--trust-model", "precision": "--precision",
     "vh_file": "a second INPUT (floodsar predict VV.tif VH.tif)"})
 
 

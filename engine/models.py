@@ -11,8 +11,8 @@ from typing import Union
 
 import numpy as np
 
-from .backends import OnnxBackend, TorchBackend
-from .choices import Backend, Device
+from .backends import OnnxBackend, TorchBackend, onnx_device
+from .choices import Backend, Device, Precision
 from .errors import FloodSarError, OptionError
 from .metadata import ModelMetadata, metadata_from_map
 from .sentinel1 import POLARISATIONS
@@ -23,17 +23,34 @@ DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "
 SUFFIXES = {Backend.ONNX: ".onnx", Backend.TORCH: ".pt2"}
 
 
-def resolve_model_path(model: str | Path | None, backend: Backend = Backend.ONNX) -> Path:
-    """The model file to load: ``model``, or the bundled default; for torch, the ``.pt2`` twin.
+def bundled_model(backend: Backend = Backend.ONNX, device: Device = Device.AUTO,
+                  precision: Precision = Precision.AUTO) -> Path:
+    """The bundled model file: its int8 twin for ONNX Runtime when ``precision`` is int8, or auto and the
+    session runs on the CPU (the int8 model is faster there and as accurate: see the README); else fp32."""
+    if not DEFAULT_MODEL.is_file():
+        raise OptionError("model", None, f"no bundled model found at {DEFAULT_MODEL}",
+                          "pass a FloodSAR model with {model=PATH}, or use the classical baseline ({method=otsu})")
+    int8 = int8_twin(DEFAULT_MODEL)
+    if backend != Backend.ONNX or precision == Precision.FP32:
+        return DEFAULT_MODEL
+    if precision == Precision.INT8:
+        if not int8.is_file():
+            raise OptionError("precision", precision, f"no bundled int8 model found at {int8}",
+                              "make it with floodsar-train quantize, or use {precision=fp32}")
+        return int8
+    return int8 if int8.is_file() and onnx_device(device) == "cpu" else DEFAULT_MODEL
+
+
+def resolve_model_path(model: str | Path | None, backend: Backend = Backend.ONNX, device: Device = Device.AUTO,
+                       precision: Precision = Precision.AUTO) -> Path:
+    """The model file to load: ``model``, or the bundled one for ``device`` and ``precision``
+    (:func:`bundled_model`); for torch, the ``.pt2`` twin.
 
     The training export writes ``<name>.pt2`` next to ``<name>.onnx``, so either path
     works with either backend when both files exist.
     """
     if model is None:
-        if not DEFAULT_MODEL.is_file():
-            raise OptionError("model", None, f"no bundled model found at {DEFAULT_MODEL}",
-                              "pass a FloodSAR model with {model=PATH}, or use the classical baseline ({method=otsu})")
-        model = DEFAULT_MODEL
+        model = bundled_model(backend, device, precision)
     path = Path(model)
     if not path.exists():
         raise OptionError("model", model, "model file not found", "check the {model} path", path)
@@ -91,11 +108,12 @@ class Model:
 
 
 def load_model(model: str | Path | None = None, backend: Backend = Backend.ONNX, device: Device = Device.AUTO,
-               threads: int | None = None, trusted_by_user: bool = False) -> Model:
-    """Load and validate a model file (None = the bundled model); FloodSarError on any problem.
-    ``threads``: CPU threads for inference (default: one per core). A ``.pt2`` file is opened only
+               threads: int | None = None, trusted_by_user: bool = False,
+               precision: Precision = Precision.AUTO) -> Model:
+    """Load and validate a model file (None = the bundled model, in ``precision``); FloodSarError on any
+    problem. ``threads``: CPU threads for inference (default: one per core). A ``.pt2`` file is opened only
     when it is the bundled model or ``trusted_by_user`` (opening one can run code)."""
-    path = resolve_model_path(model, backend)
+    path = resolve_model_path(model, backend, device, precision)
     runner = (OnnxBackend(path, device, threads) if backend == Backend.ONNX
               else TorchBackend(path, device, threads, trusted_by_user))
     metadata = metadata_from_map(runner.metadata_map, path)

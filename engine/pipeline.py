@@ -265,7 +265,7 @@ class _Mapper:
     def __init__(self, request: PredictionRequest, io: RasterIO, model: Optional[Model] = None) -> None:
         self.request, self.io = request, io
         self.model = (model or load_model(request.model, request.backend, request.device,
-                                          trusted_by_user=request.trust_model)
+                                          trusted_by_user=request.trust_model, precision=request.precision)
                       if request.method == Method.MODEL else None)
         self.thresholds: List[Tuple[str, float]] = []
         self.warnings: List[str] = []

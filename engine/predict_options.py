@@ -14,7 +14,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from .choices import Backend, Device, Method, Units, values
+from .choices import Backend, Device, Method, Precision, Units, values
 from .flood import REFERENCE_KINDS, FloodOptions
 from .request import PredictionRequest
 from .terrain import HAND_MAX_M, SLOPE_MAX_DEG
@@ -66,6 +66,10 @@ def add_predict_options(parser: argparse.ArgumentParser, per_scene: bool = False
                              "only for files you made or trust)")
     parser.add_argument("--device", choices=values(Device), default=Device.AUTO.value,
                         help="where to run the model (default: a GPU when available)")
+    parser.add_argument("--precision", choices=values(Precision), default=Precision.AUTO.value,
+                        help="which bundled model runs (without --model): int8 (faster on a CPU, 0.2 IoU points "
+                             "below fp32 on real chips) or fp32; default auto: int8 for ONNX Runtime on the CPU, "
+                             "else fp32")
     parser.add_argument("--tile", type=int, metavar="N", help="tile size in pixels (default: the model's)")
     parser.add_argument("--overlap", type=int, metavar="N",
                         help="context pixels on each side of a tile (default: the model's)")

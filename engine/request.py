@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
-from .choices import Backend, Device, Method, Units, choose
+from .choices import Backend, Device, Method, Precision, Units, choose
 from .errors import OptionError
 from .flood import FloodOptions
 from .raster_io import RasterIO
@@ -51,12 +51,21 @@ class PredictionRequest:
     trust_model: bool = False
     extent: Optional[Tuple[float, float, float, float]] = None  # xmin ymin xmax ymax, input CRS; None: all
     threshold: Optional[float] = None  # water above this probability / below this dB (Otsu); None: default
+    #: Which bundled model runs when ``model`` is None (see :func:`.models.bundled_model`).
+    precision: Precision = Precision.AUTO
 
     def __post_init__(self) -> None:
         self.method = choose(Method, "method", self.method)
         self.backend = choose(Backend, "backend", self.backend)
         self.device = choose(Device, "device", self.device)
         self.units = choose(Units, "units", self.units)
+        self.precision = choose(Precision, "precision", self.precision)
+        if self.precision == Precision.INT8 and self.model is not None:
+            raise OptionError("precision", self.precision, "{precision=int8} picks the bundled int8 model",
+                              "give your own int8 model with {model} alone (floodsar-train quantize makes one)")
+        if self.precision == Precision.INT8 and self.backend == Backend.TORCH:
+            raise OptionError("precision", self.precision, "the int8 model runs in ONNX Runtime only",
+                              "use {backend=onnx} or {precision=fp32}")
         for name, least in (("tile", 1), ("overlap", 0), ("batch", 1)):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < least):

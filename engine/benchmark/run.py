@@ -96,7 +96,7 @@ def model_files(model: Optional[Path], backends: Sequence[str]) -> tuple[Dict[st
             notes.append("PyTorch skipped: torch is not installed (pip install torch).")
             continue
         try:
-            files[backend] = resolve_model_path(model, backend)
+            files[backend] = resolve_model_path(model or DEFAULT_MODEL, backend)  # fp32; its int8 twin below
         except FloodSarError as exc:
             source = Path(model) if model is not None else DEFAULT_MODEL
             if not source.is_file():

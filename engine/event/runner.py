@@ -71,7 +71,7 @@ def _cached_model(path: str, modified_ns: int, backend: str, device: str, thread
 def worker_model(request: PredictionRequest, threads: Optional[int] = None) -> Model:
     """The request's model, loaded once per worker process (keyed by file, modification time, backend,
     device and CPU threads)."""
-    path = resolve_model_path(request.model, request.backend).resolve()
+    path = resolve_model_path(request.model, request.backend, request.device, request.precision).resolve()
     return _cached_model(str(path), path.stat().st_mtime_ns, request.backend, request.device, threads,
                          request.trust_model)
 

@@ -272,7 +272,7 @@ def test_bundled_model_on_separately_started_scheduler_and_workers(separate_clus
     names = ("S1A_20190101_a", "S1A_20190105_b", "S1A_20190103_c")
     records = [json.loads((outdir / f"{name}_water.json").read_text()) for name in names]
     assert all((outdir / f"{name}_water.gpkg").is_file() for name in names)
-    assert all("floodsar_s1.onnx" in r["result"]["backend"] for r in records)
+    assert all("floodsar_s1_int8.onnx" in r["result"]["backend"] for r in records)  # on the CPU: the int8 model
     # each worker process loaded the model once, whatever the number of scenes it mapped
     assert {r["result"]["model_loads"] for r in records} == {1}
     assert len({r["result"]["worker_pid"] for r in records}) <= 2

@@ -201,7 +201,8 @@ def markdown(results: dict[str, list[ChipResult]], skipped: Sequence[str], per_c
                      f"{_pct(total['recall'])} | {_pct(float(np.mean(ious)) if ious else math.nan)} | "
                      f"{_pct(total['false_water_dry'])}% of {total['dry_chips']} chip(s) |")
     if per_chip and names:
-        lines += ["", f"| chip | dataset | {positive} px | " + " | ".join(f"{TITLES.get(n, n)} IoU" for n in names) + " |",
+        titles = " | ".join(f"{TITLES.get(n, n)} IoU" for n in names)
+        lines += ["", f"| chip | dataset | {positive} px | {titles} |",
                   "|---|---|---|" + "---|" * len(names)]
         for index, first in enumerate(results[names[0]]):
             row = [results[n][index] for n in names]

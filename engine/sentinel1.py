@@ -90,6 +90,13 @@ class Sentinel1Source:
         valid &= (stack != 0).any(axis=0)
         return stack, valid
 
+    def _read_valid(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw values [bands, h, w] and the valid pixels, linear values <= 0 excluded (no conversion yet)."""
+        stack, valid = self._read_raw(row_off, col_off, height, width)
+        if self.units in (Units.LINEAR, Units.AMPLITUDE):
+            valid &= (stack > 0).all(axis=0)
+        return stack, valid
+
     def read_db(self, row_off: int, col_off: int, height: int, width: int,
                 fill: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
         """Boundless window read: (float32 [bands, h, w] dB in :attr:`polarisations` order, bool [h, w] valid).
@@ -98,9 +105,8 @@ class Sentinel1Source:
         (NaN by default: fill them, e.g. with the model's mean, before inference).
         Thread-safe.
         """
-        stack, valid = self._read_raw(row_off, col_off, height, width)
+        stack, valid = self._read_valid(row_off, col_off, height, width)
         if self.units in (Units.LINEAR, Units.AMPLITUDE):
-            valid &= (stack > 0).all(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 stack = (10 if self.units == "linear" else 20) * np.log10(stack)
         stack[:, ~valid] = fill
@@ -133,7 +139,7 @@ class Sentinel1Source:
         block up to the first valid pixel (an input that is all nodata costs one fast pass, no output)."""
         if self._sampled_valid:
             return True
-        return any(self.read_db(w.row, w.col, w.height, w.width)[1].any()
+        return any(self._read_valid(w.row, w.col, w.height, w.width)[1].any()
                    for w in blocks(self.grid.height, self.grid.width, SCAN_BLOCK))
 
     def scene_statistics(self) -> SceneStatistics:

@@ -299,9 +299,9 @@ def test_the_local_cluster_maps_the_largest_scene_first(capsys, scenes, tmp_path
 
 def test_ctrl_c_stops_the_cluster_work_leaves_no_partial_output_and_a_rerun_resumes(scenes, tmp_path):
     inputs = []
-    for i in range(3):  # scenes big enough to be stopped in the middle: the real chip at 4x the pixel count
+    for i in range(3):  # scenes big enough to be stopped in the middle, int8 on a quiet CPU too: 16x the chip
         inputs.append(tmp_path / f"big{i}.tif")
-        gdal.Warp(str(inputs[-1]), str(scenes["b"]), width=640, height=640, resampleAlg="bilinear")
+        gdal.Warp(str(inputs[-1]), str(scenes["b"]), width=1280, height=1280, resampleAlg="bilinear")
     outdir = tmp_path / "masks"
     outdir.mkdir()
     argv = [str(BIN / "floodsar"), "batch", *map(str, inputs), "-o", str(outdir), "--workers", "2"]

@@ -23,6 +23,7 @@ from . import flood, postprocess, report
 from .choices import Method
 from .errors import CancelledError, FloodSarError, OptionError
 from .flood import FloodLayers, Progress
+from .formats import GTIFF_OPTIONS
 from .grid import RasterGrid, resolution_warning
 from .io_choice import choose_io
 from .mask_encoding import NODATA
@@ -38,13 +39,15 @@ from .request import PredictionRequest
 from .safe_write import StagedOutputs
 from .sentinel1 import Sentinel1Source, open_sentinel1
 from .stitching import StripAssembler, crop_core
-from .tally import BLOCK_ROWS, Tally, count_mask
+from .tally import Tally
 from .tiling import ColumnBand, Tile, Window, blocks, column_bands, plan_tiles
 
 #: Tiles per batch when the request leaves it open (batch 1 is fastest on CPU).
 DEFAULT_BATCH = {"cpu": 1, "cuda": 4}
 #: Largest tile side and batch accepted from options or model metadata: memory is tile x tile x batch.
 MAX_TILE, MAX_BATCH = MAX_TILE_SIZE, 64
+#: Output block height: finished rows are written in whole blocks.
+BLOCK_ROWS = int(GTIFF_OPTIONS["BLOCKYSIZE"])
 #: Widest column band stitched at once (pixels): row buffers stay this narrow on any raster.
 BAND_COLS = 8192
 
@@ -330,9 +333,10 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
             grid = source.grid
         warnings = mapper.warnings + (layers.warnings() if layers else [])
         if pixels > 1:
+            sieved = Tally()
             postprocess.sieve_mask(staged.current(output), staged.temporary(output), output, grid, pixels,
-                                   tally.valid, io, "classes" if classes else "mask")
-            tally = count_mask(staged.current(output), io)
+                                   tally.valid, io, "classes" if classes else "mask", sieved.add)
+            tally = sieved
             stages.done()
         polygons = None
         if vector:

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
 
 from . import outputs
 from .errors import FloodSarError, OptionError
@@ -42,20 +45,28 @@ def minimum_pixels(grid: RasterGrid, min_area_m2: float) -> int:
 
 
 def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int, valid_pixels: int,
-               io: RasterIO, kind: str = "mask") -> outputs.Counts:
+               io: RasterIO, kind: str = "mask",
+               on_block: Optional[Callable[[np.ndarray], None]] = None) -> outputs.Counts:
     """Write the ``src`` mask (or class map) into ``dst`` with patches under ``pixels`` given the value
     around them (:mod:`.sieve`, block by block in bounded memory).
 
     ``dst`` is checked and given overviews like every output (``final`` names it in errors);
-    returns its counts. Patches are 4-connected, as the polygons of :func:`write_water_polygons`
-    are, so no water polygon is smaller than the unit. Nodata (255) is left as it is.
+    returns its counts; ``on_block`` also receives each sieved block as it is written. Patches are
+    4-connected, as the polygons of :func:`write_water_polygons` are, so no water polygon is smaller
+    than the unit. Nodata (255) is left as it is.
     """
     dtype, nodata, colours, description, _ = outputs.KINDS[kind]
     try:
         writer = io.create_geotiff(dst, grid, dtype, nodata, colours, [description])
+
+        def write(row: int, col: int, block: np.ndarray) -> None:
+            writer.write(row, col, block)
+            if on_block is not None:
+                on_block(block)
+
         try:
             with io.open_raster(src) as mask:
-                sieve_raster(mask, pixels, writer.write)
+                sieve_raster(mask, pixels, write)
         finally:
             writer.close()
     except io.write_errors as exc:

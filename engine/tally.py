@@ -1,19 +1,12 @@
 """Pixel counts of a written mask or class map, and the areas they make."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Tuple
 
 import numpy as np
 
-from .formats import GTIFF_OPTIONS
 from .grid import RasterGrid
 from .mask_encoding import CLASS_NAMES, NODATA, WATER
-from .raster_io import RasterIO
-from .tiling import blocks
-
-#: Rows read at a time when a finished mask is counted again (the GeoTIFF block height).
-BLOCK_ROWS = int(GTIFF_OPTIONS["BLOCKYSIZE"])
 
 
 class Tally:
@@ -47,13 +40,3 @@ def pixel_km2(grid: RasterGrid) -> float:
     """The area of one pixel at the raster centre in km2 (NaN if the CRS units are unknown)."""
     size = grid.pixel_size_m
     return float("nan") if size is None else size * size / 1e6
-
-
-def count_mask(path: Path, io: RasterIO) -> Tally:
-    """Recount a finished mask window by window (after the minimum mapping unit changed it)."""
-    tally = Tally()
-    with io.open_raster(path) as mask:
-        for window in blocks(mask.grid.height, mask.grid.width, BLOCK_ROWS):
-            block = mask.read_window([1], window.row, window.col, window.height, window.width)[0]
-            tally.add(block)
-    return tally

@@ -86,19 +86,19 @@ def build_report(request: "PredictionRequest", result: "PredictionResult",
     }
 
 
-def _finite(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     """``value`` with NaN/inf (areas in a CRS of unknown units) replaced by None (JSON null)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return [json_ready(item) for item in value]
     return value
 
 
 def write_report(path: Path, request: "PredictionRequest", result: "PredictionResult",
                  layers: Optional["FloodLayers"], io: RasterIO) -> None:
     """Write the report as JSON into ``path`` (a run's staged temporary file)."""
-    text = json.dumps(_finite(build_report(request, result, layers, io)), indent=2, allow_nan=False, default=str)
+    text = json.dumps(json_ready(build_report(request, result, layers, io)), indent=2, allow_nan=False, default=str)
     path.write_text(text + "\n", encoding="utf-8")

@@ -47,6 +47,7 @@ from ..engine.mask_encoding import DRY, FLOOD, NODATA, WATER
 from ..engine.models import DEFAULT_MODEL, SUFFIXES, load_model
 from ..engine.otsu import otsu_water
 from ..engine.pipeline import PredictionRequest, predict
+from ..engine.report import json_ready
 from ..engine.rasterio_io import RasterioIO
 from ..engine.safe_write import atomic_output
 from ..engine.sentinel1 import open_sentinel1
@@ -243,17 +244,6 @@ def as_json(results: dict[str, list[ChipResult]], skipped: Sequence[str], **cont
     return {**document, "removed_by_pre": removed} if removed else document
 
 
-def _json_safe(value):
-    """NaN as null (JSON has no NaN)."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True
              ) -> tuple[dict[str, list[ChipResult]], list[str]]:
     """Model, engine Otsu and per-chip Otsu on ``chips``; post-only water and change detection (engine Otsu)
@@ -302,7 +292,7 @@ def command(args: argparse.Namespace) -> int:
         document = as_json(results, skipped, layout=args.layout or "real", model=str(args.model),
                            folder=str(args.folder or real), etci_block=args.etci_block)
         with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(_json_safe(document), indent=2), encoding="utf-8")
+            tmp.write_text(json.dumps(json_ready(document), indent=2), encoding="utf-8")
     return 0
 
 

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
-from .errors import OptionError
+from .errors import PLAIN, OptionError
 from .raster_io import RasterIO
 from .dates import acquisition_date
 from .safe_write import check_writable
@@ -81,7 +81,7 @@ def build_report(request: "PredictionRequest", result: "PredictionResult",
         "classes": {name: {"area_km2": area, "share_of_valid": _share(area, valid)} for name, area in areas.items()},
         "polygons": result.polygons,
         **notes,
-        "warnings": result.warnings,
+        "warnings": [PLAIN.fill(warning) for warning in result.warnings],  # options in plain words
         "run_time_s": round(result.seconds, 3),
     }
 

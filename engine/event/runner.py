@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 from ..backends import PROVIDER_DEVICES, select_providers
 from ..choices import Device
-from ..errors import CancelledError, FloodSarError
+from ..errors import PLAIN, CancelledError, FloodSarError
 from ..models import Model, load_model, resolve_model_path
 from ..pipeline import PredictionRequest, predict
 from .inputs import Scene
@@ -109,7 +109,8 @@ def map_scene(job: SceneJob) -> SceneOutcome:
         model = worker_model(job.request, job.threads) if job.request.method == "model" else None
         result = predict(job.request, is_cancelled=stop, model=model)
         summary = {"water_km2": result.water_area_km2, "valid_km2": result.valid_area_km2,
-                   "seconds": round(result.seconds, 3), "backend": result.backend, "warnings": result.warnings,
+                   "seconds": round(result.seconds, 3), "backend": result.backend,
+                   "warnings": [PLAIN.fill(warning) for warning in result.warnings],
                    "worker_pid": os.getpid(), "model_loads": _cached_model.cache_info().misses,
                    **({"classes_km2": result.class_areas_km2} if result.class_areas_km2 else {})}
         write_record(scene, job.settings, summary)

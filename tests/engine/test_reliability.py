@@ -390,9 +390,12 @@ def test_amplitude_read_as_power_is_warned_about_and_units_amplitude_reads_it_ri
     reference = predict(PredictionRequest([chips["spain"]], tmp_path / "db.tif", method="otsu"))
     power = predict(PredictionRequest([linear_chips["power"]], tmp_path / "power.tif", method="otsu"))
     assert not any("amplitude" in w for w in power.warnings)
-    as_power = predict(PredictionRequest([linear_chips["amplitude"]], tmp_path / "guess.tif", method="otsu"))
+    as_power = predict(PredictionRequest([linear_chips["amplitude"]], tmp_path / "guess.tif", method="otsu",
+                                         report=tmp_path / "guess.json"))
     worded = [CLI_WORDING.fill(w) for w in as_power.warnings]  # warnings name options as {units=...}
     assert any("look like amplitude" in w and "--units amplitude" in w for w in worded)
+    reported = json.loads((tmp_path / "guess.json").read_text())["warnings"]  # a file: plain words
+    assert any("pass units amplitude" in w for w in reported) and not any("{" in w for w in reported)
     amplitude = predict(PredictionRequest([linear_chips["amplitude"]], tmp_path / "amp.tif", method="otsu",
                                           units="amplitude"))
     assert amplitude.water_area_km2 == pytest.approx(reference.water_area_km2, rel=1e-3)

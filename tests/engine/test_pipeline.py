@@ -25,6 +25,15 @@ def read_all(path) -> np.ndarray:
     return gdal.Open(str(path)).ReadAsArray()
 
 
+def whole_raster_probability(model: Path, stack: np.ndarray) -> np.ndarray:
+    """The model run once on the whole [2, H, W] dB raster (invalid pixels at 0, the mean), -1 at nodata."""
+    valid = np.isfinite(stack).all(0) & (stack != 0).any(0)
+    x = ModelMetadata(name="x", architecture="x").normalise(stack)
+    x[:, ~valid] = 0
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return np.where(valid, session.run(None, {"input": x[None]})[0][0, 0], -1)
+
+
 def expected_pointwise(chip: Path) -> tuple[np.ndarray, np.ndarray]:
     """(mask, probability) the pointwise test model must give, computed directly from the chip."""
     stack = read_all(chip).astype(np.float32)
@@ -71,14 +80,9 @@ def test_separate_vv_vh_files_stitch_seamlessly(chips, conv_model, tmp_path):
     vv, vh = chips["jja10_vv"], chips["jja10_vh"]
     result = predict(PredictionRequest([vv, vh], tmp_path / "mask.tif", model=conv_model, tile=128, overlap=8,
                                        probabilities=tmp_path / "p.tif"))
-    meta = ModelMetadata(name="x", architecture="x")
     stack = np.stack([read_all(vv), read_all(vh)]).astype(np.float32)
-    valid = np.isfinite(stack).all(0) & (stack != 0).any(0)
-    x = meta.normalise(stack)
-    x[:, ~valid] = 0
-    session = ort.InferenceSession(str(conv_model), providers=["CPUExecutionProvider"])
-    whole = session.run(None, {"input": x[None]})[0][0, 0]
-    np.testing.assert_allclose(read_band(result.probabilities), np.where(valid, whole, -1), atol=1e-5)
+    np.testing.assert_allclose(read_band(result.probabilities), whole_raster_probability(conv_model, stack),
+                               atol=1e-5)
     assert result.water_area_km2 > 0
 
 
@@ -253,13 +257,8 @@ def test_tiles_entirely_nodata_never_reach_the_model(chips, conv_model, tmp_path
     with_data = [t for t in plan if t.read.row + t.read.height > 300]  # rows 300+ are valid everywhere
     assert 0 < len(with_data) < len(plan)
     assert timed.calls == math.ceil(len(with_data) / 2)
-    meta = ModelMetadata(name="x", architecture="x")
-    valid = np.isfinite(data).all(0) & (data != 0).any(0)
-    x = meta.normalise(data)
-    x[:, ~valid] = 0
-    session = ort.InferenceSession(str(conv_model), providers=["CPUExecutionProvider"])
-    whole = session.run(None, {"input": x[None]})[0][0, 0]
-    np.testing.assert_allclose(read_band(result.probabilities), np.where(valid, whole, -1), atol=1e-5)
+    np.testing.assert_allclose(read_band(result.probabilities), whole_raster_probability(conv_model, data),
+                               atol=1e-5)
 
 
 def test_polygons_that_cannot_be_written_are_refused_before_inference(chips, pointwise_model, tmp_path, monkeypatch):

@@ -26,7 +26,6 @@ def speckled(shape=(300, 260), values=(0, 1), seed=0) -> np.ndarray:
 
 
 def sieved_file(path, pixels: int, io) -> np.ndarray:
-    out = np.full_like(np.asarray([]), 0)
     with io.open_raster(path) as raster:
         out = np.zeros((raster.grid.height, raster.grid.width), np.uint8)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -23,12 +24,11 @@ def check_writable(path: str | Path) -> Path:
     if not folder.is_dir():
         raise FloodSarError(f"{path}: the output folder {folder} does not exist; create it first.")
     try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
+        with tempfile.TemporaryFile(dir=folder):  # nameless where the OS allows: an interrupt leaves nothing
+            pass
     except OSError as exc:
         raise FloodSarError(f"{path}: cannot write to the folder {folder} ({exc.strerror}); "
                             "choose a writable output folder.") from exc
-    os.close(fd)
-    os.unlink(probe)
     return path
 
 
@@ -39,9 +39,10 @@ PARTIAL = ".partial"
 class StagedOutputs:
     """The temporary files of one run's outputs, renamed onto their final names only when all are done.
 
-    Each temporary file lies in a private folder that ``mkdtemp`` creates (fresh name, mode 0700)
-    beside its output: nobody else can plant a link or a file in it, so the write cannot be
-    redirected, whatever the writer (GDAL, SQLite) does with the name. :meth:`commit` moves only
+    Each temporary file lies in a private folder created afresh beside its output (random name, mode
+    0700, refused if the name exists): nobody else can plant a link or a file in it, so the write cannot
+    be redirected, whatever the writer (GDAL, SQLite) does with the name. The folder is recorded before
+    it is made, so an interrupt at any moment cannot leave one behind. :meth:`commit` moves only
     regular files. Leaving the ``with`` block by any exception (Ctrl-C and the CLI's
     SIGTERM/SIGHUP included) deletes every temporary file and leaves the final paths untouched.
     """
@@ -53,8 +54,14 @@ class StagedOutputs:
     def temporary(self, final: str | Path) -> Path:
         """A new temporary file for ``final`` (not created yet): write it. Earlier ones go at the end."""
         final = check_writable(final)
-        self._folders.append(Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.stem}.", suffix=PARTIAL)))
-        folder = self._folders[-1]
+        while True:
+            folder = final.parent / f".{final.stem}.{secrets.token_hex(8)}{PARTIAL}"
+            self._folders.append(folder)
+            try:
+                folder.mkdir(mode=0o700)
+                break
+            except FileExistsError:
+                self._folders.pop()  # someone else's folder: never ours to delete
         self._files[final] = folder / final.name
         return self._files[final]
 

@@ -9,6 +9,7 @@ The faults are real: a crafted pickle inside a real ``.pt2``, a real file-size l
 from __future__ import annotations
 
 import json
+import os
 import resource
 import signal
 import subprocess
@@ -311,6 +312,25 @@ def test_temporary_outputs_live_in_a_private_folder(tmp_path):
         assert not tmp.exists()  # the writer creates it, inside a folder nobody else can write to
         tmp.write_bytes(b"done")
     assert (tmp_path / "m.tif").read_bytes() == b"done" and sorted(tmp_path.iterdir()) == [tmp_path / "m.tif"]
+
+
+def test_an_interrupt_just_after_the_private_folder_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """A signal can land between any two steps: here right after the folder exists (seen as a leftover
+    .partial folder when SIGHUP reached a real run at that moment)."""
+    from floodsar.engine.safe_write import StagedOutputs
+
+    make_folder = os.mkdir
+
+    def interrupted(path, mode=0o777, **kwargs):
+        make_folder(path, mode, **kwargs)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with StagedOutputs() as staged:
+            monkeypatch.setattr(os, "mkdir", interrupted)
+            staged.temporary(tmp_path / "m.tif")
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 # --- 5. complex (SLC) input is refused ------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from osgeo import gdal, ogr, osr
 
 from . import formats
 from .grid import RasterGrid, equal_area_proj4
-from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, complex_data, input_grid,
-                        not_a_raster, unreadable_pixels)
+from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, block_items, complex_data,
+                        input_grid, not_a_raster, unreadable_pixels)
 
 _RESAMPLING = {"nearest": "NEAREST", "average": "AVERAGE"}
 _GDAL_TYPES = {"uint8": gdal.GDT_Byte, "float32": gdal.GDT_Float32}
@@ -167,6 +167,17 @@ class GdalIO(RasterIO):
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
         if ds.GetRasterBand(1).GetOverviewCount() != len(factors):
             raise RuntimeError("the overviews were not saved")
+
+    def stored_blocks(self, path: Path) -> list[tuple[int | None, int | None]]:
+        ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
+        band = ds.GetRasterBand(1)
+        blocks = []
+        for level in [band, *(band.GetOverview(i) for i in range(band.GetOverviewCount()))]:
+            block_width, block_height = level.GetBlockSize()
+            for offset, size in block_items(level.XSize, level.YSize, block_width, block_height):
+                blocks.append(tuple(None if (value := level.GetMetadataItem(item, "TIFF")) is None else int(value)
+                                    for item in (offset, size)))
+        return blocks
 
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
         layer_name, lut = formats.polygon_layer(classes)

@@ -85,11 +85,13 @@ class ModelMetadata:
         if not isinstance(modes, list) or not all(isinstance(mode, str) for mode in modes):
             raise ValueError("provenance must be a JSON object whose failure_modes, if any, is a list of text")
 
-    def normalise(self, db: np.ndarray, scene: SceneStatistics | None = None) -> np.ndarray:
-        """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale.
+    def normalise(self, db: np.ndarray, scene: SceneStatistics | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+        """Clip and standardise a [..., bands, H, W] dB stack to the model's input scale (float32).
 
         ``scene`` (the statistics of the whole raster, bands in the model's order) is required when
-        the model's ``normalisation`` is ``scene`` and ignored otherwise.
+        the model's ``normalisation`` is ``scene`` and ignored otherwise. ``out``: a float32 array of
+        ``db``'s shape to write into (the same values, no temporary arrays).
         """
         if self.normalisation == "scene":
             if scene is None:
@@ -100,7 +102,9 @@ class ModelMetadata:
         lo, hi = self.clip_db
         mean = np.asarray(centre, dtype=np.float32)[:, None, None]
         std = np.asarray(spread, dtype=np.float32)[:, None, None]
-        return ((np.clip(db, lo, hi) - mean) / std).astype(np.float32)
+        out = np.clip(db, lo, hi, out=out, dtype=np.float32)
+        np.subtract(out, mean, out=out)
+        return np.divide(out, std, out=out)
 
     def to_json(self) -> str:
         """Serialise to the JSON document stored in model files."""

@@ -6,9 +6,11 @@ Encoding:
   probability  float32: water probability 0..1, -1 nodata (NaN written is stored as -1)
 Both: same grid and CRS as the input, tiled 512 x 512, DEFLATE with predictor,
 BIGTIFF=IF_SAFER, internal overviews. Each is written into a temporary file in the
-output folder (:class:`.safe_write.StagedOutputs`), read back block by block to prove
-every pixel reached the disk (GDAL may only print an error when a full disk stops a
-write), given overviews, and renamed onto the final name only when the run succeeded.
+output folder (:class:`.safe_write.StagedOutputs`), given overviews, checked, and renamed
+onto the final name only when the run succeeded. The check proves every block reached the
+disk without reading the pixels back: GDAL may only print an error when a full disk stops a
+write, but the file's directory then records a block with no bytes, or bytes past the end of
+the file.
 """
 from __future__ import annotations
 
@@ -16,17 +18,16 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import numpy as np
 
 from .errors import FloodSarError
-from .formats import GTIFF_OPTIONS, overview_factors
+from .formats import overview_factors
 from .grid import RasterGrid
-from .mask_encoding import CLASS_COLOURS, MASK_COLOURS, NODATA, PROBABILITY_NODATA, WATER
+from .mask_encoding import CLASS_COLOURS, MASK_COLOURS, NODATA, PROBABILITY_NODATA
 from .raster_io import RasterIO
 from .safe_write import StagedOutputs, check_writable
-from .tiling import plan_tiles
 
 KINDS = {
     # kind: (dtype, nodata, colour table, band description, overview resampling)
@@ -37,15 +38,6 @@ KINDS = {
     "probability": ("float32", PROBABILITY_NODATA, None, "water probability (0..1, -1 nodata)",
                     "average"),
 }
-#: Side of the windows a finished output is read back in (one GeoTIFF block).
-CHECK_BLOCK = int(GTIFF_OPTIONS["BLOCKXSIZE"])
-
-
-class Counts(NamedTuple):
-    """Pixels of an output that are not nodata, and (masks) those that are water."""
-
-    valid: int
-    water: int
 
 
 def write_error(final: Path, reason: object) -> FloodSarError:
@@ -53,40 +45,24 @@ def write_error(final: Path, reason: object) -> FloodSarError:
                          "check free disk space and permissions.")
 
 
-def count_pixels(array: np.ndarray, kind: str) -> Counts:
-    nodata = KINDS[kind][1]
-    water = int(np.count_nonzero(array == WATER)) if kind == "mask" else 0
-    return Counts(int(np.count_nonzero(array != nodata)), water)
+def check_stored(path: Path, io: RasterIO) -> None:
+    """OSError unless every block of ``path`` (overviews included) lies whole inside the file."""
+    size = path.stat().st_size
+    blocks = io.stored_blocks(path)
+    lost = sum(1 for offset, length in blocks if not length or offset is None or offset + length > size)
+    if lost:
+        raise OSError(f"{lost} of {len(blocks)} blocks did not reach the disk")
 
 
-def read_counts(path: Path, grid: RasterGrid, kind: str, io: RasterIO) -> Counts:
-    """Count an output's pixels by reading it block by block (FloodSarError if it cannot be read)."""
-    counts = Counts(0, 0)
-    with io.open_raster(path) as raster:
-        for tile in plan_tiles(grid.height, grid.width, CHECK_BLOCK, 0):
-            w = tile.core
-            block = count_pixels(raster.read_window([1], w.row, w.col, w.height, w.width)[0], kind)
-            counts = Counts(counts.valid + block.valid, counts.water + block.water)
-    return counts
-
-
-def finish_geotiff(tmp: Path, final: Path, grid: RasterGrid, kind: str, expected_valid: int,
-                   io: RasterIO) -> Counts:
-    """Check a closed output by reading it back, then add its overviews; FloodSarError if anything failed.
-
-    ``expected_valid`` is the number of valid pixels that were written: a block lost to a full
-    disk reads back as nodata (or not at all), so the counts differ.
-    """
+def finish_geotiff(tmp: Path, final: Path, grid: RasterGrid, kind: str, io: RasterIO) -> None:
+    """Add a closed output's overviews and check that all of it reached the disk; FloodSarError if not."""
     try:
-        counts = read_counts(tmp, grid, kind, io)
-        if counts.valid != expected_valid:
-            raise OSError(f"{expected_valid - counts.valid} of {expected_valid} valid pixels did not reach the disk")
         io.add_overviews(tmp, overview_factors(grid), KINDS[kind][4])
+        check_stored(tmp, io)
     except FloodSarError as exc:  # the file does not open or decode: it was cut short
         raise write_error(final, "it is unreadable after writing") from exc
     except io.write_errors as exc:
         raise write_error(final, exc) from exc
-    return counts
 
 
 class OutputWriter:
@@ -103,7 +79,6 @@ class OutputWriter:
             raise ValueError(f"kind must be one of {sorted(KINDS)}, not {kind!r}")
         self.path = check_writable(path)
         self.kind = kind
-        self.counts = Counts(0, 0)
         self._grid, self._io = grid, io
         self._dtype, self._nodata, colours, description, _ = KINDS[kind]
         self._own = staged is None
@@ -132,8 +107,6 @@ class OutputWriter:
             self._writer.write(row_off, col_off, array)
         except self._errors as exc:
             raise write_error(self.path, exc) from exc
-        block = count_pixels(array, self.kind)
-        self.counts = Counts(self.counts.valid + block.valid, self.counts.water + block.water)
 
     def _drop(self) -> None:
         """After a failure: close the file, and delete it when this writer owns it."""
@@ -153,7 +126,7 @@ class OutputWriter:
             return
         try:
             self._writer.close()
-            finish_geotiff(self._tmp, self.path, self._grid, self.kind, self.counts.valid, self._io)
+            finish_geotiff(self._tmp, self.path, self._grid, self.kind, self._io)
         except BaseException as error:
             self._drop()
             if isinstance(error, self._errors):

@@ -98,6 +98,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
     """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered (or after
     MAX_CHUNK_TILES tiles). Tiles that are entirely nodata are never normalised nor given to the model."""
     bands = model.band_indices
+    all_bands = list(range(len(source.polarisations)))
     scene = source.scene_statistics().select(bands) if model.metadata.normalisation == "scene" else None
     first = tiles[0].read
     shape = (batch, len(bands), first.height, first.width)
@@ -109,11 +110,11 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
         chunk.tiles.append(tile)
         chunk.has_data.append(has_data)
         if has_data:
-            normalised = model.metadata.normalise(db[bands], scene)
-            normalised[:, ~valid] = 0.0
             if chunk.inputs is None:
                 chunk.inputs = np.zeros(shape, dtype=np.float32)
-            chunk.inputs[len(chunk.valids)] = normalised
+            normalised = model.metadata.normalise(db[bands] if bands != all_bands else db, scene,
+                                                  out=chunk.inputs[len(chunk.valids)])
+            np.copyto(normalised, np.float32(0.0), where=~valid)
             chunk.valids.append(valid)
         if len(chunk.valids) == batch or len(chunk.tiles) == MAX_CHUNK_TILES:
             yield chunk
@@ -189,9 +190,9 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
 
         def write(band: ColumnBand, chunks: List[Tuple[int, np.ndarray]]) -> None:
             for row, rows in chunks:
-                valid = ~np.isnan(rows)
-                mask = np.where(valid, (rows >= threshold).astype(np.uint8), NODATA)
-                mask_out.write(row, band.col, mask.astype(np.uint8))
+                mask = (rows >= threshold).view(np.uint8)  # NaN (nodata) compares False
+                np.copyto(mask, NODATA, where=np.isnan(rows))
+                mask_out.write(row, band.col, mask)
                 if probability_out is not None:
                     probability_out.write(row, band.col, rows)
                 tally.add(mask)
@@ -334,8 +335,8 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
         warnings = mapper.warnings + (layers.warnings() if layers else [])
         if pixels > 1:
             sieved = Tally()
-            postprocess.sieve_mask(staged.current(output), staged.temporary(output), output, grid, pixels,
-                                   tally.valid, io, "classes" if classes else "mask", sieved.add)
+            postprocess.sieve_mask(staged.current(output), staged.temporary(output), output, grid, pixels, io,
+                                   "classes" if classes else "mask", sieved.add)
             tally = sieved
             stages.done()
         polygons = None

@@ -44,14 +44,13 @@ def minimum_pixels(grid: RasterGrid, min_area_m2: float) -> int:
     return pixels
 
 
-def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int, valid_pixels: int,
-               io: RasterIO, kind: str = "mask",
-               on_block: Optional[Callable[[np.ndarray], None]] = None) -> outputs.Counts:
+def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int, io: RasterIO, kind: str = "mask",
+               on_block: Optional[Callable[[np.ndarray], None]] = None) -> None:
     """Write the ``src`` mask (or class map) into ``dst`` with patches under ``pixels`` given the value
     around them (:mod:`.sieve`, block by block in bounded memory).
 
-    ``dst`` is checked and given overviews like every output (``final`` names it in errors);
-    returns its counts; ``on_block`` also receives each sieved block as it is written. Patches are
+    ``dst`` is given overviews and checked like every output (``final`` names it in errors);
+    ``on_block`` also receives each sieved block as it is written. Patches are
     4-connected, as the polygons of :func:`write_water_polygons` are, so no water polygon is smaller
     than the unit. Nodata (255) is left as it is.
     """
@@ -71,7 +70,7 @@ def sieve_mask(src: Path, dst: Path, final: Path, grid: RasterGrid, pixels: int,
             writer.close()
     except io.write_errors as exc:
         raise outputs.write_error(final, exc) from exc
-    return outputs.finish_geotiff(dst, final, grid, kind, valid_pixels, io)
+    outputs.finish_geotiff(dst, final, grid, kind, io)
 
 
 def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: RasterIO) -> None:
@@ -82,9 +81,8 @@ def apply_minimum_mapping_unit(mask_path: str | Path, min_area_m2: float, io: Ra
     pixels = minimum_pixels(grid, min_area_m2)
     if pixels <= 1:
         return
-    valid = outputs.read_counts(mask_path, grid, "mask", io).valid
     with atomic_output(mask_path) as tmp:
-        sieve_mask(mask_path, tmp, mask_path, grid, pixels, valid, io)
+        sieve_mask(mask_path, tmp, mask_path, grid, pixels, io)
 
 
 def polygonize(mask_path: Path, gpkg_path: Path, final: Path, io: RasterIO, classes: bool = False) -> int:

@@ -44,8 +44,10 @@ class RasterFile(ABC):
 
         Not thread-safe: callers serialise access (GDAL handles are not thread-safe).
         """
-        out = np.full((len(bands), height, width), np.nan, dtype=np.float32)
         inside = self.grid.window_bounds(row_off, col_off, height, width)
+        if inside == (row_off, col_off, row_off + height, col_off + width):
+            return self._read(bands, *inside)
+        out = np.full((len(bands), height, width), np.nan, dtype=np.float32)
         if inside is not None:
             r0, c0, r1, c1 = inside
             out[:, r0 - row_off:r1 - row_off, c0 - col_off:c1 - col_off] = self._read(bands, *inside)
@@ -67,7 +69,7 @@ class GeoTiffWriter(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Flush and close (overviews are added afterwards, once the file is read back whole)."""
+        """Flush and close (overviews are added afterwards)."""
 
 
 class RasterIO(ABC):
@@ -120,6 +122,11 @@ class RasterIO(ABC):
     def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
         """Add internal overviews ('nearest' or 'average') to a finished GeoTIFF; one of ``write_errors``
         unless they are all there afterwards."""
+
+    @abstractmethod
+    def stored_blocks(self, path: Path) -> list[tuple[int | None, int | None]]:
+        """(byte offset, byte count) of every block of band 1 of a GeoTIFF and of each of its overviews, as
+        the file's directory records them (None where it records nothing): read without decoding a pixel."""
 
     @abstractmethod
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
@@ -176,6 +183,12 @@ class RasterIO(ABC):
 #: GDAL virtual file systems (/vsizip/, /vsicurl/...) and the URL schemes GDAL reads over /vsicurl/.
 VSI_PREFIX = "/vsi"
 URL_SCHEMES = ("http://", "https://")
+
+
+def block_items(width: int, height: int, block_width: int, block_height: int) -> list[tuple[str, str]]:
+    """GDAL's GeoTIFF metadata items (domain 'TIFF') naming the offset and the byte count of each block."""
+    return [(f"BLOCK_OFFSET_{x}_{y}", f"BLOCK_SIZE_{x}_{y}")
+            for y in range(-(-height // block_height)) for x in range(-(-width // block_width))]
 
 
 def is_virtual(path: str | Path) -> bool:

@@ -28,8 +28,8 @@ from rasterio.windows import Window
 from . import formats
 from .errors import FloodSarError
 from .grid import RasterGrid, equal_area_proj4
-from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, complex_data, input_grid,
-                        not_a_raster, unreadable_pixels)
+from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, block_items, complex_data,
+                        input_grid, not_a_raster, unreadable_pixels)
 
 #: GDAL's block cache defaults to 5% of RAM and would grow with the raster: cap it
 #: (rasterio bundles its own GDAL, so this leaves QGIS's osgeo.gdal alone).
@@ -180,6 +180,17 @@ class RasterioIO(RasterIO):
             if len(ds.overviews(1)) != len(factors):
                 raise OSError("the overviews were not saved")
 
+    def stored_blocks(self, path: Path) -> list[tuple[int | None, int | None]]:
+        with rasterio.open(path) as ds:
+            levels = len(ds.overviews(1))
+        blocks = []
+        for level in [None, *range(levels)]:
+            with rasterio.open(path, **({} if level is None else {"overview_level": level})) as ds:
+                (block_height, block_width), = ds.block_shapes[:1]
+                for offset, size in block_items(ds.width, ds.height, block_width, block_height):
+                    blocks.append(tuple(_integer(ds.get_tag_item(item, "TIFF", bidx=1)) for item in (offset, size)))
+        return blocks
+
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
         """pyogrio's write errors (a full disk) come out as OSError."""
         with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused
@@ -297,6 +308,10 @@ class RasterioIO(RasterIO):
             return np.asarray(lines, dtype=float), np.asarray(pixels, dtype=float)
 
         return to_raster
+
+
+def _integer(text: str | None) -> int | None:
+    return None if text is None else int(text)
 
 
 def _areas(polygons: list[list[np.ndarray]], src: CRS, equal_area: CRS) -> np.ndarray:

@@ -73,21 +73,23 @@ class Sentinel1Source:
         if assumed:
             self._check_band_order(sample)
         self._sampled_valid = sample is not None and bool(self._valid_db(sample).shape[1])
+        self._raw_sample = sample  # the scene statistics reuse it (None: sampled when first needed)
 
     def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw values [2, h, w] and validity before any unit conversion."""
-        stack = np.empty((len(self._bands), height, width), dtype=np.float32)
-        valid = np.ones((height, width), dtype=bool)
         row_off, col_off = row_off + self._origin[0], col_off + self._origin[1]
         with self._lock:
-            for i, (file_index, band) in enumerate(self._bands):
-                raster = self._files[file_index]
-                stack[i] = raster.read_window([band], row_off, col_off, height, width)[0]
-                nodata = raster.nodata[band - 1]
-                if nodata is not None and np.isfinite(nodata):
-                    valid &= stack[i] != np.float32(nodata)
-        valid &= np.isfinite(stack).all(axis=0)
+            if len(self._files) == 1:  # every band in one read (one decode of each block)
+                stack = self._files[0].read_window([band for _, band in self._bands], row_off, col_off, height, width)
+            else:
+                stack = np.stack([self._files[file_index].read_window([band], row_off, col_off, height, width)[0]
+                                  for file_index, band in self._bands])
+        valid = np.isfinite(stack).all(axis=0)
         valid &= (stack != 0).any(axis=0)
+        for plane, (file_index, band) in zip(stack, self._bands):
+            nodata = self._files[file_index].nodata[band - 1]
+            if nodata is not None and np.isfinite(nodata):
+                valid &= plane != np.float32(nodata)
         return stack, valid
 
     def _read_valid(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +111,7 @@ class Sentinel1Source:
         if self.units in (Units.LINEAR, Units.AMPLITUDE):
             with np.errstate(divide="ignore", invalid="ignore"):
                 stack = (10 if self.units == "linear" else 20) * np.log10(stack)
-        stack[:, ~valid] = fill
+        np.copyto(stack, np.float32(fill), where=~valid)
         return stack.astype(np.float32, copy=False), valid
 
     def excluded(self, row_off: int, col_off: int, height: int, width: int) -> np.ndarray | None:
@@ -144,7 +146,9 @@ class Sentinel1Source:
 
     def scene_statistics(self) -> SceneStatistics:
         """VV, VH statistics in dB of the bounded sample (for models normalised per scene)."""
-        values = self._valid_db(self._sample())
+        if self._raw_sample is None:
+            self._raw_sample = self._sample()
+        values = self._valid_db(self._raw_sample)
         if values.shape[1] == 0:
             raise FloodSarError(f"{' and '.join(str(p) for p in self.paths)}: no valid pixel found in a sample "
                                 "of the raster, so it cannot be normalised for the model; check its nodata.")
@@ -191,6 +195,7 @@ class Sentinel1Source:
         row, col, height, width = extent_window(self.grid, extent, self.paths[0])
         self._origin = (self._origin[0] + row, self._origin[1] + col)
         self._sampled_valid = False  # the sample covered the whole raster
+        self._raw_sample = None
         self.grid = self.grid.window(row, col, height, width)
 
     def describe(self, native_m: float | None = None) -> str:

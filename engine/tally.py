@@ -10,21 +10,26 @@ from .mask_encoding import CLASS_NAMES, NODATA, WATER
 
 
 class Tally:
-    """Pixel counts per value of the written mask or class map (water = flood = 1)."""
+    """Pixel counts of the written mask or class map: per class (water = flood = 1), and valid pixels."""
 
     def __init__(self) -> None:
-        self.counts = np.zeros(256, dtype=np.int64)
+        self.counts = dict.fromkeys(CLASS_NAMES, 0)
+        self._nodata = self._pixels = 0
 
     def add(self, mask: np.ndarray) -> None:
-        self.counts += np.bincount(mask.astype(np.uint8, copy=False).ravel(), minlength=256)
+        """Count a written block (one comparison per class: far faster than a histogram of uint8 values)."""
+        for value in self.counts:
+            self.counts[value] += int(np.count_nonzero(mask == value))
+        self._nodata += int(np.count_nonzero(mask == NODATA))
+        self._pixels += mask.size
 
     @property
     def water(self) -> int:
-        return int(self.counts[WATER])
+        return self.counts[WATER]
 
     @property
     def valid(self) -> int:
-        return int(self.counts.sum() - self.counts[NODATA])
+        return self._pixels - self._nodata
 
     def km2(self, grid: RasterGrid) -> Tuple[float, float]:
         """(water, valid) areas in km2 from the pixel size at the raster centre (NaN if unknown)."""
@@ -33,7 +38,7 @@ class Tally:
 
     def class_km2(self, grid: RasterGrid) -> dict:
         """Area in km2 per class name of a class map."""
-        return {name: int(self.counts[value]) * pixel_km2(grid) for value, name in CLASS_NAMES.items()}
+        return {name: self.counts[value] * pixel_km2(grid) for value, name in CLASS_NAMES.items()}
 
 
 def pixel_km2(grid: RasterGrid) -> float:

@@ -11,9 +11,10 @@ from osgeo import gdal
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.grid import RasterGrid
-from floodsar.engine.outputs import open_output
+from floodsar.engine.outputs import check_stored, open_output
 from floodsar.engine.io_choice import choose_io
 from floodsar.engine.raster_io import RasterIO
+from floodsar.engine.tally import Tally
 from helpers.rasters import read_band, unwritable_folder
 
 IO_NAMES = ("rasterio", "gdal")
@@ -110,3 +111,55 @@ def test_unwritable_output_is_refused_before_any_work(io, tmp_path, spain):
     with pytest.raises(FloodSarError, match="cannot write to the folder"):
         open_output(unwritable_folder(tmp_path) / "water.tif", grid, "mask", io=io)
     assert not os.listdir(tmp_path)
+
+
+def small_grid(io: RasterIO, size: int) -> RasterGrid:
+    return io.grid(size, size, io.crs_wkt("EPSG:32633"), (500000.0, 10.0, 0.0, 5000000.0, 0.0, -10.0))
+
+
+def test_every_block_of_a_written_output_is_found_on_disk(io, tmp_path, spain):
+    grid, mask = spain
+    out = tmp_path / "water.tif"
+    write_in_strips(out, grid, "mask", mask, io)
+    blocks = io.stored_blocks(out)
+    assert len(blocks) == 2  # the 512 px block and the block of its one overview
+    assert all(offset and size and offset + size <= out.stat().st_size for offset, size in blocks)
+    check_stored(out, io)
+
+
+def test_a_block_cut_off_the_end_of_the_file_is_a_lost_write(io, tmp_path):
+    """What a full disk leaves: the directory records a block whose bytes end past the end of the file."""
+    grid = small_grid(io, 300)  # one block, no overview
+    out = tmp_path / "cut.tif"
+    writer = io.create_geotiff(out, grid, "uint8", 255, None, ["m"])
+    writer.write(0, 0, np.random.default_rng(0).integers(0, 2, (300, 300), dtype=np.uint8))
+    writer.close()
+    check_stored(out, io)
+    [(offset, size)] = io.stored_blocks(out)
+    assert offset + size == out.stat().st_size  # the block's bytes end the file
+    with open(out, "r+b") as file:
+        file.truncate(out.stat().st_size - 10)
+    with pytest.raises(OSError, match="1 of 1 blocks did not reach the disk"):
+        check_stored(out, io)
+
+
+def test_a_block_never_stored_is_a_lost_write(io, tmp_path):
+    """A block the directory records without bytes (here left out on purpose with SPARSE_OK) is caught."""
+    grid = small_grid(io, 1024)
+    out = tmp_path / "sparse.tif"
+    writer = io.create_geotiff(out, grid, "uint8", 255, None, ["m"], {"SPARSE_OK": "TRUE"})
+    writer.write(0, 0, np.ones((512, 1024), np.uint8))  # the bottom row of blocks is never written
+    writer.close()
+    with pytest.raises(OSError, match="2 of 4 blocks did not reach the disk"):
+        check_stored(out, io)
+
+
+def test_the_tally_counts_each_class_and_the_valid_pixels():
+    rng = np.random.default_rng(0)
+    blocks = [rng.choice(np.array([0, 1, 2, 3, 255], np.uint8), size=(64, 96)) for _ in range(3)]
+    tally = Tally()
+    for block in blocks:
+        tally.add(block)
+    counts = np.bincount(np.concatenate([b.ravel() for b in blocks]), minlength=256)
+    assert tally.counts == {value: counts[value] for value in range(4)}
+    assert tally.water == counts[1] and tally.valid == counts.sum() - counts[255]

@@ -67,3 +67,19 @@ def test_engine_maps_the_same_water_after_a_calibration_change(tmp_path: Path, r
     water = [m == 1 for m in masks]
     assert 0.05 < water[0].mean() < 0.95
     assert (water[0] == water[1]).mean() > 0.995
+
+
+def test_normalising_into_a_buffer_gives_the_same_values() -> None:
+    """The engine normalises straight into its batch buffer: the values are those of a fresh array."""
+    rng = np.random.default_rng(1)
+    db = rng.normal(-15, 8, size=(2, 64, 64)).astype(np.float32)
+    db[:, :3] = np.nan  # nodata stays NaN either way
+    db[0, 10, :5] = [-80, -60, 0, 15, 40]  # outside the clip range on both sides
+    for meta in (ModelMetadata(name="m", architecture="a"), ModelMetadata(name="m", architecture="a",
+                                                                           normalisation="scene")):
+        scene = SceneStatistics.of_array(db, np.isfinite(db).all(axis=0))
+        buffer = np.full((2, 64, 64), 7.0, np.float32)
+        into = meta.normalise(db, scene, out=buffer)
+        assert into is buffer
+        np.testing.assert_array_equal(into, meta.normalise(db, scene))
+        assert meta.normalise(db, scene).dtype == np.float32

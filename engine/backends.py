@@ -55,6 +55,9 @@ class OnnxBackend:
         providers = select_providers(device, ort.get_available_providers())
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
+        # ONNX Runtime's threads spin between operators by default, holding every core while the engine's
+        # reader thread (and any other process) waits for one: on a 2-core machine that made runs slower.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:  # CPU threads of this session (default: one per core)
             options.intra_op_num_threads = threads
         try:

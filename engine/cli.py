@@ -166,7 +166,7 @@ def _info(args: argparse.Namespace) -> int:
                             "or two files: VV first, then VH.")
     model = load_model(args.model, device="cpu") if args.model else None
     with open_sentinel1(args.inputs, vv_band=args.vv_band, vh_band=args.vh_band, units=args.units,
-                        single_polarisation=model is None) as source:
+                        single_polarisation=model is None, dem=args.dem) as source:
         native = model.metadata.resolution_m if model else 10.0
         say(CLI_WORDING.fill(source.describe(native_m=native)))
     if model is not None:
@@ -188,6 +188,8 @@ def _add_info(subparsers: argparse._SubParsersAction) -> None:
     _add_input_options(parser)
     add_band_options(parser)
     parser.add_argument("--model", metavar="PATH", help="also check this model file and its pixel size")
+    parser.add_argument("--dem", metavar="PATH", help="elevation (m) as predict --dem takes it: a GRD product is "
+                                                      "then terrain-corrected")
     parser.set_defaults(func=_info)
 
 

@@ -319,7 +319,7 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
         mask_target = Target(output, staged)
         probability_target = Target(probabilities, staged) if probabilities else None
         with open_sentinel1(request.inputs, vv_band=request.vv_band, vh_band=request.vh_band,
-                            units=request.units, io=io,
+                            units=request.units, io=io, dem=request.flood.dem if request.flood else None,
                             single_polarisation=request.method == Method.OTSU) as source:
             if request.extent is not None:
                 source.crop(request.extent)

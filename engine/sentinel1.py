@@ -350,13 +350,14 @@ def _two_files(vv: RasterFile, vh: RasterFile, vv_band: int | None, vh_band: int
 
 def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, vh_band: int | None = None,
                    units: Units = Units.AUTO, io: RasterIO | None = None, single_polarisation: bool = False,
-                   align_to: RasterGrid | None = None, role: str = "input") -> Sentinel1Source:
+                   align_to: RasterGrid | None = None, role: str = "input",
+                   dem: str | Path | None = None) -> Sentinel1Source:
     """Open one VV+VH file or two files (VV, VH) with ``io`` (default: :func:`.io_choice.choose_io`);
     FloodSarError on anything the engine cannot use.
 
     ``single_polarisation`` also accepts one VV-only or VH-only band. ``align_to`` reads the files
     reprojected onto that grid, window by window (a pre-flood image on the post-flood grid); ``role``
-    names the image in errors.
+    names the image in errors. ``dem``: terrain heights for geocoding a GRD product.
     """
     io = io or choose_io()
     if isinstance(inputs, (str, Path)):
@@ -366,7 +367,7 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
                             "or two files: VV first, then VH.")
     from .products import resolve
 
-    product = resolve(inputs, io)
+    product = resolve(inputs, io, dem)
     if product.units and units not in (Units.AUTO, product.units):
         raise OptionError("units", units, f"is a {product.kind} whose units are known ({product.units_reason})",
                           "leave out {units}", inputs[0])

@@ -101,7 +101,7 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
                            "polygons, in any CRS.",
         HAND: "Height above nearest drainage (m) raster: pixels above the HAND threshold are excluded.",
         DEM: "Elevation (m) raster: pixels steeper than the slope threshold are excluded (radar shadow, "
-               "dark slopes).",
+               "dark slopes); a GRD product is also terrain-corrected with it.",
         EXCLUDE: "A raster (non-zero pixels) or polygons of areas to exclude from the flood map.",
         HAND_MAX: "Pixels higher than this above the nearest drainage (m) cannot be flooded.",
         SLOPE_MAX: "Pixels steeper than this (degrees) are excluded.",
@@ -255,7 +255,8 @@ class FloodSarAlgorithm(QgsProcessingAlgorithm):
                 "file or a product folder.")
         if layer is not None:
             return [layer_file(layer, INPUT), *([layer_file(vh, VH)] if vh else [])], layer.name(), layer.crs()
-        summary = InputSummary(products, **bands, single_polarisation=self.METHOD == "otsu")
+        summary = InputSummary(products, **bands, single_polarisation=self.METHOD == "otsu",
+                               dem=self.parameterAsFile(parameters, DEM, context) or None)
         if summary.error:
             raise QgsProcessingException(summary.error)
         for line in summary.lines:

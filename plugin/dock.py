@@ -152,6 +152,7 @@ class FloodSarDock(QgsDockWidget):
         self.separate_vh.toggled.connect(self.update_input_info)
         self.vv_band.bandChanged.connect(self.update_input_info)
         self.vh_band.bandChanged.connect(self.update_input_info)
+        self.flood_files[DEM].fileChanged.connect(self.update_input_info)  # a GRD is then terrain-corrected
         self.method_combo.currentIndexChanged.connect(self.update_method)
         self.model_file.fileChanged.connect(self.update_model_card)
         self.trust_check.toggled.connect(self.update_model_card)
@@ -269,7 +270,8 @@ class FloodSarDock(QgsDockWidget):
         self.flood_files[REFERENCE_WATER].setToolTip("Permanent water (JRC, a 0/1 mask or polygons), kept apart "
                                                        "from flood.")
         self.flood_files[HAND].setToolTip("Height above nearest drainage (m): high ground is excluded.")
-        self.flood_files[DEM].setToolTip("Elevation (m): steep slopes are excluded.")
+        self.flood_files[DEM].setToolTip("Elevation (m): steep slopes are excluded; a GRD product is also "
+                                         "terrain-corrected with it.")
         rows.addRow("Pre-flood image", self.pre_combo)
         rows.addRow("Reference water", self.flood_files[REFERENCE_WATER])
         rows.addRow("HAND (m)", self.flood_files[HAND])
@@ -393,7 +395,8 @@ class FloodSarDock(QgsDockWidget):
                 combo.setBand(-1)
                 combo.blockSignals(False)
         summary = InputSummary(self.input_paths(), self.band(self.vv_band), self.band(self.vh_band),
-                               single_polarisation=self.method() == "otsu")
+                               single_polarisation=self.method() == "otsu",
+                               dem=self.flood_files[DEM].filePath() or None)
         if summary.error:
             self.input_info.setText(f"<span style='{ERROR_STYLE}'>{summary.error}</span>")
         else:

@@ -63,11 +63,12 @@ class InputSummary:
     were guessed, the CRS.
 
     ``paths``: the files behind the chosen layer(s) (None for a layer that is not a file), or one product
-    path or URL. ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method).
+    path or URL. ``single_polarisation``: a VV-only or VH-only layer is fine (the Otsu method). ``dem``: the
+    run's DEM (a GRD product is then terrain-corrected).
     """
 
     def __init__(self, paths: Sequence[str | None], vv_band: int | None = None, vh_band: int | None = None,
-                 single_polarisation: bool = False, units: str = "auto") -> None:
+                 single_polarisation: bool = False, units: str = "auto", dem: str | None = None) -> None:
         self.lines: list[str] = []
         self.warnings: list[str] = []
         self.error = ""
@@ -81,7 +82,7 @@ class InputSummary:
             return
         try:
             with open_sentinel1(paths, vv_band=vv_band, vh_band=vh_band, units=units, io=GdalIO(),
-                                single_polarisation=single_polarisation) as source:
+                                single_polarisation=single_polarisation, dem=dem) as source:
                 description = source.describe(native_m=NATIVE_PIXEL_M)
                 self.band_order_assumed = source.band_names[0].endswith(ASSUMED_ORDER)
                 self.crs_wkt = source.grid.crs_wkt

@@ -9,6 +9,7 @@ whose units and processing steps the product states. Each format lives in its ow
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -25,15 +26,16 @@ from .product import Product
 Reader = Callable[[Container, RasterIO], Optional[Product]]
 
 
-def _readers() -> list[Reader]:
+def _readers(dem: Optional[Path]) -> list[Reader]:
     from . import dimap, grd, hyp3, zipped
 
-    return [grd.read, hyp3.read, dimap.read, zipped.read]
+    return [functools.partial(grd.read, dem=dem), hyp3.read, dimap.read, zipped.read]
 
 
-def resolve(inputs: Sequence[str | Path], io: RasterIO | None = None) -> Product:
+def resolve(inputs: Sequence[str | Path], io: RasterIO | None = None, dem: str | Path | None = None) -> Product:
     """Turn the user's input path(s) into a :class:`Product` read with ``io`` (default:
-    :func:`..io_choice.choose_io`); FloodSarError if unusable."""
+    :func:`..io_choice.choose_io`); FloodSarError if unusable. A GRD product is geocoded with the
+    terrain heights of ``dem`` when given (other inputs are already geocoded)."""
     io = io or choose_io()
     texts = [str(p) for p in inputs]
     if len(texts) == 1 and not raster_io.is_virtual(texts[0]):
@@ -47,7 +49,7 @@ def resolve(inputs: Sequence[str | Path], io: RasterIO | None = None) -> Product
             return dimap.read_dim(path, io)
         if path.is_dir() or path.suffix.lower() == ".zip":
             container = Container(path)
-            for read in _readers():
+            for read in _readers(Path(dem) if dem else None):
                 product = read(container, io)
                 if product is not None:
                     return product

@@ -74,7 +74,8 @@ class SafeProduct:
     height: int
     gcps: GcpGrid
     pols: dict[str, Polarisation]
-
+    #: The VV annotation XML as read (orbit, timing and slant-to-ground-range polynomials for terrain correction).
+    annotation: bytes
 
 
 def parse(container: Container, manifest: str) -> SafeProduct:
@@ -100,7 +101,8 @@ def parse(container: Container, manifest: str) -> SafeProduct:
         if missing:
             raise FloodSarError(f"{container.path}: the {pol} {', '.join(missing)} file(s) are missing; the product "
                                 "is incomplete: download it again.")
-    xml = {key: _xml(container, member) for key, member in files.items() if key[0] != "measurement"}
+    raw = {key: container.read(member) for key, member in files.items() if key[0] != "measurement"}
+    xml = {key: _xml(container.label(files[key]), data) for key, data in raw.items()}
     annotation = xml[("annotation", "VV")]
     info = annotation.find("imageAnnotation/imageInformation")
     return SafeProduct(
@@ -113,14 +115,15 @@ def parse(container: Container, manifest: str) -> SafeProduct:
                                 _vectors(xml[("calibration", pol)], "calibrationVector", "sigmaNought"),
                                 _noise_range(xml[("noise", pol)]),
                                 _noise_azimuth(xml[("noise", pol)]))
-              for pol in ("VV", "VH")})
+              for pol in ("VV", "VH")},
+        annotation=raw[("annotation", "VV")])
 
 
-def _xml(container: Container, member: str) -> ElementTree.Element:
+def _xml(label: str, data: bytes) -> ElementTree.Element:
     try:
-        return ElementTree.fromstring(container.read(member))
+        return ElementTree.fromstring(data)
     except ElementTree.ParseError as exc:
-        raise FloodSarError(f"{container.label(member)}: is not readable XML ({exc}); the product is damaged: "
+        raise FloodSarError(f"{label}: is not readable XML ({exc}); the product is damaged: "
                             "download it again.") from exc
 
 

@@ -81,7 +81,7 @@ def test_grd_info_from_folder_manifest_and_zip(tmp_path, capsys):
         assert "calibration to sigma0" in out and "thermal noise removal" in out
         assert "geocoding on the ellipsoid" in out and "(EPSG:32632) at 10 m" in out
         assert "500 m of relief at 35 deg moves a pixel about 714 m" in out
-        assert "a --dem only masks steep slopes" in out and "does not terrain-correct" in out
+        assert "pass a DEM (--dem) for terrain-corrected geocoding" in " ".join(out.split())
         assert "Units: linear power" in out
 
 

@@ -16,10 +16,13 @@ from osgeo import gdal
 from .rasters import write_geotiff
 
 TINY_SAFE = Path(__file__).resolve().parents[1] / "fixtures" / "s1_grd_tiny"
+#: The real product's first geolocation grid cell at its real geometry (orbit, timing, range polynomials).
+CORNER_SAFE = Path(__file__).resolve().parents[1] / "fixtures" / "s1_grd_corner"
 SAFE_NAME = "S1B_IW_GRDH_1SDV_20210401T052623_20210401T052648_026269_032297_ECC8.SAFE"
 MEASUREMENT = "s1b-iw-grd-{pol}-20210401t052623-20210401t052648-026269-032297-{n}.tiff"
 #: The tiny product's measurement size (numberOfLines, numberOfSamples in its annotation).
 TINY_SHAPE = (417, 644)
+CORNER_SHAPE = (2004, 1291)
 RTC_NAME = "S1A_IW_20180128T161201_DVP_RTC10_G_gpuned_FD6A"
 
 
@@ -30,10 +33,11 @@ def write_measurement(path: Path, dn: np.ndarray) -> None:
     ds = None
 
 
-def tiny_safe(folder: Path, vv_dn: np.ndarray, vh_dn: np.ndarray) -> Path:
-    """A tiny GRD SAFE folder (real XML) with the given VV/VH digital numbers; returns the .SAFE path."""
+def tiny_safe(folder: Path, vv_dn: np.ndarray, vh_dn: np.ndarray, source: Path = TINY_SAFE) -> Path:
+    """A tiny GRD SAFE folder (real XML; ``source``: TINY_SAFE or CORNER_SAFE) with the given VV/VH digital
+    numbers; returns the .SAFE path."""
     safe = folder / SAFE_NAME
-    shutil.copytree(TINY_SAFE / SAFE_NAME, safe)
+    shutil.copytree(source / SAFE_NAME, safe)
     (safe / "measurement").mkdir()
     for pol, n, dn in (("vv", "001", vv_dn), ("vh", "002", vh_dn)):
         write_measurement(safe / "measurement" / MEASUREMENT.format(pol=pol, n=n), dn)

@@ -168,3 +168,44 @@ def test_panel_describes_a_url_once_typed(plugin, tmp_path, http_folder):
     dock.product_file.lineEdit().editingFinished.emit()
     assert "Product: raster(s) read over HTTP" in dock.input_info.text()
     assert dock.parameters()["PRODUCT"] == f"{http_folder}/scene.tif" and "INPUT" not in dock.parameters()
+
+
+def _corner_and_dem(folder: Path) -> tuple[Path, Path, tuple[float, ...]]:
+    """The real-geometry GRD corner, a flat 300 m DEM over it (30 m pixels) and its output grid's transform."""
+    from helpers.products import CORNER_SAFE, CORNER_SHAPE
+
+    from floodsar.engine.products import resolve
+
+    safe = tiny_safe(folder, *water_and_land(CORNER_SHAPE), source=CORNER_SAFE)
+    raster = resolve([safe], GdalIO()).raster
+    grid = raster.grid
+    raster.close()
+    x0, _, _, y0, _, _ = grid.transform
+    dem = write_geotiff(folder / "dem.tif", np.full((grid.height // 3 + 2, grid.width // 3 + 2), 300.0, np.float32),
+                        epsg=32633, transform=(x0 - 30, 30.0, 0.0, y0 + 30, 0.0, -30.0))
+    return safe, dem, grid.transform
+
+
+def test_toolbox_terrain_corrects_a_grd_with_a_dem(processing_plugin, tmp_path):
+    safe, dem, (x0, _, _, y0, _, _) = _corner_and_dem(tmp_path)
+    feedback = LogFeedback()
+    extent = f"{x0 + 5000},{x0 + 12000},{y0 - 15000},{y0 - 8000} [EPSG:32633]"  # both halves of water_and_land
+    processing_plugin.run("floodsar:otsu_water", {"PRODUCT_FOLDER": str(safe), "DEM": str(dem), "EXTENT": extent,
+                                                  "OUTPUT": str(tmp_path / "classes.tif")}, feedback=feedback)
+    log = " ".join(feedback.lines)
+    assert "terrain-corrected geocoding with the DEM" in log and "geocoding on the ellipsoid" not in log
+    classes = read(tmp_path / "classes.tif")
+    assert classes.shape == (700, 700) and (classes == 1).any() and (classes == 0).any()
+
+
+def test_panel_says_a_grd_is_terrain_corrected_once_a_dem_is_chosen(plugin, tmp_path, monkeypatch):
+    safe, dem, _ = _corner_and_dem(tmp_path)
+    dock = plugin.dock
+    dock.source_combo.setCurrentIndex(dock.source_combo.findData("product"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(safe))
+    dock.product_folder_button.click()
+    assert "geocoding on the ellipsoid" in dock.input_info.text()
+    dock.flood_files["DEM"].setFilePath(str(dem))
+    assert "terrain-corrected geocoding with the DEM" in dock.input_info.text()
+    assert "Ellipsoid geocoding" not in dock.input_warnings.text()
+    dock.flood_files["DEM"].setFilePath("")

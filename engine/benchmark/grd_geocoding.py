@@ -31,10 +31,11 @@ REPEATS = 3
 
 
 def _write(path: Path, data: np.ndarray, **profile) -> None:
-    with warnings.catch_warnings(), rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
-                       dtype=data.dtype, **profile) as out:
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # measurements have none, as in real products
-        out.write(data, 1)
+        with rasterio.open(path, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
+                           dtype=data.dtype, **profile) as out:
+            out.write(data, 1)
 
 
 def _product(folder: Path) -> Path:

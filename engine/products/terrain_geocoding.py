@@ -1,4 +1,4 @@
-"""Terrain-corrected geocoding of a GRD product: output map pixels -> radar (line, pixel) through the orbit and a DEM.
+"""Terrain-corrected geocoding of a GRD product: map pixels -> radar (line, pixel) through the orbit and a DEM.
 
 Each output pixel is a 3-D point: its map position and the DEM's height there. The DEM is taken to
 hold heights above the geoid (what NASADEM, SRTM and the Copernicus DEM give: EGM96 or EGM2008,
@@ -8,14 +8,16 @@ heights are used as they are and ``GEOID_MISSING`` says what that costs.
 
 The radar position of a 3-D point is solved with the libraries made for it: xarray-sentinel reads
 the annotation's orbit state vectors and slant-to-ground-range polynomials, sarsen fits the orbit and
-solves the zero-Doppler azimuth time and slant range (``simulate_acquisition``), and xarray-sentinel
-turns slant range time into ground range. Line = (azimuth time - first line time) / line interval;
-pixel = ground range / pixel spacing.
+solves the zero-Doppler azimuth time and slant range (``simulate_acquisition``, iterated to 1 cm of
+the zero-Doppler plane: its default 1 m is 0.1 line, and the answer then depends on where it
+starts), and xarray-sentinel turns slant range time into ground range. Line = (azimuth time - first
+line time) / line interval; pixel = ground range / pixel spacing.
 
 Solving every pixel costs about 2 s per million pixels, so per window the exact solution is computed
 on a lattice every ``STEP`` output pixels at three heights spanning the window's terrain and
 interpolated: bilinearly in position, quadratically in height (a pixel moves nearly linearly with
-height; the quadratic term is under a pixel over 3 km of relief).
+height; the quadratic term is under a pixel over 3 km of relief). The lowest height's solution
+starts sarsen's iteration at the other two.
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ GEOID_MISSING = ("PROJ's EGM96 geoid grid (egm96_15.gtx, Debian package proj-dat
                  "heights are used as ellipsoidal heights: the geoid lies -107 to +85 m from the ellipsoid, which "
                  "moves pixels by up to that much / tan(incidence) in range; install PROJ's grids or pass a DEM in "
                  "ellipsoidal heights")
+#: sarsen iterates until a point is this close (m) to the zero-Doppler plane (its default, 1 m, is 0.1 line).
+ZERO_DOPPLER_M = 0.01
 #: One nanosecond: turns datetime64[ns] differences into numbers.
 NANOSECOND = np.timedelta64(1, "ns")
 
@@ -88,17 +92,25 @@ class OrbitGeometry:
                               "download the product again, or leave out {dem} for ellipsoid geocoding",
                               product) from exc
 
-    def radar_coordinates(self, xs: np.ndarray, ys: np.ndarray, heights: np.ndarray, crs_wkt: str
-                          ) -> tuple[np.ndarray, np.ndarray]:
+    def radar_coordinates(self, xs: np.ndarray, ys: np.ndarray, heights: np.ndarray, crs_wkt: str,
+                          near_lines: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
         """Raster (line, pixel) coordinates (sample centres at +0.5) of points (x, y in ``crs_wkt``, ellipsoidal
-        height in m), arrays of one shape."""
+        height in m), arrays of one shape. ``near_lines``: lines close to the answer (the same points at another
+        height), where sarsen's zero-Doppler iteration starts (else at the orbit's middle)."""
         import xarray as xr
         from sarsen import scene
 
-        points = scene.make_nd_dataarray([xr.DataArray(np.atleast_2d(v).astype(float), dims=("y", "x"))
-                                          for v in (xs, ys, heights)])
+        def grid(values: np.ndarray) -> xr.DataArray:
+            return xr.DataArray(np.atleast_2d(values).astype(float), dims=("y", "x"))
+
+        points = scene.make_nd_dataarray([grid(v) for v in (xs, ys, heights)])
         ecef = scene.transform_dem_3d(points, source_crs=crs_wkt)
-        acquisition = self._simulate(ecef, self._orbit, include_variables={"azimuth_time", "slant_range_time"})
+        guess = 0.0
+        if near_lines is not None:
+            times = self._first_line + ((near_lines - 0.5) * self._line_interval * 1e9).astype("timedelta64[ns]")
+            guess = grid((times - self._orbit.epoch) / NANOSECOND * 1e-9)
+        acquisition = self._simulate(ecef, self._orbit, include_variables={"azimuth_time", "slant_range_time"},
+                                     azimuth_time=guess, zero_doppler_distance=ZERO_DOPPLER_M)
         ground_range = self._ground_range(acquisition.azimuth_time, acquisition.slant_range_time, self._conversion)
         seconds = (acquisition.azimuth_time.values - self._first_line) / NANOSECOND * 1e-9
         lines = seconds / self._line_interval + 0.5
@@ -140,8 +152,9 @@ class TerrainGeocoding:
         low, high = float(np.nanmin(heights)), float(np.nanmax(heights))
         high = max(high, low + 1.0)  # three distinct heights even on flat ground
         levels = (low, (low + high) / 2, high)
-        solved = [self.geometry.radar_coordinates(xs, ys, np.full(xs.shape, level), self._grid.crs_wkt)
-                  for level in levels]
+        solved = [self.geometry.radar_coordinates(xs, ys, np.full(xs.shape, levels[0]), self._grid.crs_wkt)]
+        solved += [self.geometry.radar_coordinates(xs, ys, np.full(xs.shape, level), self._grid.crs_wkt,
+                                                   near_lines=solved[0][0]) for level in levels[1:]]
         weights = _quadratic_weights(levels, heights)
         return tuple(sum(w * spread(s[k]) for w, s in zip(weights, solved)) for k in (0, 1))
 

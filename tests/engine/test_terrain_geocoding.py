@@ -67,6 +67,35 @@ def test_orbit_geometry_puts_each_gcp_where_the_annotation_says(io, corner):
     raster.close()
 
 
+def test_orbit_solution_matches_every_gcp_of_the_full_size_annotation(large_real_data):
+    """The real product's full annotation (210 GCPs over 25,788 x 16,685 px, the Alps, 25-2818 m): at each GCP's
+    position and height, sarsen's zero-Doppler time and slant range match the GCP's own azimuthTime and
+    lines to 0.05 line; pixels agree with the GCPs' to 1.6 px (median 0.3), the spread coming from
+    xarray-sentinel interpolating between the one-per-second range polynomials (see the README)."""
+    import xml.etree.ElementTree as ElementTree
+
+    from floodsar.engine.io_choice import choose_io
+    from floodsar.engine.products.terrain_geocoding import OrbitGeometry
+
+    annotation = next((large_real_data / "safe" / SAFE_NAME / "annotation").glob("s1b-iw-grd-vv-*.xml"))
+    data = annotation.read_bytes()
+    points = list(ElementTree.fromstring(data).iter("geolocationGridPoint"))
+    lon, lat, height, gcp_pixels = (np.array([float(p.findtext(tag)) for p in points])
+                                    for tag in ("longitude", "latitude", "height", "pixel"))
+    times = np.array([np.datetime64(p.findtext("azimuthTime"), "ns") for p in points])
+    io = choose_io()
+    x, y = io.transform_points(io.epsg_wkt(4326), io.epsg_wkt(EPSG - 1), lon, lat)  # UTM 32N holds most of it
+    geometry = OrbitGeometry(data, annotation, SAFE_NAME)
+    lines, pixels = geometry.radar_coordinates(x, y, height, io.epsg_wkt(EPSG - 1))
+    info = ElementTree.fromstring(data).find("imageAnnotation/imageInformation")
+    first = np.datetime64(info.findtext("productFirstLineUtcTime"), "ns")
+    interval = float(info.findtext("azimuthTimeInterval"))
+    own_lines = (times - first) / np.timedelta64(1, "ns") * 1e-9 / interval + 0.5
+    assert np.abs(lines - own_lines).max() < 0.05
+    assert np.abs(pixels - gcp_pixels - 0.5).max() < 1.6 and np.median(np.abs(pixels - gcp_pixels - 0.5)) < 0.3
+    assert len(points) == 210 and np.ptp(height) > 2500
+
+
 def test_dem_at_the_gcp_heights_agrees_with_the_ellipsoid_geocoding_at_the_gcps(io, corner):
     """A DEM holding each GCP's height (as a geoid height) around it: at the GCPs the terrain-corrected radar
     coordinates of the output pixels agree with the ellipsoid (GCP) geocoding to a fraction of a pixel."""

@@ -51,7 +51,7 @@ class ModelMetadata:
     normalisation: str = "fixed"
     resolution_m: float = 10.0
     stride: int = 16
-    tile_size: int = 512
+    tile_size: int = 1024  # the tile inference runs on (models train on smaller chips)
     overlap: int = 64
     classes: tuple[str, ...] = ("dry", "water")
     threshold: float = 0.5

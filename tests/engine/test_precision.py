@@ -8,7 +8,7 @@ import pytest
 from floodsar.engine.choices import Precision
 from floodsar.engine.cli import main
 from floodsar.engine.errors import OptionError
-from floodsar.engine.models import DEFAULT_MODEL, bundled_model, int8_twin, resolve_model_path
+from floodsar.engine.models import DEFAULT_MODEL, bundled_model, int8_twin, load_model, resolve_model_path
 from floodsar.engine.pipeline import predict
 from floodsar.engine.request import PredictionRequest
 from helpers.rasters import read_band
@@ -46,3 +46,11 @@ def test_the_command_line_takes_precision(capsys, chips, tmp_path):
     err = capsys.readouterr().err
     assert code == 1 and "--precision int8" not in err and "--backend onnx or --precision fp32" in err
     assert err.count("\n") == 1
+
+
+def test_the_bundled_files_run_on_the_same_tiles():
+    """fp32, int8 and the .pt2 twin carry one tile size (1,024 px, chosen on the ETCI training block) and overlap."""
+    tiling = {(m.metadata.tile_size, m.metadata.overlap)
+              for m in (load_model(None, "onnx", "cpu", precision="fp32"), load_model(None, "onnx", "cpu"),
+                        load_model(None, "torch", "cpu"))}
+    assert tiling == {(1024, 64)}

@@ -163,11 +163,12 @@ class GrdRaster(RasterFile):
             def spread(coarse: np.ndarray) -> np.ndarray:
                 return down @ coarse.reshape(len(rows), len(cols)) @ across.T
 
+            ellipsoid = [c.reshape(xs.shape) for c in self.to_radar(xs.ravel(), ys.ravel())]
             if self.terrain is None:
-                coordinates = tuple(spread(c) for c in self.to_radar(xs.ravel(), ys.ravel()))
+                coordinates = tuple(spread(c) for c in ellipsoid)
             else:
                 window = Window(row0, col0, row1 - row0, col1 - col0)
-                coordinates = self.terrain.radar_coordinates(window, xs, ys, spread)
+                coordinates = self.terrain.radar_coordinates(window, xs, ys, ellipsoid[0], spread)
             self._last_coordinates = (key, coordinates)
         return self._last_coordinates[1]
 

@@ -16,8 +16,8 @@ line time) / line interval; pixel = ground range / pixel spacing.
 Solving every pixel costs about 2 s per million pixels, so per window the exact solution is computed
 on a lattice every ``STEP`` output pixels at three heights spanning the window's terrain and
 interpolated: bilinearly in position, quadratically in height (a pixel moves nearly linearly with
-height; the quadratic term is under a pixel over 3 km of relief). The lowest height's solution
-starts sarsen's iteration at the other two.
+height; the quadratic term is under a pixel over 3 km of relief). The three heights are solved in
+one call, the iteration starting from the ellipsoid geocoding's lines.
 """
 from __future__ import annotations
 
@@ -137,11 +137,11 @@ class TerrainGeocoding:
             raise
         self._io = io
 
-    def radar_coordinates(self, window: Window, xs: np.ndarray, ys: np.ndarray,
+    def radar_coordinates(self, window: Window, xs: np.ndarray, ys: np.ndarray, near_lines: np.ndarray,
                           spread: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Raster (line, pixel) of every pixel of ``window``: solved exactly at the lattice points (xs, ys) at three
-        heights, ``spread`` from the lattice onto the window's pixels, then quadratic in each pixel's height.
-        NaN where the DEM has no data."""
+        heights in one call (starting from ``near_lines``, e.g. the ellipsoid geocoding's), ``spread`` from the
+        lattice onto the window's pixels, then quadratic in each pixel's height. NaN where the DEM has no data."""
         heights = self._dem.read(window)[0].astype(np.float64)
         if self._geoid is not None:  # the geoid varies over tens of km: the lattice is plenty
             lon, lat = self._io.transform_points(self._grid.crs_wkt, self._io.epsg_wkt(4326), xs.ravel(), ys.ravel())
@@ -152,9 +152,10 @@ class TerrainGeocoding:
         low, high = float(np.nanmin(heights)), float(np.nanmax(heights))
         high = max(high, low + 1.0)  # three distinct heights even on flat ground
         levels = (low, (low + high) / 2, high)
-        solved = [self.geometry.radar_coordinates(xs, ys, np.full(xs.shape, levels[0]), self._grid.crs_wkt)]
-        solved += [self.geometry.radar_coordinates(xs, ys, np.full(xs.shape, level), self._grid.crs_wkt,
-                                                   near_lines=solved[0][0]) for level in levels[1:]]
+        three = [np.concatenate([v] * 3) for v in (xs, ys, near_lines)]  # one call: sarsen's overhead is per call
+        stacked = np.concatenate([np.full(xs.shape, level) for level in levels])
+        lines, pixels = self.geometry.radar_coordinates(three[0], three[1], stacked, self._grid.crs_wkt, three[2])
+        solved = list(zip(np.split(lines, 3), np.split(pixels, 3)))
         weights = _quadratic_weights(levels, heights)
         return tuple(sum(w * spread(s[k]) for w, s in zip(weights, solved)) for k in (0, 1))
 

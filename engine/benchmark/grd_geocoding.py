@@ -29,8 +29,8 @@ from .machine import machine_info
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "s1_grd_corner"
 REPEATS = 3
-#: How the grid is read: engine blocks, and the model's tiles (512 px cores with 64 px of overlap each side).
-READS = (("blocks of 1024 px", BLOCK, BLOCK), ("model tiles of 640 px every 512 px", 640, 512))
+#: How the grid is read: engine blocks, and 512 px model tiles with 64 px of overlap each side.
+READS = (("blocks of 1024 px", BLOCK, BLOCK), ("windows of 640 px every 512 px", 640, 512))
 
 
 def _write(path: Path, data: np.ndarray, **profile) -> None:

@@ -13,6 +13,7 @@ from osgeo import gdal
 
 from floodsar.engine.cli import main
 from helpers.rasters import unwritable_folder, write_geotiff
+from helpers.signals import as_from_a_terminal
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "floodsar"
 
@@ -122,7 +123,8 @@ def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
     process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(big), "-o", str(out / "m.tif"),
                                 "--model", str(pointwise_model), "--tile", "32", "--overlap", "0",
                                 "--probabilities", str(out / "p.tif")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 60
     while not any(out.iterdir()) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # wait until the temporary outputs exist: the run is under way

@@ -30,6 +30,7 @@ from floodsar.engine.dates import acquisition_date
 from floodsar.engine.event.runner import default_workers, runs_on_gpu
 from floodsar.engine.gdal_io import GdalIO
 from floodsar.engine.request import PredictionRequest
+from helpers.signals import as_from_a_terminal
 
 gdal.UseExceptions()
 BIN = Path(sys.executable).parent
@@ -232,7 +233,7 @@ def stac_pair(request) -> tuple[Path, Path]:
 
 def _start(args: list[str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            **kwargs)
+                            preexec_fn=as_from_a_terminal, **kwargs)
 
 
 @pytest.fixture
@@ -305,7 +306,8 @@ def test_ctrl_c_stops_the_cluster_work_leaves_no_partial_output_and_a_rerun_resu
     outdir = tmp_path / "masks"
     outdir.mkdir()
     argv = [str(BIN / "floodsar"), "batch", *map(str, inputs), "-o", str(outdir), "--workers", "2"]
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=as_from_a_terminal)
     lines = []
     for line in process.stderr:
         lines.append(line)

@@ -29,6 +29,7 @@ from floodsar.engine.models import DEFAULT_MODEL, load_model
 from helpers.hostile_files import hostile_pt2
 from helpers.models import model_metadata, onnx_model, save_onnx
 from helpers.rasters import read_band, write_geotiff
+from helpers.signals import as_from_a_terminal
 
 FLOODSAR = [sys.executable, "-m", "floodsar.engine.cli"]
 
@@ -185,7 +186,8 @@ def test_a_signal_mid_run_cancels_cleanly(big_scene, pointwise_model, tmp_path, 
     process = subprocess.Popen([*FLOODSAR, "predict", str(big_scene), "-o", str(out / "m.tif"),
                                 "--model", str(pointwise_model), "--tile", "32", "--overlap", "0",
                                 "--probabilities", str(out / "p.tif"), "--min-area", "300"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 60
     while not any(out.iterdir()) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the temporary outputs exist: the run is under way

@@ -72,8 +72,7 @@ class Sentinel1Source:
             self.units, self.units_reason = units, "set by the user"
         if assumed:
             self._check_band_order(sample)
-        self._sampled_valid = sample is not None and bool(self._valid_db(sample).shape[1])
-        self._raw_sample = sample  # the scene statistics reuse it (None: sampled when first needed)
+        self._raw_sample = sample  # reused by has_valid_pixel and the scene statistics (None: not sampled yet)
 
     def _read_raw(self, row_off: int, col_off: int, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw values [2, h, w] and validity before any unit conversion."""
@@ -139,7 +138,7 @@ class Sentinel1Source:
     def has_valid_pixel(self) -> bool:
         """Whether any pixel is valid: true at once when the units sample found one, else read block by
         block up to the first valid pixel (an input that is all nodata costs one fast pass, no output)."""
-        if self._sampled_valid:
+        if self._raw_sample is not None and self._valid_db(self._raw_sample).shape[1]:
             return True
         return any(self._read_valid(w.row, w.col, w.height, w.width)[1].any()
                    for w in blocks(self.grid.height, self.grid.width, SCAN_BLOCK))
@@ -194,8 +193,7 @@ class Sentinel1Source:
         """Map only the pixels touching ``extent`` (xmin, ymin, xmax, ymax in the input's CRS)."""
         row, col, height, width = extent_window(self.grid, extent, self.paths[0])
         self._origin = (self._origin[0] + row, self._origin[1] + col)
-        self._sampled_valid = False  # the sample covered the whole raster
-        self._raw_sample = None
+        self._raw_sample = None  # the sample covered the whole raster
         self.grid = self.grid.window(row, col, height, width)
 
     def describe(self, native_m: float | None = None) -> str:

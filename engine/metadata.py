@@ -52,7 +52,7 @@ class ModelMetadata:
     resolution_m: float = 10.0
     stride: int = 16
     tile_size: int = 1024  # the tile inference runs on (models train on smaller chips)
-    overlap: int = 64
+    overlap: int = 32
     classes: tuple[str, ...] = ("dry", "water")
     threshold: float = 0.5
     training_data: str = ""

@@ -85,11 +85,11 @@ def backend_of(model: Path) -> str:
     return next((backend for backend, suffix in SUFFIXES.items() if suffix == model.suffix.lower()), "onnx")
 
 
-def engine_method(method: str, model: Optional[Path] = None, change: bool = False, tile: Optional[int] = None
-                  ) -> Method:
+def engine_method(method: str, model: Optional[Path] = None, change: bool = False, tile: Optional[int] = None,
+                  overlap: Optional[int] = None) -> Method:
     """The engine's pipeline with ``--method method``: the mask it writes, read back. With ``change``, the
     chip's pre-flood image goes in as ``--pre`` and the class map's flood (class 1) is the positive class.
-    ``tile``: the model's tile side in pixels (None: the model's own)."""
+    ``tile``, ``overlap``: the model's tile side and context per side in pixels (None: the model's own)."""
     backend = backend_of(model) if model else "onnx"
 
     def run(chip: RealChip, workdir: Path) -> np.ndarray:
@@ -97,7 +97,7 @@ def engine_method(method: str, model: Optional[Path] = None, change: bool = Fals
         flood = FloodOptions(pre=list(chip.pre)) if change else None
         predict(PredictionRequest(inputs=list(chip.inputs), output=output, method=method, model=model,
                                   backend=backend, device="cpu", flood=flood, tile=tile,
-                                  overwrite=True))  # one scratch folder
+                                  overlap=overlap, overwrite=True))  # one scratch folder
         with RasterioIO().open_raster(output) as raster:
             mask = raster.read_window([1], 0, 0, raster.grid.height, raster.grid.width)[0]
         output.unlink()
@@ -247,16 +247,16 @@ def as_json(results: dict[str, list[ChipResult]], skipped: Sequence[str], **cont
     return {**document, "removed_by_pre": removed} if removed else document
 
 
-def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True, tile: Optional[int] = None
-             ) -> tuple[dict[str, list[ChipResult]], list[str]]:
-    """Model (on ``tile`` px tiles; None: the model's own), engine Otsu and per-chip Otsu on ``chips``;
-    post-only water and change detection (engine Otsu) when the chips are pre-/post-flood pairs."""
+def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True, tile: Optional[int] = None,
+             overlap: Optional[int] = None) -> tuple[dict[str, list[ChipResult]], list[str]]:
+    """Model (on ``tile`` px tiles with ``overlap`` px of context; None: the model's own), engine Otsu and
+    per-chip Otsu on ``chips``; post-only water and change detection (engine Otsu) when the chips are pre-/post-flood pairs."""
     if any(chip.pre for chip in chips):
         methods = {"post_only_water": engine_method("otsu"), "change_detection": engine_method("otsu", change=True)}
         return run(methods, chips, progress)
     load_model(model, backend_of(model), "cpu")  # a bad model fails here, not chip by chip
-    methods = {"model": engine_method("model", model, tile=tile), "engine_otsu": engine_method("otsu"),
-               "chip_otsu": chip_otsu}
+    methods = {"model": engine_method("model", model, tile=tile, overlap=overlap),
+               "engine_otsu": engine_method("otsu"), "chip_otsu": chip_otsu}
     return run(methods, chips, progress)
 
 
@@ -269,6 +269,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX or .pt2 model (default: bundled)")
     parser.add_argument("--tile", type=int, default=None,
                         help="the model's tile side in pixels (default: the model's own, as floodsar predict)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="context pixels per tile side (default: the model's own, as floodsar predict)")
     parser.add_argument("--real", type=Path, default=None,
                         help=f"without FOLDER: the shared real-data folder, its Sen1Floods11 and STAC chips "
                              f"(default: ${ENVIRONMENT_VARIABLE}, else ../shared/data/real)")
@@ -286,7 +288,8 @@ def command(args: argparse.Namespace) -> int:
             chips, notes = find_layout_chips(args.layout, args.folder, Path(workdir), args.etci_block)
         else:
             chips, notes = find_chips(real), []
-        results, skipped = evaluate(chips, args.model, progress=not args.quiet, tile=args.tile)
+        results, skipped = evaluate(chips, args.model, progress=not args.quiet, tile=args.tile,
+                                      overlap=args.overlap)
     skipped = [*notes, *skipped]
     print(markdown(results, skipped, per_chip=not args.no_per_chip))
     removed = removed_by_pre(results)
@@ -295,7 +298,8 @@ def command(args: argparse.Namespace) -> int:
               f"the labels call {_pct(removed['labelled_flooded_share'])}% of them flooded.")
     if args.json:
         document = as_json(results, skipped, layout=args.layout or "real", model=str(args.model),
-                           folder=str(args.folder or real), etci_block=args.etci_block, tile=args.tile)
+                           folder=str(args.folder or real), etci_block=args.etci_block, tile=args.tile,
+                           overlap=args.overlap)
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(json_ready(document), indent=2), encoding="utf-8")
     return 0

@@ -7,8 +7,9 @@ torch is imported only when the PyTorch backend is asked for.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -22,6 +23,21 @@ PROVIDER_DEVICES = {"TensorrtExecutionProvider": "cuda", "CUDAExecutionProvider"
                     "CPUExecutionProvider": "cpu"}
 #: Name of the metadata file inside a ``.pt2`` archive (``torch.export.save(extra_files=...)``).
 TORCH_METADATA_FILE = "floodsar.json"
+#: Batches the CPU runs at once. Two keep every core busy through each other's single-threaded operators and
+#: the reader's decoding; one batch on all cores left a quarter of a 2-core machine idle (README, Performance).
+CPU_STREAMS = 2
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def cpu_streams(threads: int | None) -> tuple[int, int]:
+    """(batches run at once, threads per batch) for ``threads`` CPU threads in all (None: one per usable core)."""
+    total = threads or usable_cores()
+    streams = min(CPU_STREAMS, total)
+    return streams, total // streams
 
 
 def select_providers(device: Device, available: Sequence[str]) -> list[str]:
@@ -44,8 +60,27 @@ def onnx_device(device: Device) -> str:
     return PROVIDER_DEVICES[select_providers(device, ort.get_available_providers())[0]]
 
 
+def session_options(device: str, threads: int | None) -> tuple[Any, int]:
+    """ONNX Runtime session options for a session on ``device`` ('cpu' or 'cuda') with ``threads`` CPU
+    threads in all (None: one per core), and how many batches it may run at once."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
+    # ONNX Runtime's threads spin between operators by default, holding every core while the engine's
+    # reader thread (and any other process) waits for one: on a 2-core machine that made runs slower.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if device == "cpu":
+        streams, options.intra_op_num_threads = cpu_streams(threads)
+        return options, streams
+    if threads:  # CPU threads of the operators a GPU provider leaves to the CPU
+        options.intra_op_num_threads = threads
+    return options, 1
+
+
 class OnnxBackend:
-    """An ONNX Runtime session on the best available provider for the device."""
+    """An ONNX Runtime session on the best available provider for the device; on the CPU, ``streams`` batches
+    may run at once (``run`` is called from that many threads), sharing out ``threads``."""
 
     def __init__(self, path: Path, device: Device = Device.AUTO, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -53,13 +88,7 @@ class OnnxBackend:
         if hasattr(ort, "disable_telemetry_events"):  # usage events (sent on Windows builds): off
             ort.disable_telemetry_events()
         providers = select_providers(device, ort.get_available_providers())
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: provider fallback notes are reported by us
-        # ONNX Runtime's threads spin between operators by default, holding every core while the engine's
-        # reader thread (and any other process) waits for one: on a 2-core machine that made runs slower.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if threads:  # CPU threads of this session (default: one per core)
-            options.intra_op_num_threads = threads
+        options, self.streams = session_options(PROVIDER_DEVICES[providers[0]], threads)
         try:
             self.session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for corrupt or unsupported files
@@ -105,6 +134,7 @@ class TorchBackend:
             raise OptionError("device", device, f"{{device=cuda}}: PyTorch sees no CUDA GPU (torch "
                               f"{torch.__version__})", "install a CUDA build of torch, or use {device=cpu}")
         self.device = "cuda" if device != Device.CPU and torch.cuda.is_available() else "cpu"
+        self.streams = 1  # PyTorch's threads are the process's: one batch at a time, on all of them
         extra = {TORCH_METADATA_FILE: ""}
         try:
             program = torch.export.load(io.BytesIO(data), extra_files=extra)

@@ -91,6 +91,11 @@ class Model:
     def description(self) -> str:
         return f"{self.metadata.name} ({self.path.name}) on {self.backend.description}"
 
+    @property
+    def streams(self) -> int:
+        """How many batches may run at once (:meth:`predict` from that many threads)."""
+        return self.backend.streams
+
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """Water probability float32 [N, H, W] for a normalised float32 [N, C, H, W] batch."""
         try:
@@ -111,7 +116,7 @@ def load_model(model: str | Path | None = None, backend: Backend = Backend.ONNX,
                threads: int | None = None, trusted_by_user: bool = False,
                precision: Precision = Precision.AUTO) -> Model:
     """Load and validate a model file (None = the bundled model, in ``precision``); FloodSarError on any
-    problem. ``threads``: CPU threads for inference (default: one per core). A ``.pt2`` file is opened only
+    problem. ``threads``: CPU threads for inference in all (default: one per core). A ``.pt2`` file is opened only
     when it is the bundled model or ``trusted_by_user`` (opening one can run code)."""
     path = resolve_model_path(model, backend, device, precision)
     runner = (OnnxBackend(path, device, threads) if backend == Backend.ONNX

@@ -3,9 +3,9 @@
 The command line and the QGIS plugin both call :func:`predict`. Everything is checked
 before any inference (inputs, model, output folders); the raster is never held in
 memory: a reader thread prefetches windows into a small bounded queue, the model runs
-batch by batch (tiles that are entirely nodata never reach it), and finished rows are
-written as they complete. On a failure, a cancel
-or Ctrl-C, no output file is left behind.
+batch by batch (on the CPU two batches at once; tiles that are entirely nodata never reach
+it), and finished rows are written in order as they complete. On a failure, a cancel or
+Ctrl-C, no output file is left behind.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from .models import Model, load_model
 from .otsu import TILE_SIZE as OTSU_TILE_SIZE
 from .otsu import TiledOtsu, water_mask
 from .outputs import Target
+from .prefetch import ordered_map
 from .prefetch import prefetched as _prefetched
 from .progress import Stages
 from .raster_io import RasterIO
@@ -123,9 +124,15 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
         yield chunk
 
 
-def _chunk_cores(chunk: _Chunk, model: Model) -> Iterator[Tuple[Tile, np.ndarray]]:
-    """(tile, core probability with NaN at nodata) for each tile of ``chunk``; the model runs once."""
-    predicted = iter(model.predict(chunk.inputs) if chunk.inputs is not None else ())
+def _predict_chunk(model: Model) -> Callable[[_Chunk], Optional[np.ndarray]]:
+    """The model's probabilities [N, H, W] for a chunk's tiles with data (None if it has none)."""
+    return lambda chunk: model.predict(chunk.inputs) if chunk.inputs is not None else None
+
+
+def _chunk_cores(chunk: _Chunk, probabilities: Optional[np.ndarray]) -> Iterator[Tuple[Tile, np.ndarray]]:
+    """(tile, core probability with NaN at nodata) for each tile of ``chunk``, from the model's
+    ``probabilities`` for its tiles with data."""
+    predicted = iter(probabilities if probabilities is not None else ())
     valids = iter(chunk.valids)
     for tile, has_data in zip(chunk.tiles, chunk.has_data):
         if has_data:
@@ -200,9 +207,9 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
         _check_cancel(is_cancelled)
         done, band, assembler = 0, bands[0], StripAssembler(bands[0].width, BLOCK_ROWS, col=bands[0].col)
         with _prefetched(_read_chunks(source, model, tiles, batch)) as reader:
-            for chunk in reader:
+            for chunk, probabilities in ordered_map(_predict_chunk(model), reader, model.streams):
                 _check_cancel(is_cancelled)
-                for tile_, core in _chunk_cores(chunk, model):
+                for tile_, core in _chunk_cores(chunk, probabilities):
                     if band_at[tile_.core.col] is not band:
                         write(band, assembler.finish())
                         band = band_at[tile_.core.col]

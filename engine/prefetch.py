@@ -1,10 +1,13 @@
-"""Reading ahead: an iterator run in a reader thread, a bounded number of items ahead of its consumer."""
+"""Working ahead of the consumer, a bounded number of items: an iterator run in a reader thread, and a
+function run on several items at once in worker threads, results kept in order."""
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import contextlib
 import queue
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Deque, Iterable, Iterator, Tuple
 
 #: Batches (or windows) the reader thread may read ahead of the model.
 PREFETCH = 2
@@ -63,3 +66,24 @@ def prefetched(items: Iterable[Any]) -> Iterator[Prefetcher]:
         yield reader
     finally:
         reader.close()
+
+
+def ordered_map(function: Callable[[Any], Any], items: Iterable[Any], workers: int) -> Iterator[Tuple[Any, Any]]:
+    """(item, function(item)) in the order of ``items``, with up to ``workers`` calls running at once in threads
+    (one: called in this thread). Errors are re-raised here; leaving early waits for the running calls."""
+    if workers == 1:
+        yield from ((item, function(item)) for item in items)
+        return
+    running: Deque[Tuple[Any, concurrent.futures.Future]] = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="floodsar-model") as pool:
+        try:
+            for item in items:
+                running.append((item, pool.submit(function, item)))
+                if len(running) == workers:
+                    item, future = running.popleft()
+                    yield item, future.result()
+            while running:
+                item, future = running.popleft()
+                yield item, future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -36,12 +36,13 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from ..backends import PROVIDER_DEVICES, session_options
 from ..errors import CancelledError
 from ..models import DEFAULT_MODEL, Model, int8_twin, load_model, resolve_model_path
 from .estimates import SCENE_HEIGHT, SCENE_WIDTH
 from .measure import TimedBackend, time_inference
 
-PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PROVIDERS = tuple(PROVIDER_DEVICES)  # best first
 GPU_BATCHES, CPU_BATCHES = (1, 4, 8, 16, 32), (1, 4)
 #: Seconds each inference-only measurement aims at (after its warm-up).
 INFERENCE_S = 3.0
@@ -78,13 +79,13 @@ def environment() -> Dict[str, Any]:
 
 
 class ProviderBackend:
-    """An ONNX Runtime session on exactly one provider (the engine itself picks the best one present)."""
+    """An ONNX Runtime session on exactly one provider (the engine itself picks the best one present); on the
+    CPU it runs batches at once and spends threads as the engine does."""
 
     def __init__(self, path: Path, provider: str) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options, self.streams = session_options(PROVIDER_DEVICES[provider], None)
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=[provider])
         self.device = "cpu" if provider == "CPUExecutionProvider" else "cuda"
         self.description = f"onnxruntime {ort.__version__} {provider} ({self.device})"
@@ -105,7 +106,7 @@ class ModuleBackend:
         encoder = architecture.rsplit("-", 1)[-1]  # "deeplabv3plus-xception_lite"
         module = WaterProbability(build_model(ModelConfig(encoder=encoder, in_channels=bands)))
         module.load_state_dict(torch.load(state, map_location="cpu", weights_only=True))
-        self._torch, self.device = torch, device
+        self._torch, self.device, self.streams = torch, device, 1
         self.module = module.to(device).eval()
         self.description = f"torch {torch.__version__} ({device}, network rebuilt from {state.name})"
 

@@ -10,6 +10,8 @@ from typing import Any, Dict
 
 import numpy as np
 
+from ..backends import usable_cores
+
 
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
@@ -26,7 +28,7 @@ def machine_info() -> Dict[str, Any]:
 
     info: Dict[str, Any] = {
         "cpu": _cpu_name(), "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "ram_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else None,
         "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "os": platform.platform(), "python": platform.python_version(), "numpy": np.__version__,

@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Sequence
@@ -16,6 +17,7 @@ import numpy as np
 from ..errors import FloodSarError
 from ..models import Model, ModelBackend, load_model
 from ..pipeline import PredictionRequest, predict
+from ..prefetch import ordered_map
 from ..scene_statistics import SceneStatistics
 from .scene import scene_db, speckle_bank
 
@@ -26,7 +28,8 @@ MATMUL_SIZE, MATMUL_SECONDS = 2048, 1.0
 
 
 def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str, float]:
-    """Run ``tiles`` normalised tiles (rounded up to whole batches) after a warm-up; rates per second.
+    """Run ``tiles`` normalised tiles (rounded up to whole batches) after a warm-up, as many batches at once
+    as the engine runs (``model.streams``); rates per second.
 
     Mpx/s counts every pixel of the tile the model sees, overlap included.
     """
@@ -37,8 +40,8 @@ def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str,
         model.predict(inputs)
     batches = math.ceil(tiles / batch)
     started = time.perf_counter()
-    for _ in range(batches):
-        model.predict(inputs)
+    for _ in ordered_map(lambda _: model.predict(inputs), range(batches), model.streams):
+        pass
     seconds = time.perf_counter() - started
     done = batches * batch
     return {"tiles": done, "seconds": seconds, "tiles_per_s": done / seconds,
@@ -46,31 +49,42 @@ def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str,
 
 
 class TimedBackend:
-    """A model backend that counts its calls and the seconds spent inside them (the model's share of a run)."""
+    """A model backend that counts its calls and the wall seconds during which at least one was running (the
+    model's share of a run; calls may overlap, ``streams`` at once)."""
 
     def __init__(self, backend: ModelBackend) -> None:
         self.backend = backend
         self.description = backend.description
         self.device = backend.device
+        self.streams = backend.streams
         self.calls = 0
         self.seconds = 0.0
+        self._running = 0
+        self._busy_since = 0.0
+        self._lock = threading.Lock()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        started = time.perf_counter()
+        with self._lock:
+            if self._running == 0:
+                self._busy_since = time.perf_counter()
+            self._running += 1
         try:
             return self.backend.run(batch)
         finally:
-            self.seconds += time.perf_counter() - started
-            self.calls += 1
+            with self._lock:
+                self._running -= 1
+                self.calls += 1
+                if self._running == 0:
+                    self.seconds += time.perf_counter() - self._busy_since
 
 
 def time_end_to_end(request: PredictionRequest, tiles: int, pixels: int) -> Dict[str, float]:
     """Time a model load and :func:`predict` with that model; the outputs are deleted afterwards.
 
     ``seconds`` is the load plus the run; ``load_s`` the load (the fixed cost that a full-scene
-    estimate must not scale with the raster); ``model_s`` the time inside the model's calls
-    (``model_calls``); ``engine_share`` the rest's share of ``seconds`` (reading, normalising, stitching,
-    writing, loading: everything but the model).
+    estimate must not scale with the raster); ``model_s`` the wall time during which at least one of the
+    model's calls (``model_calls``) was running; ``engine_share`` the rest's share of ``seconds`` (the time
+    the model waited for reading, normalising, stitching, writing, loading).
     """
     started = time.perf_counter()
     model = load_model(request.model, request.backend, request.device, trusted_by_user=request.trust_model)

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence
 
-from ..backends import PROVIDER_DEVICES, select_providers
+from ..backends import PROVIDER_DEVICES, select_providers, usable_cores
 from ..choices import Device
 from ..errors import PLAIN, CancelledError, FloodSarError
 from ..models import Model, load_model, resolve_model_path
@@ -121,10 +121,6 @@ def map_scene(job: SceneJob) -> SceneOutcome:
     except Exception as exc:  # a bug or a library failure: reported for this scene, the others go on
         return SceneOutcome(scene, FAILED, one_line(f"unexpected {type(exc).__name__}: {exc}"))
     return SceneOutcome(scene, DONE, result=summary)
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def local_model_threads(workers: int) -> int:

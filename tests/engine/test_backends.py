@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from floodsar.engine import models
-from floodsar.engine.backends import OnnxBackend, TorchBackend, select_providers
+from floodsar.engine.backends import OnnxBackend, TorchBackend, cpu_streams, select_providers
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.models import load_model, resolve_model_path
+from floodsar.engine.prefetch import ordered_map
 
 GPU_BUILD = ["AzureExecutionProvider", "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"]
 
@@ -47,6 +48,20 @@ def test_device_cuda_fails_clearly_without_a_gpu(conv_model):
     if not torch.cuda.is_available():
         with pytest.raises(FloodSarError, match="device cuda.*no CUDA GPU"):
             TorchBackend(conv_model.with_suffix(".pt2"), "cuda", trusted_by_user=True)
+
+
+@pytest.mark.parametrize("threads,expected", [(1, (1, 1)), (2, (2, 1)), (3, (2, 1)), (16, (2, 8))])
+def test_cpu_threads_are_shared_out_between_two_batches_at_once(threads, expected):
+    assert cpu_streams(threads) == expected
+
+
+def test_batches_run_at_once_on_the_cpu_give_what_they_give_one_by_one(conv_model):
+    model = load_model(conv_model, "onnx", "cpu", threads=2)
+    assert model.streams == 2
+    batches = [np.random.default_rng(seed).normal(size=(1, 2, 64, 96)).astype(np.float32) for seed in range(6)]
+    at_once = [probability for _, probability in ordered_map(model.predict, batches, model.streams)]
+    for batch, probability in zip(batches, at_once):
+        np.testing.assert_array_equal(probability, model.predict(batch))
 
 
 @pytest.mark.parametrize("kind", ["pointwise_model", "conv_model"])

@@ -14,6 +14,9 @@ GTIFF_OPTIONS = {"TILED": "YES", "BLOCKXSIZE": "512", "BLOCKYSIZE": "512",
 PREDICTOR = {"uint8": "2", "float32": "3"}
 #: Overviews are built down to this size (pixels on the longer side).
 OVERVIEW_MIN_SIZE = 256
+#: GDAL configuration while overviews are built: computed and compressed on every core (the last step of a
+#: run, when the model no longer needs them; full scene: 1.2 -> 0.9 s on 2 cores).
+OVERVIEW_CONFIG = {"GDAL_NUM_THREADS": "ALL_CPUS"}
 #: The polygons: layer names (water mask, flood class map), area and class attributes.
 WATER_LAYER = "water"
 FLOOD_LAYER = "flood"

@@ -162,7 +162,13 @@ class GdalIO(RasterIO):
         if not factors:
             return
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE), f"opening {path}")
-        _ok(ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
+        for key, value in formats.OVERVIEW_CONFIG.items():  # this thread only: QGIS keeps its settings
+            gdal.SetThreadLocalConfigOption(key, value)
+        try:
+            _ok(ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
+        finally:
+            for key in formats.OVERVIEW_CONFIG:
+                gdal.SetThreadLocalConfigOption(key, None)
         ds = None
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
         if ds.GetRasterBand(1).GetOverviewCount() != len(factors):

@@ -174,7 +174,7 @@ class RasterioIO(RasterIO):
     def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
         if not factors:
             return
-        with rasterio.open(path, "r+") as ds:
+        with rasterio.Env(**formats.OVERVIEW_CONFIG), rasterio.open(path, "r+") as ds:
             ds.build_overviews(factors, Resampling[resampling])
         with rasterio.open(path) as ds:
             if len(ds.overviews(1)) != len(factors):

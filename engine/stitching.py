@@ -28,41 +28,43 @@ def crop_core(tile: Tile, values: np.ndarray) -> np.ndarray:
 
 class StripAssembler:
     """Collects tile cores (in plan order) into rows ``width`` pixels wide from pixel column ``col`` (the
-    whole raster, or a column band of it); yields finished row chunks."""
+    whole raster, or a column band of it); yields finished row chunks.
+
+    Rows finished but not yet a whole block are carried to the top of the next tile row's buffer, so each
+    pixel is copied once into a buffer and handed on as a view."""
 
     def __init__(self, width: int, block_rows: int, dtype: type = np.float32, col: int = 0) -> None:
         self.width, self.col = width, col
         self.block_rows = block_rows
         self.dtype = dtype
-        self._strip: np.ndarray | None = None
-        self._pending: list[np.ndarray] = []
-        self._pending_row = 0  # first raster row held in _pending (a multiple of block_rows)
+        self._strip: np.ndarray | None = None  # the carried rows, then the tile row being filled
+        self._carried = np.empty((0, width), dtype=dtype)  # finished rows short of a whole block
+        self._carried_row = 0  # raster row of the first carried row (a multiple of block_rows)
 
     def add(self, tile: Tile, core: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """Place a tile's core; return the (row, rows) chunks that are now complete."""
+        top = len(self._carried)
         if self._strip is None:
-            self._strip = np.empty((tile.core.height, self.width), dtype=self.dtype)
+            self._strip = np.empty((top + tile.core.height, self.width), dtype=self.dtype)
+            self._strip[:top] = self._carried
         left = tile.core.col - self.col
-        self._strip[:, left:left + tile.core.width] = core
+        self._strip[top:, left:left + tile.core.width] = core
         if tile.last_in_row:
-            self._pending.append(self._strip)
-            self._strip = None
-            return self._emit(final=False)
+            rows, self._strip = self._strip, None
+            return self._emit(rows, final=False)
         return []
 
     def finish(self) -> list[tuple[int, np.ndarray]]:
         """Return every remaining row (call once all tiles were added)."""
         if self._strip is not None:
             raise RuntimeError("a tile row was left incomplete")
-        return self._emit(final=True)
+        return self._emit(self._carried, final=True)
 
-    def _emit(self, final: bool) -> list[tuple[int, np.ndarray]]:
-        held = sum(len(strip) for strip in self._pending)
-        ready = held if final else held // self.block_rows * self.block_rows
+    def _emit(self, rows: np.ndarray, final: bool) -> list[tuple[int, np.ndarray]]:
+        ready = len(rows) if final else len(rows) // self.block_rows * self.block_rows
+        self._carried = rows[ready:]
         if not ready:
             return []
-        rows = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
-        self._pending = [rows[ready:]] if ready < held else []
-        chunk = (self._pending_row, rows[:ready])
-        self._pending_row += ready
+        chunk = (self._carried_row, rows[:ready])
+        self._carried_row += ready
         return [chunk]

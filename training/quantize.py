@@ -105,7 +105,11 @@ def first_convolution(model: Path) -> str:
     """The name of the model's first Conv node (ONNX graphs list nodes in topological order)."""
     import onnx
 
-    return next(node.name for node in onnx.load(str(model)).graph.node if node.op_type == "Conv")
+    name = next((node.name for node in onnx.load(str(model)).graph.node if node.op_type == "Conv"), None)
+    if not name:
+        raise FloodSarError(f"{model}: the model has no named convolution to keep in float32; "
+                            "export it with FloodSAR (floodsar-train export).")
+    return name
 
 
 def quantise(model: Path, out: Path, rasters: Sequence[tuple[Path, ...]]) -> Path:

@@ -44,10 +44,15 @@ def onnx_model(kind: str, metadata: ModelMetadata | None = None, channels: int =
                         numpy_helper.from_array(np.array([1], np.int64), "axis"),
                         numpy_helper.from_array(np.array(OFFSET, np.float32), "offset"),
                         numpy_helper.from_array(np.array(SLOPE, np.float32), "slope")]
-    elif kind == "conv3x3":
-        nodes = [helper.make_node("Conv", [INPUT_NAME, "weight", "bias"], ["logit"], pads=[1, 1, 1, 1])]
+    elif kind in ("conv3x3", "conv3x3_1x1"):
+        nodes = [helper.make_node("Conv", [INPUT_NAME, "weight", "bias"], ["logit"], name="conv3x3",
+                                  pads=[1, 1, 1, 1])]
         initializers = [numpy_helper.from_array(CONV_WEIGHTS[:, :channels], "weight"),
                         numpy_helper.from_array(CONV_BIAS, "bias")]
+        if kind == "conv3x3_1x1":  # the same function through a second (1x1, identity) convolution
+            nodes[0].output[0] = "conv3x3"
+            nodes.append(helper.make_node("Conv", ["conv3x3", "identity"], ["logit"], name="conv1x1"))
+            initializers.append(numpy_helper.from_array(np.ones((1, 1, 1, 1), np.float32), "identity"))
     else:
         raise ValueError(kind)
     nodes.append(helper.make_node("Sigmoid", ["logit"], [OUTPUT_NAME]))

@@ -12,13 +12,15 @@ from helpers.models import model_metadata, onnx_model, save_onnx
 
 
 def test_int8_twin_runs_in_the_engine_close_to_fp32(real_data, tmp_path):
-    fp32 = save_onnx(onnx_model("conv3x3", model_metadata(name="conv3x3")), tmp_path / "conv3x3.onnx")
+    fp32 = save_onnx(onnx_model("conv3x3_1x1", model_metadata(name="conv3x3")), tmp_path / "conv3x3.onnx")
     chip = real_data / "sen1floods11" / "S1Hand" / "Spain_7370579_S1Hand.tif"
     int8 = quantise(fp32, int8_twin(fp32), [(chip,)])
     assert int8.name == "conv3x3_int8.onnx"
     graph = onnx.load(str(int8)).graph
     assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in graph.node}
-    assert any(init.data_type == onnx.TensorProto.INT8 for init in graph.initializer)  # int8 weights
+    weights = {init.name: init.data_type for init in graph.initializer}
+    assert weights["weight"] == onnx.TensorProto.FLOAT  # the first convolution, on the input bands, stays float32
+    assert onnx.TensorProto.INT8 in weights.values()  # the second one's weights are int8
     model = load_model(int8)  # the engine's checks pass: FloodSAR metadata, input and output names
     source = load_model(fp32).metadata
     quantisation = model.metadata.provenance["quantisation"]

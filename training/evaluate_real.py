@@ -250,7 +250,8 @@ def as_json(results: dict[str, list[ChipResult]], skipped: Sequence[str], **cont
 def evaluate(chips: Sequence[RealChip], model: Path, progress: bool = True, tile: Optional[int] = None,
              overlap: Optional[int] = None) -> tuple[dict[str, list[ChipResult]], list[str]]:
     """Model (on ``tile`` px tiles with ``overlap`` px of context; None: the model's own), engine Otsu and
-    per-chip Otsu on ``chips``; post-only water and change detection (engine Otsu) when the chips are pre-/post-flood pairs."""
+    per-chip Otsu on ``chips``; post-only water and change detection (engine Otsu) when the chips are
+    pre-/post-flood pairs."""
     if any(chip.pre for chip in chips):
         methods = {"post_only_water": engine_method("otsu"), "change_detection": engine_method("otsu", change=True)}
         return run(methods, chips, progress)

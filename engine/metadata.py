@@ -102,7 +102,8 @@ class ModelMetadata:
         lo, hi = self.clip_db
         mean = np.asarray(centre, dtype=np.float32)[:, None, None]
         std = np.asarray(spread, dtype=np.float32)[:, None, None]
-        out = np.clip(db, lo, hi, out=out, dtype=np.float32)
+        out = np.maximum(db, np.float32(lo), out=out, dtype=np.float32)  # clipped (faster than np.clip)
+        np.minimum(out, np.float32(hi), out=out)
         np.subtract(out, mean, out=out)
         return np.divide(out, std, out=out)
 

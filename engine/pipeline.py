@@ -106,7 +106,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
     chunk = _Chunk([], [], None, [])
     for tile in tiles:
         window = tile.read
-        db, valid = source.read_db(window.row, window.col, window.height, window.width)
+        db, valid = source.read_db(window.row, window.col, window.height, window.width, fill=None)
         has_data = bool(valid.any())
         chunk.tiles.append(tile)
         chunk.has_data.append(has_data)
@@ -115,7 +115,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
                 chunk.inputs = np.zeros(shape, dtype=np.float32)
             normalised = model.metadata.normalise(db[bands] if bands != all_bands else db, scene,
                                                   out=chunk.inputs[len(chunk.valids)])
-            np.copyto(normalised, np.float32(0.0), where=~valid)
+            np.copyto(normalised, np.float32(0.0), where=~valid)  # invalid pixels (left as read) at the mean
             chunk.valids.append(valid)
         if len(chunk.valids) == batch or len(chunk.tiles) == MAX_CHUNK_TILES:
             yield chunk
@@ -136,7 +136,9 @@ def _chunk_cores(chunk: _Chunk, probabilities: Optional[np.ndarray]) -> Iterator
     valids = iter(chunk.valids)
     for tile, has_data in zip(chunk.tiles, chunk.has_data):
         if has_data:
-            yield tile, np.where(crop_core(tile, next(valids)), crop_core(tile, next(predicted)), np.nan)
+            core = crop_core(tile, next(predicted))  # the model's output: NaN written into it at nodata
+            np.copyto(core, np.float32(np.nan), where=~crop_core(tile, next(valids)))
+            yield tile, core
         else:
             yield tile, np.full((tile.core.height, tile.core.width), np.nan, dtype=np.float32)
 

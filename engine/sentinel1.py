@@ -99,18 +99,19 @@ class Sentinel1Source:
         return stack, valid
 
     def read_db(self, row_off: int, col_off: int, height: int, width: int,
-                fill: float = np.nan) -> tuple[np.ndarray, np.ndarray]:
+                fill: float | None = np.nan) -> tuple[np.ndarray, np.ndarray]:
         """Boundless window read: (float32 [bands, h, w] dB in :attr:`polarisations` order, bool [h, w] valid).
 
         Pixels outside the raster or without valid data are invalid and hold ``fill``
-        (NaN by default: fill them, e.g. with the model's mean, before inference).
+        (NaN by default; None leaves whatever was read there, for a caller that overwrites them).
         Thread-safe.
         """
         stack, valid = self._read_valid(row_off, col_off, height, width)
         if self.units in (Units.LINEAR, Units.AMPLITUDE):
             with np.errstate(divide="ignore", invalid="ignore"):
                 stack = (10 if self.units == "linear" else 20) * np.log10(stack)
-        np.copyto(stack, np.float32(fill), where=~valid)
+        if fill is not None:
+            np.copyto(stack, np.float32(fill), where=~valid)
         return stack.astype(np.float32, copy=False), valid
 
     def excluded(self, row_off: int, col_off: int, height: int, width: int) -> np.ndarray | None:

@@ -50,22 +50,25 @@ def _no_overlap(path: Path, role: str) -> FloodSarError:
 
 
 def open_aligned(path: str | Path, grid: RasterGrid, resampling: str, io: RasterIO,
-                 role: str = "layer") -> RasterFile:
-    """Open a raster as seen on ``grid`` (as it is when already on it); FloodSarError if it does not overlap."""
+                 role: str = "layer") -> tuple[RasterFile, float]:
+    """A raster as seen on ``grid`` (as it is when already on it), and the share (0..1) of the grid's extent
+    inside the raster's (:func:`overlap_share`); FloodSarError if it does not overlap."""
     raster = io.open_raster(path)
     if same_grid(raster.grid, grid, io):
-        return raster
+        return raster, 1.0
     source = raster.grid
     raster.close()
-    if overlap_share(grid, source.crs_wkt, source.bounds, io) == 0:
+    share = overlap_share(grid, source.crs_wkt, source.bounds, io)
+    if share == 0:
         raise _no_overlap(Path(path), role)
-    return io.open_warped(Path(path), grid, resampling)
+    return io.open_warped(Path(path), grid, resampling), share
 
 
 class Layer:
     """One band of a raster, or a vector file's polygons (1 inside, 0 outside), on a grid, by window.
 
-    ``margin`` extra pixels are read around each window (slope needs its neighbours).
+    ``margin`` extra pixels are read around each window (slope needs its neighbours). ``extent_share``: the
+    share (0..1) of the grid's extent, margin included, inside the layer's extent (bounding boxes).
     """
 
     def __init__(self, path: str | Path, grid: RasterGrid, role: str, resampling: str, margin: int,
@@ -81,11 +84,13 @@ class Layer:
             if not self._crs:
                 raise FloodSarError(f"{self.path}: this vector layer has no coordinate reference system; "
                                     "assign one (e.g. in QGIS: Layer > Set CRS) and save it again.")
-            if overlap_share(grid, self._crs, self._bounds, io) == 0:
+            self.extent_share = overlap_share(grid, self._crs, self._bounds, io)
+            if self.extent_share == 0:
                 raise _no_overlap(self.path, role)
             self._extent = io.transform_bounds(self._crs, grid.crs_wkt, self._bounds)
         else:
-            self._raster = open_aligned(self.path, padded_grid(grid, margin), resampling, io, role)
+            self._raster, self.extent_share = open_aligned(self.path, padded_grid(grid, margin), resampling, io,
+                                                           role)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """(float32 values, bool covered), both [h + 2 margin, w + 2 margin]: NaN/False where the layer has no data."""

@@ -378,7 +378,7 @@ def open_sentinel1(inputs: Sequence[str | Path], *, vv_band: int | None = None, 
                                 "onto another image's grid; export it as a GeoTIFF first.")
         for path in product.paths:
             files.append(io.open_raster(path) if align_to is None
-                         else ancillary.open_aligned(path, align_to, "bilinear", io, role))
+                         else ancillary.open_aligned(path, align_to, "bilinear", io, role)[0])
         polarisations = POLARISATIONS
         if len(files) == 1 and files[0].count == 1 and single_polarisation:
             bands, names, polarisations = _single_band(files[0], vv_band, vh_band)

@@ -124,11 +124,9 @@ class TerrainGeocoding:
     def __init__(self, annotation: bytes, dem: Path, grid: RasterGrid, io: RasterIO, product: str) -> None:
         self.dem_path, self._grid = dem, grid
         self._dem = ancillary.Layer(dem, grid, "DEM", "bilinear", 0, io)
+        #: Share (0..1) of the output grid's extent inside the DEM's extent.
+        self.covered_share = self._dem.extent_share
         try:
-            raster = io.open_raster(dem)
-            #: Share (0..1) of the output grid's extent inside the DEM's extent.
-            self.covered_share = ancillary.overlap_share(grid, raster.grid.crs_wkt, raster.grid.bounds, io)
-            raster.close()
             self.geometry = OrbitGeometry(annotation, dem, product)
             self.geoid_path = geoid_grid()
             self._geoid = Geoid(self.geoid_path, io) if self.geoid_path else None

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from ..backends import PROVIDER_DEVICES, session_options
+from ..backends import PROVIDER_DEVICES, session_options, usable_cores
 from ..errors import CancelledError
 from ..models import DEFAULT_MODEL, Model, int8_twin, load_model, resolve_model_path
 from .estimates import SCENE_HEIGHT, SCENE_WIDTH
@@ -53,12 +53,11 @@ def log(message: str) -> None:
 
 
 def environment() -> Dict[str, Any]:
-    import os
     import platform
 
     import onnxruntime as ort
 
-    info: Dict[str, Any] = {"python": platform.python_version(), "cpu_cores": len(os.sched_getaffinity(0)),
+    info: Dict[str, Any] = {"python": platform.python_version(), "cpu_cores": usable_cores(),
                             "onnxruntime": ort.__version__, "providers": ort.get_available_providers(),
                             "torch": None, "cuda": None, "gpu": None, "raster_io": None}
     try:

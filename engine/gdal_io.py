@@ -1,8 +1,9 @@
 """Raster I/O with osgeo.gdal/ogr/osr only (inside QGIS); see :class:`.raster_io.RasterIO`."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -24,6 +25,19 @@ def _ok(result: Any, action: str) -> Any:
     if result is None or (isinstance(result, int) and not isinstance(result, bool) and result != 0):
         raise RuntimeError(f"{action} failed: {gdal.GetLastErrorMsg() or 'unknown GDAL error'}")
     return result
+
+
+@contextlib.contextmanager
+def _all_cores() -> Iterator[None]:
+    """formats.ALL_CORES_CONFIG for this thread only, while inside: QGIS keeps its own settings."""
+    previous = {key: gdal.GetThreadLocalConfigOption(key, None) for key in formats.ALL_CORES_CONFIG}
+    for key, value in formats.ALL_CORES_CONFIG.items():
+        gdal.SetThreadLocalConfigOption(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            gdal.SetThreadLocalConfigOption(key, value)
 
 
 def _srs(definition: str) -> osr.SpatialReference:
@@ -51,7 +65,8 @@ class GdalFile(RasterFile):
 
     def __init__(self, path: Path | str, io: "GdalIO", require_crs: bool = True) -> None:
         try:
-            self._ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), "opening")
+            with _all_cores():
+                self._ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), "opening")
         except RuntimeError as exc:
             raise not_a_raster(path, str(exc).split(": ")[-1]) from exc
         if self._ds.RasterCount == 0:
@@ -101,9 +116,10 @@ class GdalGeoTiff(GeoTiffWriter):
     def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None, colours: Colours | None,
                  descriptions: Sequence[str], options: dict[str, str] | None = None) -> None:
         options = formats.creation_options(dtype, options)
-        self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
-            str(path), grid.width, grid.height, len(descriptions), _GDAL_TYPES[dtype],
-            [f"{k}={v}" for k, v in options.items()]), f"creating {path}")
+        with _all_cores():
+            self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
+                str(path), grid.width, grid.height, len(descriptions), _GDAL_TYPES[dtype],
+                [f"{k}={v}" for k, v in options.items()]), f"creating {path}")
         self._ds.SetGeoTransform(grid.transform)
         self._ds.SetProjection(grid.crs_wkt)
         self.bands = [self._ds.GetRasterBand(i + 1) for i in range(len(descriptions))]
@@ -162,13 +178,8 @@ class GdalIO(RasterIO):
         if not factors:
             return
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE), f"opening {path}")
-        for key, value in formats.OVERVIEW_CONFIG.items():  # this thread only: QGIS keeps its settings
-            gdal.SetThreadLocalConfigOption(key, value)
-        try:
+        with _all_cores():
             _ok(ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
-        finally:
-            for key in formats.OVERVIEW_CONFIG:
-                gdal.SetThreadLocalConfigOption(key, None)
         ds = None
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")
         if ds.GetRasterBand(1).GetOverviewCount() != len(factors):

@@ -65,8 +65,8 @@ class RasterioFile(RasterFile):
 
     def __init__(self, path: Path | str, io: "RasterioIO", require_crs: bool = True) -> None:
         try:
-            with warnings.catch_warnings():  # a missing CRS gets FloodSAR's own message below
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with warnings.catch_warnings(), rasterio.Env(**formats.ALL_CORES_CONFIG):
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a missing CRS: FloodSAR's message below
                 self._ds = rasterio.open(path)
         except RasterioIOError as exc:
             raise not_a_raster(path, str(exc).split(": ")[-1] if ": " in str(exc) else "") from exc
@@ -125,10 +125,11 @@ class WarpedRasterioFile(RasterioFile):
 class RasterioGeoTiff(GeoTiffWriter):
     def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None, colours: Colours | None,
                  descriptions: Sequence[str], options: dict[str, str] | None = None) -> None:
-        self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
-                                 count=len(descriptions), dtype=dtype, nodata=nodata,
-                                 crs=CRS.from_wkt(grid.crs_wkt), transform=rasterio.Affine.from_gdal(*grid.transform),
-                                 **formats.creation_options(dtype, options))
+        with rasterio.Env(**formats.ALL_CORES_CONFIG):
+            self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
+                                     count=len(descriptions), dtype=dtype, nodata=nodata, crs=CRS.from_wkt(grid.crs_wkt),
+                                     transform=rasterio.Affine.from_gdal(*grid.transform),
+                                     **formats.creation_options(dtype, options))
         if colours:
             self._ds.write_colormap(1, colours)
         for band, description in enumerate(descriptions, start=1):
@@ -174,7 +175,7 @@ class RasterioIO(RasterIO):
     def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
         if not factors:
             return
-        with rasterio.Env(**formats.OVERVIEW_CONFIG), rasterio.open(path, "r+") as ds:
+        with rasterio.Env(**formats.ALL_CORES_CONFIG), rasterio.open(path, "r+") as ds:
             ds.build_overviews(factors, Resampling[resampling])
         with rasterio.open(path) as ds:
             if len(ds.overviews(1)) != len(factors):

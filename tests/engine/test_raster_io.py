@@ -93,6 +93,24 @@ def test_boundless_window_read_matches_the_file(io, real_data):
     np.testing.assert_array_equal(window[:, 10:, :12], reference[[1, 0], :30, 500:])
 
 
+def test_gdal_io_leaves_the_callers_gdal_settings_as_they_were(real_data, tmp_path):
+    """Inputs are opened, outputs created and overviews built with every core, set for the moment only: QGIS's
+    own setting (here one thread) is back afterwards."""
+    from osgeo import gdal
+    gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", "1")
+    try:
+        with GdalIO().open_raster(real_data / SPAIN) as raster:
+            assert raster.read_window([1], 0, 0, 512, 512).shape == (1, 512, 512)
+        output = GdalIO().create_geotiff(tmp_path / "out.tif", RasterGrid(600, 600, wkt(32633), UTM_TRANSFORM),
+                                         "uint8", None, None, ["water"])
+        output.write(0, 0, np.zeros((600, 600), dtype=np.uint8))
+        output.close()
+        GdalIO().add_overviews(tmp_path / "out.tif", [2], "nearest")
+        assert gdal.GetThreadLocalConfigOption("GDAL_NUM_THREADS", None) == "1"
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_NUM_THREADS", None)
+
+
 def test_backends_agree_on_grid_and_values(large_real_data):
     vv = large_real_data / "stac_overflow/labelled/awc00_vv.tif"
     with RasterioIO().open_raster(vv) as a, GdalIO().open_raster(vv) as b:

@@ -9,11 +9,12 @@ Parts, in order, each recorded even when another fails or runs out of time:
 2. inference alone (no raster I/O): every ONNX Runtime provider present (TensorRT, CUDA, CPU; each on
    its own) and PyTorch on CUDA, over batch sizes; the int8 twin on the CPU provider;
 3. a generated full Sentinel-1 scene (25,000 x 17,000 px) end to end through :func:`~..pipeline.predict`
-   with each GPU configuration at its best batch, then the CPU baseline (ONNX Runtime fp32 and int8).
-   Each run has a deadline: one that would pass it is stopped (the engine's cancel) and its time is
-   extrapolated from the share of tiles done, marked as such. Time inside the model's calls is timed
-   apart, so the rest (reading and decoding, normalising, stitching, writing, overviews) is what limits
-   a fast GPU.
+   with each GPU configuration at its best batch (PyTorch also with two batches in flight), then with an
+   instant model (what the engine alone costs: the floor of any GPU), then the CPU baseline (ONNX Runtime
+   fp32 and int8). Each run has a deadline: one that would pass it is stopped (the engine's cancel) and
+   its time is extrapolated from the share of tiles done, marked as such. Time inside the model's calls
+   is timed apart, and the CPU seconds of each thread (main: stitching and writing; reader: reading,
+   decoding, normalising; native: GDAL's decoding workers, the runtimes) show which one limits a fast GPU.
 
 Parts that cannot run here (no GPU, no CUDA provider, no raster library) are skipped with the reason,
 so the script also runs, and is tested, on a CPU-only machine. PyTorch runs the bundled ``.pt2``; when
@@ -32,7 +33,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -41,11 +42,13 @@ from ..errors import CancelledError
 from ..models import DEFAULT_MODEL, Model, int8_twin, load_model, resolve_model_path
 from .estimates import SCENE_HEIGHT, SCENE_WIDTH
 from .measure import TimedBackend, time_inference
+from .thread_cpu import ThreadCpu
 
 PROVIDERS = tuple(PROVIDER_DEVICES)  # best first
 GPU_BATCHES, CPU_BATCHES = (1, 4, 8, 16, 32), (1, 4)
 #: Seconds each inference-only measurement aims at (after its warm-up).
 INFERENCE_S = 3.0
+INSTANT = "engine alone (instant model)"
 
 
 def log(message: str) -> None:
@@ -114,6 +117,15 @@ class ModuleBackend:
             return self.module(self._torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
 
 
+class InstantBackend:
+    """A model that answers at once (a constant probability): the run costs what the engine alone costs."""
+
+    description, device, streams = "no model: a constant probability", "cuda", 1
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        return np.full((batch.shape[0], 1, *batch.shape[2:]), 0.25, dtype=np.float32)
+
+
 def save_state(path: Path) -> Path:
     """The bundled ``.pt2``'s weights as a plain state dict (loads on any recent torch)."""
     import torch
@@ -165,30 +177,53 @@ def _inference(model: Model, batches: tuple) -> List[Dict[str, float]]:
     return rows
 
 
-def _end_to_end(model: Model, raster: Path, workdir: Path, batch: int, deadline_s: float) -> Dict[str, Any]:
-    """One full-scene run through predict(); stopped at the deadline, then extrapolated from the tiles done."""
+def _end_to_end(model: Model, raster: Path, workdir: Path, batch: int, deadline_s: float,
+                streams: Optional[int] = None) -> Dict[str, Any]:
+    """One full-scene run through predict() (``streams`` batches in flight: the backend's unless given); stopped
+    at the deadline, then extrapolated from the tiles done."""
     from ..pipeline import PredictionRequest, predict
 
-    timed = TimedBackend(model.backend)
+    timed = TimedBackend(model.backend, streams)
     done = [0.0]
     started = time.perf_counter()
     output = workdir / "scene_mask.tif"
     request = PredictionRequest(inputs=[raster], output=output, model=model.path, batch=batch,
                                 backend="torch" if model.path.suffix == ".pt2" else "onnx")
-    row: Dict[str, Any] = {"batch": batch, "deadline_s": deadline_s}
+    row: Dict[str, Any] = {"batch": batch, "streams": timed.streams, "deadline_s": deadline_s}
     try:
-        predict(request, progress=lambda p: done.__setitem__(0, p), model=dataclasses.replace(model, backend=timed),
-                is_cancelled=lambda: time.perf_counter() - started > deadline_s)
-        row.update(seconds=time.perf_counter() - started, complete=True)
+        with ThreadCpu() as cpu:
+            predict(request, progress=lambda p: done.__setitem__(0, p),
+                    model=dataclasses.replace(model, backend=timed),
+                    is_cancelled=lambda: time.perf_counter() - started > deadline_s)
+        row.update(seconds=time.perf_counter() - started, complete=True, thread_cpu_s=cpu.by_role())
     except CancelledError:  # stopped at the deadline: extrapolated from the share of tiles done, if any
         elapsed = time.perf_counter() - started
-        row.update(seconds=elapsed * 100.0 / done[0] if done[0] else None, complete=False, done_percent=done[0])
+        row.update(seconds=elapsed * 100.0 / done[0] if done[0] else None, complete=False, done_percent=done[0],
+                   thread_cpu_s=cpu.by_role())
     finally:
         output.unlink(missing_ok=True)
     share = timed.seconds / (time.perf_counter() - started)
     row.update(model_s=timed.seconds, model_calls=timed.calls, engine_share=1.0 - share,
                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return row
+
+
+def _scene_runs(models: Dict[str, Model], inference: Dict[str, List[Dict[str, float]]]
+                ) -> List[Tuple[str, Model, int, Optional[int]]]:
+    """(name, model, batch, batches in flight or None for the backend's) of each full-scene run, in order: the GPU
+    configurations at their best batch (PyTorch also with two batches in flight), the engine alone at the first
+    one's batch, then the CPU configurations."""
+    best = {name: max(rows, key=lambda row: row["tiles_per_s"])["batch"] for name, rows in inference.items() if rows}
+    gpus = [name for name in models if "CPU" not in name]
+    runs: List[Tuple[str, Model, int, Optional[int]]] = []
+    for name in gpus:
+        runs.append((name, models[name], best.get(name, 1), None))
+        if name.startswith("torch"):
+            runs.append((f"{name}, 2 batches in flight", models[name], best.get(name, 1), 2))
+    if models:
+        instant = dataclasses.replace(next(iter(models.values())), backend=InstantBackend())
+        runs.append((INSTANT, instant, best.get(gpus[0], 1) if gpus else 4, None))
+    return runs + [(name, models[name], best.get(name, 1), None) for name in models if name not in gpus]
 
 
 def _reason(exc: BaseException) -> str:
@@ -224,16 +259,14 @@ def run(out: Path, budget_s: float, scene: tuple[int, int], state: Optional[Path
         began = time.perf_counter()
         generate_raster(raster, *scene)
         results["scene"] = {"width": scene[0], "height": scene[1], "generate_s": time.perf_counter() - began}
-        for name, model in models.items():
+        for name, model, batch, streams in _scene_runs(models, results["inference"]):
             left = budget_s - (time.perf_counter() - started)
             if left < 20:
                 results["errors"][f"end to end {name}"] = "skipped: the time budget is spent"
                 continue
-            rates = results["inference"].get(name, [])
-            batch = max(rates, key=lambda r: r["tiles_per_s"])["batch"] if rates else 1
             log(f"end to end: {name}, batch {batch}, deadline {left / 2:.0f} s")
             try:
-                results["end_to_end"][name] = _end_to_end(model, raster, Path(tmp), batch, left / 2)
+                results["end_to_end"][name] = _end_to_end(model, raster, Path(tmp), batch, left / 2, streams)
             except Exception as exc:
                 results["errors"][f"end to end {name}"] = _reason(exc)
             _write(out, results)
@@ -258,13 +291,14 @@ def markdown(results: Dict[str, Any]) -> str:
     if scene:
         lines += ["", f"Full scene {scene['width']:,} x {scene['height']:,} px (generated in "
                   f"{scene['generate_s']:.0f} s), end to end through predict():", "",
-                  "| Configuration | Batch | Seconds | In the model | Engine share | Peak RSS (process) |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| Configuration | Batch | Seconds | In the model | Engine share | CPU s by thread | Peak RSS (process) |",
+                  "|---|---:|---:|---:|---:|---|---:|"]
         for name, row in results["end_to_end"].items():
             seconds = (f"{row['seconds']:.1f}" if row["complete"] else "not reached" if row["seconds"] is None
                        else f"{row['seconds']:.1f} (extrapolated from {row['done_percent']:.0f}%)")
+            threads = ", ".join(f"{role} {cpu:.1f}" for role, cpu in sorted(row["thread_cpu_s"].items()))
             lines.append(f"| {name} | {row['batch']} | {seconds} | {row['model_s']:.1f} s | "
-                         f"{100 * row['engine_share']:.0f}% | {row['peak_rss_mb']:,.0f} MB |")
+                         f"{100 * row['engine_share']:.0f}% | {threads} | {row['peak_rss_mb']:,.0f} MB |")
     lines += [f"Not run: {name}: {why}" for name, why in results["errors"].items()]
     return "\n".join(lines)
 

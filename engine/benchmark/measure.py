@@ -50,13 +50,13 @@ def time_inference(model: Model, tile: int, tiles: int, batch: int) -> Dict[str,
 
 class TimedBackend:
     """A model backend that counts its calls and the wall seconds during which at least one was running (the
-    model's share of a run; calls may overlap, ``streams`` at once)."""
+    model's share of a run; calls may overlap, ``streams`` at once: the backend's unless given)."""
 
-    def __init__(self, backend: ModelBackend) -> None:
+    def __init__(self, backend: ModelBackend, streams: int | None = None) -> None:
         self.backend = backend
         self.description = backend.description
         self.device = backend.device
-        self.streams = backend.streams
+        self.streams = streams or backend.streams
         self.calls = 0
         self.seconds = 0.0
         self._running = 0

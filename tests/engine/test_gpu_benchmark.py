@@ -27,13 +27,17 @@ def test_runs_on_a_cpu_only_machine_skipping_the_gpu_parts(conv_model, tmp_path,
     assert list(results["inference"]) == ["onnx CPU fp32"]  # no GPU configuration, no int8 twin beside conv3x3
     assert [row["batch"] for row in results["inference"]["onnx CPU fp32"]] == [1, 2]
     assert all(row["tiles_per_s"] > 0 for row in results["inference"]["onnx CPU fp32"])
+    assert list(results["end_to_end"]) == [gpu.INSTANT, "onnx CPU fp32"]  # the engine's floor before the CPU
     scene = results["end_to_end"]["onnx CPU fp32"]
     assert scene["complete"] and scene["seconds"] > scene["model_s"] > 0 and 0 < scene["engine_share"] < 1
     assert scene["model_calls"] > 0 and scene["peak_rss_mb"] > 30
+    assert scene["thread_cpu_s"]["main"] > 0  # the reader may end between two samples of so small a scene
+    instant = results["end_to_end"][gpu.INSTANT]
+    assert instant["complete"] and instant["model_calls"] > 0 and instant["batch"] == 4  # no GPU batch to follow
     written = json.loads((tmp_path / "out" / "gpu_benchmark.json").read_text())
     assert written["end_to_end"].keys() == results["end_to_end"].keys()
     report = (tmp_path / "out" / "gpu_benchmark.md").read_text()
-    assert "| onnx CPU fp32 | 1 |" in report and "Full scene 300 x 200 px" in report
+    assert "| onnx CPU fp32 | 1 |" in report and "Full scene 300 x 200 px" in report and "main " in report
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["gpu_benchmark.json", "gpu_benchmark.md"]
     assert "skipped PyTorch on CUDA: no CUDA GPU" in capsys.readouterr().err
 
@@ -54,3 +58,16 @@ def test_network_rebuilt_from_the_state_dict_gives_the_bundled_model_s_probabili
     rebuilt = gpu.ModuleBackend(state, bundled.metadata.architecture, len(bundled.metadata.bands), "cpu")
     batch = np.random.default_rng(0).normal(size=(1, 2, 128, 128)).astype(np.float32)
     np.testing.assert_allclose(rebuilt.run(batch), bundled.backend.run(batch), atol=1e-4)
+
+
+def test_full_scene_plan_puts_the_gpu_first_then_the_engine_alone_then_the_cpu(conv_model):
+    """The plan a GPU machine would follow (its models cannot load here: the CPU model stands in for each)."""
+    model = load_model(conv_model)
+    models = {"torch cuda fp32": model, "onnx CUDA fp32": model, "onnx CPU fp32": model}
+    rates = {"torch cuda fp32": [{"batch": 8, "tiles_per_s": 90.0}, {"batch": 16, "tiles_per_s": 120.0}],
+             "onnx CUDA fp32": [{"batch": 4, "tiles_per_s": 80.0}], "onnx CPU fp32": [{"batch": 1, "tiles_per_s": 9.0}]}
+    plan = [(name, batch, streams) for name, _, batch, streams in gpu._scene_runs(models, rates)]
+    assert plan == [("torch cuda fp32", 16, None), ("torch cuda fp32, 2 batches in flight", 16, 2),
+                    ("onnx CUDA fp32", 4, None), (gpu.INSTANT, 16, None), ("onnx CPU fp32", 1, None)]
+    instant = gpu._scene_runs(models, rates)[3][1]
+    assert instant.predict(np.zeros((3, 2, 8, 8), np.float32)).shape == (3, 8, 8)

@@ -95,6 +95,22 @@ class _Chunk:
     valids: List[np.ndarray]
 
 
+def _read_rows(source: Sentinel1Source, tiles: Sequence[Tile]) -> Iterator[Tuple[Tile, np.ndarray, np.ndarray]]:
+    """(tile, dB [bands, h, w], valid [h, w]) in order; a band's row of tiles is read in one window (their
+    blocks decoded at once, on every core, and the blocks they share decoded once), each tile a view of it."""
+    start = 0
+    for end, tile in enumerate(tiles, start=1):
+        if not tile.last_in_row and end < len(tiles):
+            continue
+        row = tiles[start:end]
+        first, last = row[0].read, row[-1].read
+        db, valid = source.read_db(first.row, first.col, first.height, last.col + last.width - first.col, fill=None)
+        for member in row:
+            cols = slice(member.read.col - first.col, member.read.col - first.col + member.read.width)
+            yield member, db[:, :, cols], valid[:, cols]
+        start = end
+
+
 def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], batch: int) -> Iterator[_Chunk]:
     """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered (or after
     MAX_CHUNK_TILES tiles). Tiles that are entirely nodata are never normalised nor given to the model."""
@@ -104,9 +120,7 @@ def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], b
     first = tiles[0].read
     shape = (batch, len(bands), first.height, first.width)
     chunk = _Chunk([], [], None, [])
-    for tile in tiles:
-        window = tile.read
-        db, valid = source.read_db(window.row, window.col, window.height, window.width, fill=None)
+    for tile, db, valid in _read_rows(source, tiles):
         has_data = bool(valid.any())
         chunk.tiles.append(tile)
         chunk.has_data.append(has_data)

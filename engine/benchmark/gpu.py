@@ -180,11 +180,20 @@ def _inference(model: Model, batches: tuple) -> List[Dict[str, float]]:
 def _end_to_end(model: Model, raster: Path, workdir: Path, batch: int, deadline_s: float,
                 streams: Optional[int] = None) -> Dict[str, Any]:
     """One full-scene run through predict() (``streams`` batches in flight: the backend's unless given); stopped
-    at the deadline, then extrapolated from the tiles done."""
+    at the deadline, then extrapolated from the tiles done. ``first_batch_s``: until the first batch was stitched
+    (opening, sampling, the first reads); ``after_tiles_s``: after the last (closing, overviews, checks)."""
     from ..pipeline import PredictionRequest, predict
 
     timed = TimedBackend(model.backend, streams)
     done = [0.0]
+    marks: Dict[str, float] = {}
+
+    def note(percent: float) -> None:
+        done[0] = percent
+        marks.setdefault("first_batch", time.perf_counter() - started)
+        if percent >= 100.0:
+            marks.setdefault("tiles_done", time.perf_counter() - started)
+
     started = time.perf_counter()
     output = workdir / "scene_mask.tif"
     request = PredictionRequest(inputs=[raster], output=output, model=model.path, batch=batch,
@@ -192,10 +201,11 @@ def _end_to_end(model: Model, raster: Path, workdir: Path, batch: int, deadline_
     row: Dict[str, Any] = {"batch": batch, "streams": timed.streams, "deadline_s": deadline_s}
     try:
         with ThreadCpu() as cpu:
-            predict(request, progress=lambda p: done.__setitem__(0, p),
-                    model=dataclasses.replace(model, backend=timed),
+            predict(request, progress=note, model=dataclasses.replace(model, backend=timed),
                     is_cancelled=lambda: time.perf_counter() - started > deadline_s)
-        row.update(seconds=time.perf_counter() - started, complete=True, thread_cpu_s=cpu.by_role())
+        seconds = time.perf_counter() - started
+        row.update(seconds=seconds, complete=True, thread_cpu_s=cpu.by_role(), first_batch_s=marks["first_batch"],
+                   after_tiles_s=seconds - marks["tiles_done"])
     except CancelledError:  # stopped at the deadline: extrapolated from the share of tiles done, if any
         elapsed = time.perf_counter() - started
         row.update(seconds=elapsed * 100.0 / done[0] if done[0] else None, complete=False, done_percent=done[0],
@@ -291,13 +301,15 @@ def markdown(results: Dict[str, Any]) -> str:
     if scene:
         lines += ["", f"Full scene {scene['width']:,} x {scene['height']:,} px (generated in "
                   f"{scene['generate_s']:.0f} s), end to end through predict():", "",
-                  "| Configuration | Batch | Seconds | In the model | Engine share | CPU s by thread | Peak RSS (process) |",
-                  "|---|---:|---:|---:|---:|---|---:|"]
+                  "| Configuration | Batch | Seconds | First batch at | After the tiles | In the model | Engine share "
+                  "| CPU s by thread | Peak RSS (process) |", "|---|---:|---:|---:|---:|---:|---:|---|---:|"]
         for name, row in results["end_to_end"].items():
             seconds = (f"{row['seconds']:.1f}" if row["complete"] else "not reached" if row["seconds"] is None
                        else f"{row['seconds']:.1f} (extrapolated from {row['done_percent']:.0f}%)")
             threads = ", ".join(f"{role} {cpu:.1f}" for role, cpu in sorted(row["thread_cpu_s"].items()))
-            lines.append(f"| {name} | {row['batch']} | {seconds} | {row['model_s']:.1f} s | "
+            phases = (f"{row['first_batch_s']:.1f} s | {row['after_tiles_s']:.1f} s" if row["complete"]
+                      else "| ")
+            lines.append(f"| {name} | {row['batch']} | {seconds} | {phases} | {row['model_s']:.1f} s | "
                          f"{100 * row['engine_share']:.0f}% | {threads} | {row['peak_rss_mb']:,.0f} MB |")
     lines += [f"Not run: {name}: {why}" for name, why in results["errors"].items()]
     return "\n".join(lines)

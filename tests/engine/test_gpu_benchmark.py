@@ -32,6 +32,7 @@ def test_runs_on_a_cpu_only_machine_skipping_the_gpu_parts(conv_model, tmp_path,
     assert scene["complete"] and scene["seconds"] > scene["model_s"] > 0 and 0 < scene["engine_share"] < 1
     assert scene["model_calls"] > 0 and scene["peak_rss_mb"] > 30
     assert scene["thread_cpu_s"]["main"] > 0  # the reader may end between two samples of so small a scene
+    assert 0 < scene["first_batch_s"] < scene["seconds"] and 0 < scene["after_tiles_s"] < scene["seconds"]
     instant = results["end_to_end"][gpu.INSTANT]
     assert instant["complete"] and instant["model_calls"] > 0 and instant["batch"] == 4  # no GPU batch to follow
     written = json.loads((tmp_path / "out" / "gpu_benchmark.json").read_text())

@@ -9,7 +9,7 @@ Parts, in order, each recorded even when another fails or runs out of time:
 2. inference alone (no raster I/O): every ONNX Runtime provider present (TensorRT, CUDA, CPU; each on
    its own) and PyTorch on CUDA, over batch sizes; the int8 twin on the CPU provider;
 3. a generated full Sentinel-1 scene (25,000 x 17,000 px) end to end through :func:`~..pipeline.predict`
-   with each GPU configuration at its best batch (PyTorch also with two batches in flight), then with an
+   at the engine's default batch, with each GPU configuration (PyTorch also with two batches in flight), then an
    instant model (what the engine alone costs: the floor of any GPU), then the CPU baseline (ONNX Runtime
    fp32 and int8). Each run has a deadline: one that would pass it is stopped (the engine's cancel) and
    its time is extrapolated from the share of tiles done, marked as such. Time inside the model's calls
@@ -40,6 +40,7 @@ import numpy as np
 from ..backends import PROVIDER_DEVICES, session_options, usable_cores
 from ..errors import CancelledError
 from ..models import DEFAULT_MODEL, Model, int8_twin, load_model, resolve_model_path
+from ..pipeline import DEFAULT_BATCH
 from .estimates import SCENE_HEIGHT, SCENE_WIDTH
 from .measure import TimedBackend, time_inference
 from .thread_cpu import ThreadCpu
@@ -218,22 +219,22 @@ def _end_to_end(model: Model, raster: Path, workdir: Path, batch: int, deadline_
     return row
 
 
-def _scene_runs(models: Dict[str, Model], inference: Dict[str, List[Dict[str, float]]]
-                ) -> List[Tuple[str, Model, int, Optional[int]]]:
-    """(name, model, batch, batches in flight or None for the backend's) of each full-scene run, in order: the GPU
-    configurations at their best batch (PyTorch also with two batches in flight), the engine alone at the first
-    one's batch, then the CPU configurations."""
-    best = {name: max(rows, key=lambda row: row["tiles_per_s"])["batch"] for name, rows in inference.items() if rows}
+def _scene_runs(models: Dict[str, Model]) -> List[Tuple[str, Model, int, Optional[int]]]:
+    """(name, model, batch, batches in flight or None for the backend's) of each full-scene run, in order, each at
+    the engine's default batch for its device (what ``floodsar predict`` does): the GPU configurations (PyTorch
+    also with two batches in flight), the engine alone, then the CPU configurations."""
     gpus = [name for name in models if "CPU" not in name]
     runs: List[Tuple[str, Model, int, Optional[int]]] = []
     for name in gpus:
-        runs.append((name, models[name], best.get(name, 1), None))
+        batch = DEFAULT_BATCH[models[name].backend.device]
+        runs.append((name, models[name], batch, None))
         if name.startswith("torch"):
-            runs.append((f"{name}, 2 batches in flight", models[name], best.get(name, 1), 2))
+            runs.append((f"{name}, 2 batches in flight", models[name], batch, 2))
     if models:
         instant = dataclasses.replace(next(iter(models.values())), backend=InstantBackend())
-        runs.append((INSTANT, instant, best.get(gpus[0], 1) if gpus else 4, None))
-    return runs + [(name, models[name], best.get(name, 1), None) for name in models if name not in gpus]
+        runs.append((INSTANT, instant, DEFAULT_BATCH[instant.backend.device], None))
+    return runs + [(name, models[name], DEFAULT_BATCH[models[name].backend.device], None)
+                   for name in models if name not in gpus]
 
 
 def _reason(exc: BaseException) -> str:
@@ -269,7 +270,7 @@ def run(out: Path, budget_s: float, scene: tuple[int, int], state: Optional[Path
         began = time.perf_counter()
         generate_raster(raster, *scene)
         results["scene"] = {"width": scene[0], "height": scene[1], "generate_s": time.perf_counter() - began}
-        for name, model, batch, streams in _scene_runs(models, results["inference"]):
+        for name, model, batch, streams in _scene_runs(models):
             left = budget_s - (time.perf_counter() - started)
             if left < 20:
                 results["errors"][f"end to end {name}"] = "skipped: the time budget is spent"

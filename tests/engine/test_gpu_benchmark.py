@@ -13,6 +13,7 @@ import pytest
 
 from floodsar.engine.benchmark import gpu
 from floodsar.engine.models import DEFAULT_MODEL, load_model
+from floodsar.engine.pipeline import DEFAULT_BATCH
 
 
 @pytest.fixture
@@ -34,7 +35,7 @@ def test_runs_on_a_cpu_only_machine_skipping_the_gpu_parts(conv_model, tmp_path,
     assert scene["thread_cpu_s"]["main"] > 0  # the reader may end between two samples of so small a scene
     assert 0 < scene["first_batch_s"] < scene["seconds"] and 0 < scene["after_tiles_s"] < scene["seconds"]
     instant = results["end_to_end"][gpu.INSTANT]
-    assert instant["complete"] and instant["model_calls"] > 0 and instant["batch"] == 4  # no GPU batch to follow
+    assert instant["complete"] and instant["model_calls"] > 0 and instant["batch"] == DEFAULT_BATCH["cuda"]
     written = json.loads((tmp_path / "out" / "gpu_benchmark.json").read_text())
     assert written["end_to_end"].keys() == results["end_to_end"].keys()
     report = (tmp_path / "out" / "gpu_benchmark.md").read_text()
@@ -62,13 +63,13 @@ def test_network_rebuilt_from_the_state_dict_gives_the_bundled_model_s_probabili
 
 
 def test_full_scene_plan_puts_the_gpu_first_then_the_engine_alone_then_the_cpu(conv_model):
-    """The plan a GPU machine would follow (its models cannot load here: the CPU model stands in for each)."""
+    """The plan a GPU machine would follow, each run at the engine's default batch for its device (GPU models
+    cannot load here: the CPU model stands in for each, so their batch is the CPU's)."""
     model = load_model(conv_model)
     models = {"torch cuda fp32": model, "onnx CUDA fp32": model, "onnx CPU fp32": model}
-    rates = {"torch cuda fp32": [{"batch": 8, "tiles_per_s": 90.0}, {"batch": 16, "tiles_per_s": 120.0}],
-             "onnx CUDA fp32": [{"batch": 4, "tiles_per_s": 80.0}], "onnx CPU fp32": [{"batch": 1, "tiles_per_s": 9.0}]}
-    plan = [(name, batch, streams) for name, _, batch, streams in gpu._scene_runs(models, rates)]
-    assert plan == [("torch cuda fp32", 16, None), ("torch cuda fp32, 2 batches in flight", 16, 2),
-                    ("onnx CUDA fp32", 4, None), (gpu.INSTANT, 16, None), ("onnx CPU fp32", 1, None)]
-    instant = gpu._scene_runs(models, rates)[3][1]
+    plan = [(name, batch, streams) for name, _, batch, streams in gpu._scene_runs(models)]
+    cpu, cuda = DEFAULT_BATCH["cpu"], DEFAULT_BATCH["cuda"]
+    assert plan == [("torch cuda fp32", cpu, None), ("torch cuda fp32, 2 batches in flight", cpu, 2),
+                    ("onnx CUDA fp32", cpu, None), (gpu.INSTANT, cuda, None), ("onnx CPU fp32", cpu, None)]
+    instant = gpu._scene_runs(models)[3][1]
     assert instant.predict(np.zeros((3, 2, 8, 8), np.float32)).shape == (3, 8, 8)

@@ -80,6 +80,9 @@ def _check_cancel(is_cancelled: IsCancelled) -> None:
         raise CancelledError()
 
 
+#: Widest window read at once (pixels): its float32 VV+VH arrays stay under 32 MiB, the largest allocation glibc
+#: serves from reused heap memory (whole 8,192 px bands were mapped and faulted in afresh at every read).
+READ_COLS = 4000
 #: Most tiles one reader item spans: bounds the wait between cancel checks over long runs of empty tiles.
 MAX_CHUNK_TILES = 64
 
@@ -96,19 +99,21 @@ class _Chunk:
 
 
 def _read_rows(source: Sentinel1Source, tiles: Sequence[Tile]) -> Iterator[Tuple[Tile, np.ndarray, np.ndarray]]:
-    """(tile, dB [bands, h, w], valid [h, w]) in order; a band's row of tiles is read in one window (their
-    blocks decoded at once, on every core, and the blocks they share decoded once), each tile a view of it."""
-    start = 0
-    for end, tile in enumerate(tiles, start=1):
-        if not tile.last_in_row and end < len(tiles):
-            continue
-        row = tiles[start:end]
-        first, last = row[0].read, row[-1].read
-        db, valid = source.read_db(first.row, first.col, first.height, last.col + last.width - first.col, fill=None)
-        for member in row:
-            cols = slice(member.read.col - first.col, member.read.col - first.col + member.read.width)
-            yield member, db[:, :, cols], valid[:, cols]
-        start = end
+    """(tile, dB [bands, h, w], valid [h, w]) in order. Neighbours in a row of tiles, up to READ_COLS wide, are
+    read in one window, each tile a view of it: their blocks are decoded at once, on every core, and the blocks
+    they share once."""
+    group: List[Tile] = []
+    for index, tile in enumerate(tiles):
+        group.append(tile)
+        following = tiles[index + 1].read if index + 1 < len(tiles) else None
+        if tile.last_in_row or following is None or following.col + following.width - group[0].read.col > READ_COLS:
+            first, last = group[0].read, group[-1].read
+            db, valid = source.read_db(first.row, first.col, first.height, last.col + last.width - first.col,
+                                       fill=None)
+            for member in group:
+                cols = slice(member.read.col - first.col, member.read.col - first.col + member.read.width)
+                yield member, db[:, :, cols], valid[:, cols]
+            group = []
 
 
 def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], batch: int) -> Iterator[_Chunk]:

@@ -316,3 +316,26 @@ def test_valid_pixels_the_sample_misses_are_mapped_and_an_empty_raster_is_refuse
     with pytest.raises(FloodSarError, match="empty.tif: contains no valid pixel"):
         predict(PredictionRequest([empty], out / "mask.tif"), model=dataclasses.replace(model, backend=timed))
     assert timed.calls == 0 and list(out.iterdir()) == []
+
+
+def test_neighbouring_tiles_are_read_in_one_window_no_wider_than_read_cols(real_data, monkeypatch):
+    """Each tile gets exactly what a read of its own window gives, from fewer, bounded reads."""
+    from floodsar.engine import pipeline
+    from floodsar.engine.sentinel1 import open_sentinel1
+    from floodsar.engine.tiling import column_bands
+
+    monkeypatch.setattr(pipeline, "READ_COLS", 300)
+    plan = plan_tiles(512, 512, 128, 16)
+    tiles = [tile for band in column_bands(plan, 512, 64) for tile in band.tiles]  # bands of 4 and 2 columns
+    with open_sentinel1([real_data / "sen1floods11/S1Hand/Spain_7370579_S1Hand.tif"]) as source:
+        widths = []
+        read_db = source.read_db
+        monkeypatch.setattr(source, "read_db", lambda *window, **kw: (widths.append(window[3]), read_db(*window, **kw))[1])
+        got = list(pipeline._read_rows(source, tiles))
+        assert [tile for tile, _, _ in got] == tiles
+        assert len(tiles) == 36 and widths == [224] * 18  # two tiles (128 + 96 px) per read: three pass 300
+        monkeypatch.setattr(source, "read_db", read_db)
+        for tile, db, valid in got:
+            own_db, own_valid = source.read_db(tile.read.row, tile.read.col, tile.read.height, tile.read.width)
+            np.testing.assert_array_equal(valid, own_valid)
+            np.testing.assert_array_equal(db[:, valid], own_db[:, own_valid])

@@ -22,6 +22,7 @@ import threading
 import unicodedata
 from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 
+from .entry import NOTHING_WRITTEN
 from .errors import FloodSarError, Wording
 from .event.command import add_subcommand as _add_batch
 from .pipeline import predict
@@ -249,9 +250,9 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
-    args = build_parser().parse_args(argv)
-    _configure_logging(args)
     try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args)
         with _signals_cancel():
             code = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
@@ -263,7 +264,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         signum = exc.signum if isinstance(exc, Cancelled) else signal.SIGINT
         kept = "" if isinstance(exc, Cancelled) else str(exc)
         by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
-        say(f"floodsar: interrupted{by}; {kept or 'no output was written.'}", sys.stderr)
+        say(f"floodsar: interrupted{by}; {kept or NOTHING_WRITTEN}", sys.stderr)
         return 128 + signum
     except BrokenPipeError:
         # the reader (e.g. head) has all it wanted: stop quietly, and let the exit not flush into the closed pipe

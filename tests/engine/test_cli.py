@@ -140,6 +140,30 @@ def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("delay_s", [0.05, 0.2, 0.5])
+def test_ctrl_c_while_the_libraries_load_gives_one_line_not_a_traceback(chips, tmp_path, delay_s):
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(chips["spain"]), "-o", str(tmp_path / "m.tif")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=as_from_a_terminal)
+    time.sleep(delay_s)  # numpy, GDAL and ONNX Runtime take longer than this to import
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert "Traceback" not in stderr
+    assert (process.returncode, stderr) == (130, "floodsar: interrupted; no output was written.\n") \
+        or (process.returncode, stderr) == (-signal.SIGINT, "")  # before Python set up its Ctrl-C handling
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_entry_point_turns_an_interrupted_import_into_exit_130(monkeypatch, capsys):
+    from floodsar.engine import entry
+
+    def interrupted(name):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(entry.importlib, "import_module", interrupted)
+    assert entry.floodsar_train() == 130
+    assert capsys.readouterr().err == "floodsar-train: interrupted; no output was written.\n"
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 import unicodedata
+from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 
 from .entry import NOTHING_WRITTEN
@@ -29,8 +30,8 @@ from .pipeline import predict
 from .predict_options import add_band_options, add_predict_options, request_from_args
 
 EXIT_OK, EXIT_ERROR, EXIT_BROKEN_PIPE = 0, 1, 128 + 13
-#: Signals that cancel a run cleanly, like Ctrl-C (SIGINT already raises KeyboardInterrupt).
-CANCEL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+#: Signals that cancel a run cleanly: Ctrl-C, and SIGTERM and SIGHUP like it.
+CANCEL_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 #: Line breaks and tabs are kept; every other control or format character is dropped.
 _KEPT = {"\n", "\t"}
 
@@ -53,22 +54,33 @@ class Cancelled(KeyboardInterrupt):
         self.signum = signum
 
 
-def _cancel(signum: int, frame: object) -> None:
-    raise Cancelled(signum)
+@dataclass
+class Received:
+    """The cancel signal that arrived while the command ran, if any."""
+
+    signum: Optional[int] = None
 
 
 @contextlib.contextmanager
-def _signals_cancel() -> Iterator[None]:
-    """While the command runs, SIGTERM and SIGHUP cancel it like Ctrl-C (previous handlers restored)."""
+def _signals_cancel(received: Received) -> Iterator[None]:
+    """While the command runs, Ctrl-C, SIGTERM and SIGHUP cancel it (recorded in ``received``; previous handlers
+    restored)."""
     if threading.current_thread() is not threading.main_thread():  # signal handlers need the main thread
         yield
         return
-    previous = {signum: signal.signal(signum, _cancel) for signum in CANCEL_SIGNALS}
+
+    def cancel(signum: int, frame: object) -> None:
+        received.signum = signum
+        raise Cancelled(signum)
+
+    previous = {signum: signal.signal(signum, cancel) for signum in CANCEL_SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
 #: The engine's options as the command line names them (errors say "--vv-band N", "--device cpu").
 CLI_WORDING = Wording(names={
     "inputs": "INPUT", "output": "-o/--output", "method": "--method", "model": "--model", "backend": "--backend",
@@ -248,28 +260,35 @@ def _configure_logging(args: argparse.Namespace) -> None:
     logger.setLevel(level)
 
 
+def _interrupted(signum: int, kept: str) -> int:
+    by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+    say(f"floodsar: interrupted{by}; {kept or NOTHING_WRITTEN}", sys.stderr)
+    return 128 + signum
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
+    received = Received()
     try:
         args = build_parser().parse_args(argv)
         _configure_logging(args)
-        with _signals_cancel():
+        with _signals_cancel(received):
             code = args.func(args)
             sys.stdout.flush()  # a closed pipe shows here, not as a traceback at exit
         return code
-    except FloodSarError as exc:
-        say(f"floodsar: error: {exc.worded(CLI_WORDING)}", sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt as exc:  # a command may say what it kept: KeyboardInterrupt("...")
-        signum = exc.signum if isinstance(exc, Cancelled) else signal.SIGINT
-        kept = "" if isinstance(exc, Cancelled) else str(exc)
-        by = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
-        say(f"floodsar: interrupted{by}; {kept or NOTHING_WRITTEN}", sys.stderr)
-        return 128 + signum
-    except BrokenPipeError:
-        # the reader (e.g. head) has all it wanted: stop quietly, and let the exit not flush into the closed pipe
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        return _interrupted(received.signum or signal.SIGINT, "" if isinstance(exc, Cancelled) else str(exc))
+    except Exception as exc:
+        if received.signum is not None:  # what a library made of the interrupt: ONNX Runtime, stopped while it
+            return _interrupted(received.signum, "")  # loads, raises ImportError
+        if isinstance(exc, FloodSarError):
+            say(f"floodsar: error: {exc.worded(CLI_WORDING)}", sys.stderr)
+            return EXIT_ERROR
+        if isinstance(exc, BrokenPipeError):
+            # the reader (e.g. head) has all it wanted: stop quietly, and let the exit not flush into the closed pipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_BROKEN_PIPE
+        raise
 
 
 if __name__ == "__main__":

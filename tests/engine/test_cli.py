@@ -133,25 +133,41 @@ def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
     process.send_signal(signal.SIGINT)
     try:
         _, stderr = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:  # seen once in about a hundred runs: show where every thread waits
+    except subprocess.TimeoutExpired:  # once, the reader waited for a lock forever (prefetch.Prefetcher): show where
         process.send_signal(signal.SIGABRT)  # faulthandler prints each thread's stack
         pytest.fail(f"no exit 60 s after Ctrl-C; its threads:\n{process.communicate(timeout=30)[1]}")
     assert process.returncode == 130 and "interrupted" in stderr
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize("delay_s", [0.05, 0.2, 0.5])
+@pytest.mark.parametrize("delay_s", [0.2, 0.5])
 def test_ctrl_c_while_the_libraries_load_gives_one_line_not_a_traceback(chips, tmp_path, delay_s):
     process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(chips["spain"]), "-o", str(tmp_path / "m.tif")],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=as_from_a_terminal)
-    time.sleep(delay_s)  # numpy, GDAL and ONNX Runtime take longer than this to import
+    time.sleep(delay_s)  # while numpy, GDAL, rasterio and ONNX Runtime load (the first ~30 ms, Python's own start,
+    # are out of reach: a Ctrl-C there ends Python before FloodSAR runs)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert "Traceback" not in stderr
     assert (process.returncode, stderr) == (130, "floodsar: interrupted; no output was written.\n") \
         or (process.returncode, stderr) == (-signal.SIGINT, "")  # before Python set up its Ctrl-C handling
     assert list(tmp_path.iterdir()) == []
+
+
+def test_whatever_a_library_makes_of_ctrl_c_is_reported_as_an_interruption(monkeypatch, capsys, chips, tmp_path):
+    from floodsar.engine import cli
+
+    def interrupted_while_loading(request, progress=None):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:  # what ONNX Runtime makes of a Ctrl-C while it loads
+            raise ImportError("initialization failed") from None
+    monkeypatch.setattr(cli, "predict", interrupted_while_loading)
+    assert main(["-q", "predict", str(chips["spain"]), "-o", str(tmp_path / "m.tif")]) == 130
+    assert capsys.readouterr().err == "floodsar: interrupted; no output was written.\n"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is given back
 
 
 def test_entry_point_turns_an_interrupted_import_into_exit_130(monkeypatch, capsys):

@@ -26,7 +26,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, TextIO
 from .entry import NOTHING_WRITTEN
 from .errors import FloodSarError, Wording
 from .event.command import add_subcommand as _add_batch
-from .pipeline import predict
+from .pipeline import PredictionResult, predict
 from .predict_options import add_band_options, add_predict_options, request_from_args
 
 EXIT_OK, EXIT_ERROR, EXIT_BROKEN_PIPE = 0, 1, 128 + 13
@@ -130,10 +130,21 @@ def _predict(args: argparse.Namespace) -> int:
             result = predict(request, progress=update)
         finally:
             close()
+    try:
+        _report(result, args.quiet)
+    except KeyboardInterrupt:  # too late to undo: say what is there rather than "no output was written"
+        written = ", ".join(str(path) for path in (result.output, result.probabilities, result.vector, result.report)
+                            if path)
+        raise KeyboardInterrupt(f"the outputs were already complete: {written}.") from None
+    return EXIT_OK
+
+
+def _report(result: PredictionResult, quiet: bool) -> None:
+    """The run's warnings on stderr and, unless ``quiet``, what was written and found on stdout."""
     for warning in result.warnings:
         say(f"floodsar: warning: {CLI_WORDING.fill(warning)}", sys.stderr)
-    if args.quiet:
-        return EXIT_OK
+    if quiet:
+        return
 
     def share(km2: float) -> str:
         return f"{km2 / result.valid_area_km2 if result.valid_area_km2 else 0.0:.1%}"
@@ -154,7 +165,6 @@ def _predict(args: argparse.Namespace) -> int:
               f"Time: {result.seconds:.1f} s",
               f"Backend: {result.backend}"]
     say("\n".join(lines))
-    return EXIT_OK
 
 
 def _add_predict(subparsers: argparse._SubParsersAction) -> None:

@@ -141,8 +141,13 @@ def test_ctrl_c_exits_130_and_leaves_no_output(pointwise_model, tmp_path):
 
 
 @pytest.mark.parametrize("delay_s", [0.2, 0.5])
-def test_ctrl_c_while_the_libraries_load_gives_one_line_not_a_traceback(chips, tmp_path, delay_s):
-    process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(chips["spain"]), "-o", str(tmp_path / "m.tif")],
+def test_ctrl_c_while_the_libraries_load_gives_one_line_not_a_traceback(pointwise_model, tmp_path, delay_s):
+    rng = np.random.default_rng(0)
+    big = write_geotiff(tmp_path / "big.tif", rng.normal(-15, 4, size=(2, 3000, 3000)).astype(np.float32))
+    out = tmp_path / "out"
+    out.mkdir()
+    process = subprocess.Popen([str(CONSOLE_SCRIPT), "predict", str(big), "-o", str(out / "m.tif"), "--model",
+                                str(pointwise_model), "--tile", "32", "--overlap", "0"],  # seconds: not done by then
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=as_from_a_terminal)
     time.sleep(delay_s)  # while numpy, GDAL, rasterio and ONNX Runtime load (the first ~30 ms, Python's own start,
@@ -152,7 +157,21 @@ def test_ctrl_c_while_the_libraries_load_gives_one_line_not_a_traceback(chips, t
     assert "Traceback" not in stderr
     assert (process.returncode, stderr) == (130, "floodsar: interrupted; no output was written.\n") \
         or (process.returncode, stderr) == (-signal.SIGINT, "")  # before Python set up its Ctrl-C handling
-    assert list(tmp_path.iterdir()) == []
+    assert list(out.iterdir()) == []
+
+
+def test_ctrl_c_after_the_outputs_are_complete_says_so(monkeypatch, capsys, chips, pointwise_model, tmp_path):
+    from floodsar.engine import cli
+
+    def interrupted_on_stdout(text, stream=None):
+        if stream is None:
+            raise KeyboardInterrupt
+        print(text, file=stream)
+    monkeypatch.setattr(cli, "say", interrupted_on_stdout)
+    output = tmp_path / "m.tif"
+    assert main(["predict", str(chips["spain"]), "-o", str(output), "--model", str(pointwise_model)]) == 130
+    assert capsys.readouterr().err == f"floodsar: interrupted; the outputs were already complete: {output}.\n"
+    assert output.is_file()
 
 
 def test_whatever_a_library_makes_of_ctrl_c_is_reported_as_an_interruption(monkeypatch, capsys, chips, tmp_path):

@@ -47,11 +47,8 @@ def say(text: str, stream: Optional[TextIO] = None) -> None:
 
 
 class Cancelled(KeyboardInterrupt):
-    """A cancel signal arrived; raised in the main thread so every output is cleaned up as for Ctrl-C."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+    """A cancel signal arrived (which one: :class:`Received`); raised in the main thread so every output is cleaned
+    up as for Ctrl-C."""
 
 
 @dataclass
@@ -71,7 +68,7 @@ def _signals_cancel(received: Received) -> Iterator[None]:
 
     def cancel(signum: int, frame: object) -> None:
         received.signum = signum
-        raise Cancelled(signum)
+        raise Cancelled(signal.Signals(signum).name)
 
     previous = {signum: signal.signal(signum, cancel) for signum in CANCEL_SIGNALS}
     try:
@@ -133,8 +130,7 @@ def _predict(args: argparse.Namespace) -> int:
     try:
         _report(result, args.quiet)
     except KeyboardInterrupt:  # too late to undo: say what is there rather than "no output was written"
-        written = ", ".join(str(path) for path in (result.output, result.probabilities, result.vector, result.report)
-                            if path)
+        written = ", ".join(str(path) for path in result.written)
         raise KeyboardInterrupt(f"the outputs were already complete: {written}.") from None
     return EXIT_OK
 

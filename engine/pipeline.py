@@ -74,6 +74,11 @@ class PredictionResult:
     class_areas_km2: dict = field(default_factory=dict)
     report: Optional[Path] = None
 
+    @property
+    def written(self) -> List[Path]:
+        """Every file the run wrote: mask or class map, then probability, polygons and report when asked for."""
+        return [path for path in (self.output, self.probabilities, self.vector, self.report) if path]
+
 
 def _check_cancel(is_cancelled: IsCancelled) -> None:
     if is_cancelled is not None and is_cancelled():
@@ -383,5 +388,5 @@ def predict(request: PredictionRequest, progress: Progress = None, is_cancelled:
         if request.report is not None:
             result.report = Path(request.report)
             report.write_report(staged.temporary(result.report), request, result, layers, io)
-    log.info("written: %s", ", ".join(str(p) for p in (output, probabilities, vector, result.report) if p))
+    log.info("written: %s", ", ".join(str(path) for path in result.written))
     return result

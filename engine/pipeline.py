@@ -102,6 +102,12 @@ class _Chunk:
     inputs: Optional[np.ndarray]
     valids: List[np.ndarray]
 
+    def trimmed(self) -> "_Chunk":
+        """This chunk with ``inputs`` cut to its tiles with data (the model never runs on empty batch slots)."""
+        if self.inputs is not None:
+            self.inputs = self.inputs[:len(self.valids)]
+        return self
+
 
 def _read_rows(source: Sentinel1Source, tiles: Sequence[Tile]) -> Iterator[Tuple[Tile, np.ndarray, np.ndarray]]:
     """(tile, dB [bands, h, w], valid [h, w]) in order. Neighbours in a row of tiles, up to READ_COLS wide, are
@@ -122,30 +128,32 @@ def _read_rows(source: Sentinel1Source, tiles: Sequence[Tile]) -> Iterator[Tuple
 
 
 def _read_chunks(source: Sentinel1Source, model: Model, tiles: Sequence[Tile], batch: int) -> Iterator[_Chunk]:
-    """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered (or after
-    MAX_CHUNK_TILES tiles). Tiles that are entirely nodata are never normalised nor given to the model."""
+    """Read tiles in order; a chunk ends when ``batch`` tiles with data are gathered, before a tile with data
+    of another shape (the last tile row and column are smaller), or after MAX_CHUNK_TILES tiles. Tiles that are
+    entirely nodata are never normalised nor given to the model."""
     bands = model.band_indices
     all_bands = list(range(len(source.polarisations)))
     scene = source.scene_statistics().select(bands) if model.metadata.normalisation == "scene" else None
-    first = tiles[0].read
-    shape = (batch, len(bands), first.height, first.width)
     chunk = _Chunk([], [], None, [])
     for tile, db, valid in _read_rows(source, tiles):
         has_data = bool(valid.any())
+        if has_data and chunk.inputs is not None and chunk.inputs.shape[2:] != valid.shape:
+            yield chunk.trimmed()
+            chunk = _Chunk([], [], None, [])
         chunk.tiles.append(tile)
         chunk.has_data.append(has_data)
         if has_data:
             if chunk.inputs is None:
-                chunk.inputs = np.zeros(shape, dtype=np.float32)
+                chunk.inputs = np.zeros((batch, len(bands), *valid.shape), dtype=np.float32)
             normalised = model.metadata.normalise(db[bands] if bands != all_bands else db, scene,
                                                   out=chunk.inputs[len(chunk.valids)])
             np.copyto(normalised, np.float32(0.0), where=~valid)  # invalid pixels (left as read) at the mean
             chunk.valids.append(valid)
         if len(chunk.valids) == batch or len(chunk.tiles) == MAX_CHUNK_TILES:
-            yield chunk
+            yield chunk.trimmed()
             chunk = _Chunk([], [], None, [])
     if chunk.tiles:
-        yield chunk
+        yield chunk.trimmed()
 
 
 def _predict_chunk(model: Model) -> Callable[[_Chunk], Optional[np.ndarray]]:
@@ -211,7 +219,7 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
     bands = column_bands(plan, BAND_COLS, BLOCK_ROWS)
     band_at = {tile_.core.col: band for band in bands for tile_ in band.tiles}
     tiles = [tile_ for band in bands for tile_ in band.tiles]
-    batch = min(batch, len(tiles))  # never pad a batch with tiles that do not exist
+    batch = min(batch, len(tiles))  # no batch buffer larger than the raster needs
     threshold = metadata.threshold if request.threshold is None else request.threshold
     log.info("model %s (%s) on %s: %d tiles of %d px, overlap %d px, %d per batch, %d column band(s)",
              metadata.name, model.path, model.description, len(tiles), tile, overlap, batch, len(bands))

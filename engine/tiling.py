@@ -3,8 +3,10 @@
 A raster of ``height`` x ``width`` pixels is cut into *cores* that partition it: every
 pixel lies in exactly one core. Each core is read with ``overlap`` extra pixels of
 context on every side (a *read window*, possibly reaching outside the raster, where the
-reader fills nodata). All read windows of one plan have the same shape, a multiple of
-the model's stride, so tiles can be batched. Pure integer arithmetic: no I/O, no numpy.
+reader fills nodata). Read windows are a multiple of the model's stride and have the plan's
+tile shape, except in the last tile row and column: there they are only as large as their
+cores need (core plus overlap, rounded up to the stride), so the model is not run on
+padding. Pure integer arithmetic: no I/O, no numpy.
 """
 from __future__ import annotations
 
@@ -50,27 +52,24 @@ class TilePlan:
 
     height: int
     width: int
-    tile_height: int
-    tile_width: int
+    size: int  # tile side (pixels)
     overlap: int
+    stride: int = 1
 
     @property
-    def step_rows(self) -> int:
-        return self.tile_height - 2 * self.overlap
-
-    @property
-    def step_cols(self) -> int:
-        return self.tile_width - 2 * self.overlap
+    def step(self) -> int:
+        """Distance between neighbouring cores (pixels, both directions)."""
+        return self.size - 2 * self.overlap
 
     @property
     def rows(self) -> int:
         """Number of tile rows."""
-        return math.ceil(self.height / self.step_rows)
+        return math.ceil(self.height / self.step)
 
     @property
     def cols(self) -> int:
         """Number of tile columns."""
-        return math.ceil(self.width / self.step_cols)
+        return math.ceil(self.width / self.step)
 
     def __len__(self) -> int:
         return self.rows * self.cols
@@ -82,11 +81,15 @@ class TilePlan:
 
     def tile(self, i: int, j: int, last_in_row: bool) -> Tile:
         """The tile in tile row ``i``, tile column ``j``."""
-        core_row, core_col = i * self.step_rows, j * self.step_cols
-        return Tile(read=Window(core_row - self.overlap, core_col - self.overlap, self.tile_height, self.tile_width),
-                    core=Window(core_row, core_col, min(self.step_rows, self.height - core_row),
-                                min(self.step_cols, self.width - core_col)),
-                    last_in_row=last_in_row)
+        row, col = i * self.step, j * self.step
+        core = Window(row, col, min(self.step, self.height - row), min(self.step, self.width - col))
+        read = Window(row - self.overlap, col - self.overlap, self._read_side(core.height), self._read_side(core.width))
+        return Tile(read=read, core=core, last_in_row=last_in_row)
+
+    def _read_side(self, core: int) -> int:
+        """A read window's side for a core side: the tile's, or less for a short core at the raster's edge (the
+        core plus the overlap on both sides, rounded up to the stride)."""
+        return min(self.size, round_up(core + 2 * self.overlap, self.stride))
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,7 @@ def column_bands(plan: TilePlan, max_width: int, align: int) -> list[ColumnBand]
     """The plan's tiles in column bands about ``max_width`` pixels wide (at least one tile column), so a
     row buffer never spans a wide raster. Band edges fall on multiples of ``align`` (the output's block
     width) when the tile step allows it within ``max_width``, so bands write whole blocks."""
-    step = plan.step_cols
+    step = plan.step
     per_band = max(1, max_width // step)
     aligned = math.lcm(step, align) // step
     if aligned <= per_band:
@@ -120,8 +123,8 @@ def column_bands(plan: TilePlan, max_width: int, align: int) -> list[ColumnBand]
 def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1) -> TilePlan:
     """Plan tiles of ``tile`` x ``tile`` pixels with ``overlap`` context pixels on each side.
 
-    A raster smaller than one tile gets one smaller tile (its size plus the overlap on both
-    sides, rounded up to ``stride``), so a 1-pixel raster does not cost a full tile.
+    Tiles in the last row and column are only as large as their cores need (a raster smaller than
+    one tile gets one small tile), so a 1-pixel raster does not cost a full tile.
     FloodSarError when the numbers cannot work (tile not a multiple of stride, overlap too large).
     """
     if height < 1 or width < 1:
@@ -134,9 +137,7 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1
     if overlap < 0 or 2 * overlap >= tile:
         raise OptionError("overlap", overlap, f"overlap {overlap} must be at least 0 and less than half the tile "
                           f"size {tile}", "use a smaller {overlap} or a larger {tile}")
-    tile_height = min(tile, round_up(height + 2 * overlap, stride))
-    tile_width = min(tile, round_up(width + 2 * overlap, stride))
-    return TilePlan(height, width, tile_height, tile_width, overlap)
+    return TilePlan(height, width, tile, overlap, stride)
 
 
 def spread_windows(height: int, width: int, count: int, size: int) -> list[Window]:

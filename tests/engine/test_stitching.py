@@ -13,13 +13,13 @@ def stitch(image: np.ndarray, run, tile: int, overlap: int, stride: int, block_r
     """Tile ``image`` [C, H, W] (zeros outside), run each tile, centre-crop and assemble."""
     channels, height, width = image.shape
     plan = plan_tiles(height, width, tile, overlap, stride)
-    padded = np.zeros((channels, height + 2 * plan.tile_height, width + 2 * plan.tile_width), np.float32)
-    padded[:, plan.tile_height:plan.tile_height + height, plan.tile_width:plan.tile_width + width] = image
+    padded = np.zeros((channels, height + 2 * plan.size, width + 2 * plan.size), np.float32)
+    padded[:, plan.size:plan.size + height, plan.size:plan.size + width] = image
     out = np.full((height, width), np.nan, np.float32)
     assembler = StripAssembler(width, block_rows)
     written = []
     for t in plan:
-        r, c = t.read.row + plan.tile_height, t.read.col + plan.tile_width
+        r, c = t.read.row + plan.size, t.read.col + plan.size
         values = run(padded[None, :, r:r + t.read.height, c:c + t.read.width])[0, 0]
         for row, rows in assembler.add(t, crop_core(t, values)):
             written.append((row, len(rows)))

@@ -40,17 +40,28 @@ def test_read_windows_hold_the_core_with_overlap_context_and_fit_the_stride(heig
         assert row == col == overlap  # full context on every side, inside or outside the raster
         assert core.row + core.height + overlap <= read.row + read.height
         assert core.col + core.width + overlap <= read.col + read.width
+        assert read.row + read.height - stride < core.row + core.height + overlap  # no more than the stride
+        assert read.col + read.width - stride < core.col + core.width + overlap  # beyond the context
         assert 0 <= core.row and core.row + core.height <= height and 0 <= core.col and core.col + core.width <= width
-    assert len(shapes) == 1  # one shape per plan: tiles can be batched
+    assert len(shapes) <= 4  # full tiles, and smaller ones in the last row and column
 
 
 def test_small_raster_gets_one_small_tile_rounded_to_the_stride():
-    plan = plan_tiles(1, 1, 512, 64, 16)
-    assert len(plan) == 1 and (plan.tile_height, plan.tile_width) == (144, 144)  # 1 + 2 * 64 -> 144
-    (only,) = plan
+    (only,) = plan_tiles(1, 1, 512, 64, 16)
+    assert (only.read.height, only.read.width) == (144, 144)  # 1 + 2 * 64 -> 144
     assert only.read.row == only.read.col == -64 and only.core.height == only.core.width == 1
-    plan = plan_tiles(300, 40, 512, 0, 16)
-    assert len(plan) == 1 and (plan.tile_height, plan.tile_width) == (304, 48)
+    (only,) = plan_tiles(300, 40, 512, 0, 16)
+    assert (only.read.height, only.read.width) == (304, 48)
+
+
+def test_last_row_and_column_tiles_are_only_as_large_as_their_cores_need():
+    plan = plan_tiles(25000, 17000, 1024, 32, 32)  # a full Sentinel-1 scene: step 960
+    shapes = {(t.read.height, t.read.width) for t in plan}
+    assert (plan.rows, plan.cols) == (27, 18)
+    # last row: 25000 - 26 * 960 = 40 px of core + 2 * 32 -> 128; last column: 17000 - 17 * 960 = 680 + 64 -> 768
+    assert shapes == {(1024, 1024), (1024, 768), (128, 1024), (128, 768)}
+    model_pixels = sum(t.read.height * t.read.width for t in plan)
+    assert model_pixels < 0.96 * len(plan) * 1024 ** 2  # the edges no longer run whole tiles of padding
 
 
 def test_tile_counts_and_row_ends():
@@ -85,7 +96,7 @@ def test_column_bands_hold_every_tile_once_and_stay_narrow(width, tile, overlap,
         assert following.col == band.col + band.width
     for band in bands:
         assert all(band.col <= t.core.col and t.core.col + t.core.width <= band.col + band.width for t in band.tiles)
-        assert band.width <= max(max_width, plan.step_cols)
+        assert band.width <= max(max_width, plan.step)
         assert sum(t.last_in_row for t in band.tiles) == plan.rows  # one row end per tile row, at the band's edge
-    if lcm(plan.step_cols, 512) <= max_width:  # the step allows block-aligned band edges: they are
+    if lcm(plan.step, 512) <= max_width:  # the step allows block-aligned band edges: they are
         assert all(b.col % 512 == 0 for b in bands)

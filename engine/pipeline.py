@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
@@ -104,9 +104,7 @@ class _Chunk:
 
     def trimmed(self) -> "_Chunk":
         """This chunk with ``inputs`` cut to its tiles with data (the model never runs on empty batch slots)."""
-        if self.inputs is not None:
-            self.inputs = self.inputs[:len(self.valids)]
-        return self
+        return replace(self, inputs=None if self.inputs is None else self.inputs[:len(self.valids)])
 
 
 def _read_rows(source: Sentinel1Source, tiles: Sequence[Tile]) -> Iterator[Tuple[Tile, np.ndarray, np.ndarray]]:
@@ -215,7 +213,8 @@ def _run_model(source: Sentinel1Source, model: Model, request: PredictionRequest
     """Tiles in column bands (row buffers never wider than BAND_COLS), stitched and written as rows complete."""
     metadata = model.metadata
     tile, overlap, batch = _tiling(request, model)
-    plan = plan_tiles(source.grid.height, source.grid.width, tile, overlap, metadata.stride)
+    plan = plan_tiles(source.grid.height, source.grid.width, tile, overlap, metadata.stride,
+                      trim_edges=model.backend.device == "cpu")  # on a GPU, tiles of one shape: see tiling.py
     bands = column_bands(plan, BAND_COLS, BLOCK_ROWS)
     band_at = {tile_.core.col: band for band in bands for tile_ in band.tiles}
     tiles = [tile_ for band in bands for tile_ in band.tiles]

@@ -3,10 +3,12 @@
 A raster of ``height`` x ``width`` pixels is cut into *cores* that partition it: every
 pixel lies in exactly one core. Each core is read with ``overlap`` extra pixels of
 context on every side (a *read window*, possibly reaching outside the raster, where the
-reader fills nodata). Read windows are a multiple of the model's stride and have the plan's
-tile shape, except in the last tile row and column: there they are only as large as their
-cores need (core plus overlap, rounded up to the stride), so the model is not run on
-padding. Pure integer arithmetic: no I/O, no numpy.
+reader fills nodata). Read windows are a multiple of the model's stride and no larger than
+the raster needs: a raster smaller than a tile gets one small tile. With ``trim_edges`` the
+tiles of the last row and column are also only as large as their cores need, so the model
+does not run on padding (on a CPU); without it every tile has one shape (on a GPU, where
+runtimes prepare each new input shape: TensorRT engines, cuDNN's algorithm search).
+Pure integer arithmetic: no I/O, no numpy.
 """
 from __future__ import annotations
 
@@ -55,6 +57,7 @@ class TilePlan:
     size: int  # tile side (pixels)
     overlap: int
     stride: int = 1
+    trim_edges: bool = True
 
     @property
     def step(self) -> int:
@@ -83,13 +86,15 @@ class TilePlan:
         """The tile in tile row ``i``, tile column ``j``."""
         row, col = i * self.step, j * self.step
         core = Window(row, col, min(self.step, self.height - row), min(self.step, self.width - col))
-        read = Window(row - self.overlap, col - self.overlap, self._read_side(core.height), self._read_side(core.width))
+        read = Window(row - self.overlap, col - self.overlap, self._read_side(core.height, self.height),
+                      self._read_side(core.width, self.width))
         return Tile(read=read, core=core, last_in_row=last_in_row)
 
-    def _read_side(self, core: int) -> int:
-        """A read window's side for a core side: the tile's, or less for a short core at the raster's edge (the
-        core plus the overlap on both sides, rounded up to the stride)."""
-        return min(self.size, round_up(core + 2 * self.overlap, self.stride))
+    def _read_side(self, core: int, extent: int) -> int:
+        """A read window's side for a core side on a raster side of ``extent`` pixels: the tile's, or what the
+        core (``trim_edges``) or the raster needs with the overlap on both sides, rounded up to the stride."""
+        needed = core if self.trim_edges else extent
+        return min(self.size, round_up(needed + 2 * self.overlap, self.stride))
 
 
 @dataclass(frozen=True)
@@ -120,11 +125,12 @@ def column_bands(plan: TilePlan, max_width: int, align: int) -> list[ColumnBand]
     return bands
 
 
-def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1) -> TilePlan:
+def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1, trim_edges: bool = True
+               ) -> TilePlan:
     """Plan tiles of ``tile`` x ``tile`` pixels with ``overlap`` context pixels on each side.
 
-    Tiles in the last row and column are only as large as their cores need (a raster smaller than
-    one tile gets one small tile), so a 1-pixel raster does not cost a full tile.
+    A raster smaller than one tile gets one small tile, so a 1-pixel raster does not cost a full tile;
+    ``trim_edges``: tiles in the last row and column are only as large as their cores need.
     FloodSarError when the numbers cannot work (tile not a multiple of stride, overlap too large).
     """
     if height < 1 or width < 1:
@@ -137,7 +143,7 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, stride: int = 1
     if overlap < 0 or 2 * overlap >= tile:
         raise OptionError("overlap", overlap, f"overlap {overlap} must be at least 0 and less than half the tile "
                           f"size {tile}", "use a smaller {overlap} or a larger {tile}")
-    return TilePlan(height, width, tile, overlap, stride)
+    return TilePlan(height, width, tile, overlap, stride, trim_edges)
 
 
 def spread_windows(height: int, width: int, count: int, size: int) -> list[Window]:

@@ -264,6 +264,30 @@ def test_tiles_entirely_nodata_never_reach_the_model(chips, conv_model, tmp_path
                                atol=1e-5)
 
 
+class _ShapeLog:
+    """The model's backend, recording the shape of each batch, on ``device`` as the pipeline sees it: "cuda" is a
+    stand-in for a GPU, which this machine lacks (only the tile plan reads it; the model still runs on the CPU)."""
+
+    def __init__(self, backend, device: str) -> None:
+        self.backend, self.device, self.streams, self.description = backend, device, 1, backend.description
+        self.shapes: list = []
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        self.shapes.append(batch.shape[2:])
+        return self.backend.run(batch)
+
+
+@pytest.mark.parametrize("device,shapes", [("cpu", {(128, 128), (128, 80), (80, 128), (80, 80)}),
+                                           ("cuda", {(128, 128)})])
+def test_edge_tiles_are_cut_to_size_on_the_cpu_and_keep_one_shape_on_a_gpu(chips, conv_model, tmp_path, device,
+                                                                            shapes):
+    model = load_model(conv_model)
+    log = _ShapeLog(model.backend, device)
+    predict(PredictionRequest([chips["spain"]], tmp_path / "mask.tif", tile=128, overlap=8, batch=2),
+            model=dataclasses.replace(model, backend=log))  # 512 px: 5 x 5 tiles, the last cores 64 px (+ 2 x 8)
+    assert set(log.shapes) == shapes
+
+
 def test_polygons_that_cannot_be_written_are_refused_before_inference(chips, pointwise_model, tmp_path, monkeypatch):
     from floodsar.engine.rasterio_io import RasterioIO
 

@@ -26,10 +26,11 @@ def test_cores_cover_every_pixel_exactly_once(tile, overlap, stride):
         assert (coverage(height, width, tile, overlap, stride) == 1).all(), (height, width)
 
 
+@pytest.mark.parametrize("trim_edges", [True, False])
 @pytest.mark.parametrize("height,width", [(1, 1), (1, 700), (130, 5), (512, 512), (513, 100), (1000, 1001)])
-def test_read_windows_hold_the_core_with_overlap_context_and_fit_the_stride(height, width):
+def test_read_windows_hold_the_core_with_overlap_context_and_fit_the_stride(height, width, trim_edges):
     tile, overlap, stride = 128, 16, 16
-    plan = plan_tiles(height, width, tile, overlap, stride)
+    plan = plan_tiles(height, width, tile, overlap, stride, trim_edges)
     shapes = set()
     for t in plan:
         read, core = t.read, t.core
@@ -40,10 +41,13 @@ def test_read_windows_hold_the_core_with_overlap_context_and_fit_the_stride(heig
         assert row == col == overlap  # full context on every side, inside or outside the raster
         assert core.row + core.height + overlap <= read.row + read.height
         assert core.col + core.width + overlap <= read.col + read.width
-        assert read.row + read.height - stride < core.row + core.height + overlap  # no more than the stride
-        assert read.col + read.width - stride < core.col + core.width + overlap  # beyond the context
+        if trim_edges:
+            assert read.row + read.height - stride < core.row + core.height + overlap  # no more than the stride
+            assert read.col + read.width - stride < core.col + core.width + overlap  # beyond the context
         assert 0 <= core.row and core.row + core.height <= height and 0 <= core.col and core.col + core.width <= width
-    assert len(shapes) <= 4  # full tiles, and smaller ones in the last row and column
+    # full tiles, and smaller ones in the last row and column; untrimmed, one shape (smaller only for a small raster)
+    assert len(shapes) <= 4 if trim_edges else shapes == {(min(tile, round_up(height + 2 * overlap, stride)),
+                                                           min(tile, round_up(width + 2 * overlap, stride)))}
 
 
 def test_small_raster_gets_one_small_tile_rounded_to_the_stride():
@@ -62,6 +66,8 @@ def test_last_row_and_column_tiles_are_only_as_large_as_their_cores_need():
     assert shapes == {(1024, 1024), (1024, 768), (128, 1024), (128, 768)}
     model_pixels = sum(t.read.height * t.read.width for t in plan)
     assert model_pixels < 0.96 * len(plan) * 1024 ** 2  # the edges no longer run whole tiles of padding
+    assert {(t.read.height, t.read.width) for t in plan_tiles(25000, 17000, 1024, 32, 32, trim_edges=False)} == \
+        {(1024, 1024)}
 
 
 def test_tile_counts_and_row_ends():

@@ -56,8 +56,8 @@ class TilePlan:
     width: int
     size: int  # tile side (pixels)
     overlap: int
-    stride: int = 1
-    trim_edges: bool = True
+    stride: int
+    trim_edges: bool
 
     @property
     def step(self) -> int:

@@ -7,6 +7,7 @@ from math import lcm
 import numpy as np
 import pytest
 
+from floodsar.engine.benchmark.estimates import SCENE_HEIGHT, SCENE_WIDTH
 from floodsar.engine.errors import FloodSarError
 from floodsar.engine.tiling import column_bands, plan_tiles, round_up
 
@@ -59,15 +60,15 @@ def test_small_raster_gets_one_small_tile_rounded_to_the_stride():
 
 
 def test_last_row_and_column_tiles_are_only_as_large_as_their_cores_need():
-    plan = plan_tiles(25000, 17000, 1024, 32, 32)  # a full Sentinel-1 scene: step 960
+    plan = plan_tiles(SCENE_HEIGHT, SCENE_WIDTH, 1024, 32, 32)  # the benchmark's full scene: step 960
     shapes = {(t.read.height, t.read.width) for t in plan}
-    assert (plan.rows, plan.cols) == (27, 18)
-    # last row: 25000 - 26 * 960 = 40 px of core + 2 * 32 -> 128; last column: 17000 - 17 * 960 = 680 + 64 -> 768
-    assert shapes == {(1024, 1024), (1024, 768), (128, 1024), (128, 768)}
+    assert (SCENE_HEIGHT, SCENE_WIDTH) == (17000, 25000) and (plan.rows, plan.cols) == (18, 27)
+    # last row: 17000 - 17 * 960 = 680 px of core + 2 * 32 -> 768; last column: 25000 - 26 * 960 = 40 + 64 -> 128
+    assert shapes == {(1024, 1024), (1024, 128), (768, 1024), (768, 128)}
     model_pixels = sum(t.read.height * t.read.width for t in plan)
     assert model_pixels < 0.96 * len(plan) * 1024 ** 2  # the edges no longer run whole tiles of padding
-    assert {(t.read.height, t.read.width) for t in plan_tiles(25000, 17000, 1024, 32, 32, trim_edges=False)} == \
-        {(1024, 1024)}
+    untrimmed = plan_tiles(SCENE_HEIGHT, SCENE_WIDTH, 1024, 32, 32, trim_edges=False)
+    assert {(t.read.height, t.read.width) for t in untrimmed} == {(1024, 1024)}
 
 
 def test_tile_counts_and_row_ends():

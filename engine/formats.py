@@ -3,7 +3,9 @@ GeoPackage layer, and a VRT that views a mask through a lookup table. Shared by 
 I/O implementations."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterator
 
 from .grid import RasterGrid
 from .mask_encoding import FLOOD_CLASSES_LUT, WATER_LUT
@@ -14,10 +16,11 @@ GTIFF_OPTIONS = {"TILED": "YES", "BLOCKXSIZE": "512", "BLOCKYSIZE": "512",
 PREDICTOR = {"uint8": "2", "float32": "3"}
 #: Overviews are built down to this size (pixels on the longer side).
 OVERVIEW_MIN_SIZE = 256
-#: GDAL configuration for work spread over every core, set when a file is opened or created: decoding an input's
-#: blocks (each tile's read decodes its blocks in parallel) and compressing an output's (a fast GPU leaves the
-#: engine's threads no time for either), and building overviews (full scene: 1.2 -> 0.9 s on 2 cores).
-ALL_CORES_CONFIG = {"GDAL_NUM_THREADS": "ALL_CPUS"}
+#: GDAL's threads in this process, set when a file is opened or created: decoding an input's blocks (each tile's
+#: read decodes its blocks in parallel), compressing an output's (a fast GPU leaves the engine's threads no time
+#: for either) and building overviews (full scene: 1.2 -> 0.9 s on 2 cores). Every core, unless
+#: :func:`gdal_threads` shares them out among processes (Dask workers on one machine).
+_gdal_threads = "ALL_CPUS"
 #: The polygons: layer names (water mask, flood class map), area and class attributes.
 WATER_LAYER = "water"
 FLOOD_LAYER = "flood"
@@ -25,6 +28,22 @@ AREA_FIELD = "area_m2"
 CLASS_FIELD = "class"
 #: GeoPackage 1.2 opens without warnings in the GDAL of QGIS 3.22 and later.
 GPKG_VERSION = "1.2"
+
+
+def gdal_config() -> dict[str, str]:
+    """GDAL configuration to set while a file is opened or created: its threads."""
+    return {"GDAL_NUM_THREADS": _gdal_threads}
+
+
+@contextlib.contextmanager
+def gdal_threads(threads: int | None) -> Iterator[None]:
+    """While inside, files opened or created in this process use ``threads`` GDAL threads (None: every core)."""
+    global _gdal_threads
+    previous, _gdal_threads = _gdal_threads, str(threads) if threads else "ALL_CPUS"
+    try:
+        yield
+    finally:
+        _gdal_threads = previous
 
 
 def creation_options(dtype: str, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -28,10 +28,11 @@ def _ok(result: Any, action: str) -> Any:
 
 
 @contextlib.contextmanager
-def _all_cores() -> Iterator[None]:
-    """formats.ALL_CORES_CONFIG for this thread only, while inside: QGIS keeps its own settings."""
-    previous = {key: gdal.GetThreadLocalConfigOption(key, None) for key in formats.ALL_CORES_CONFIG}
-    for key, value in formats.ALL_CORES_CONFIG.items():
+def _gdal_config() -> Iterator[None]:
+    """formats.gdal_config() for this thread only, while inside: QGIS keeps its own settings."""
+    config = formats.gdal_config()
+    previous = {key: gdal.GetThreadLocalConfigOption(key, None) for key in config}
+    for key, value in config.items():
         gdal.SetThreadLocalConfigOption(key, value)
     try:
         yield
@@ -65,7 +66,7 @@ class GdalFile(RasterFile):
 
     def __init__(self, path: Path | str, io: "GdalIO", require_crs: bool = True) -> None:
         try:
-            with _all_cores():
+            with _gdal_config():
                 self._ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), "opening")
         except RuntimeError as exc:
             raise not_a_raster(path, str(exc).split(": ")[-1]) from exc
@@ -116,7 +117,7 @@ class GdalGeoTiff(GeoTiffWriter):
     def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None, colours: Colours | None,
                  descriptions: Sequence[str], options: dict[str, str] | None = None) -> None:
         options = formats.creation_options(dtype, options)
-        with _all_cores():
+        with _gdal_config():
             self._ds = _ok(gdal.GetDriverByName("GTiff").Create(
                 str(path), grid.width, grid.height, len(descriptions), _GDAL_TYPES[dtype],
                 [f"{k}={v}" for k, v in options.items()]), f"creating {path}")
@@ -178,7 +179,7 @@ class GdalIO(RasterIO):
         if not factors:
             return
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_UPDATE), f"opening {path}")
-        with _all_cores():
+        with _gdal_config():
             _ok(ds.BuildOverviews(_RESAMPLING[resampling], factors), "building overviews")
         ds = None
         ds = _ok(gdal.OpenEx(str(path), gdal.OF_RASTER | gdal.OF_READONLY), f"opening {path}")

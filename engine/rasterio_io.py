@@ -65,7 +65,7 @@ class RasterioFile(RasterFile):
 
     def __init__(self, path: Path | str, io: "RasterioIO", require_crs: bool = True) -> None:
         try:
-            with warnings.catch_warnings(), rasterio.Env(**formats.ALL_CORES_CONFIG):
+            with warnings.catch_warnings(), rasterio.Env(**formats.gdal_config()):
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a missing CRS: FloodSAR's message below
                 self._ds = rasterio.open(path)
         except RasterioIOError as exc:
@@ -125,7 +125,7 @@ class WarpedRasterioFile(RasterioFile):
 class RasterioGeoTiff(GeoTiffWriter):
     def __init__(self, path: Path, grid: RasterGrid, dtype: str, nodata: float | None, colours: Colours | None,
                  descriptions: Sequence[str], options: dict[str, str] | None = None) -> None:
-        with rasterio.Env(**formats.ALL_CORES_CONFIG):
+        with rasterio.Env(**formats.gdal_config()):
             self._ds = rasterio.open(path, "w", driver="GTiff", width=grid.width, height=grid.height,
                                      count=len(descriptions), dtype=dtype, nodata=nodata, crs=CRS.from_wkt(grid.crs_wkt),
                                      transform=rasterio.Affine.from_gdal(*grid.transform),
@@ -175,7 +175,7 @@ class RasterioIO(RasterIO):
     def add_overviews(self, path: Path, factors: list[int], resampling: str) -> None:
         if not factors:
             return
-        with rasterio.Env(**formats.ALL_CORES_CONFIG), rasterio.open(path, "r+") as ds:
+        with rasterio.Env(**formats.gdal_config()), rasterio.open(path, "r+") as ds:
             ds.build_overviews(factors, Resampling[resampling])
         with rasterio.open(path) as ds:
             if len(ds.overviews(1)) != len(factors):

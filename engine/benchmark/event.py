@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Sequence
 
 from ..choices import Method, values
 from ..event.inputs import plan_scenes
-from ..event.runner import DONE, SceneJob, dask_client, local_model_threads, run_scenes
+from ..event.runner import DONE, SceneJob, dask_client, run_scenes, threads_per_local_worker
 from ..models import DEFAULT_MODEL
 from ..pipeline import PredictionRequest
 from ..predict_options import settings
@@ -38,11 +39,11 @@ def make_scenes(folder: Path, count: int, size: int) -> list[Path]:
         profile = chip.profile.copy()
         profile.update(width=size, height=size, transform=chip.transform * chip.transform.scale(
             chip.width / size, chip.height / size), tiled=True, blockxsize=256, blockysize=256)
-    paths = []
-    for i in range(count):
-        paths.append(folder / f"scene{i:03d}.tif")
-        with rasterio.open(paths[-1], "w", **profile) as out:
-            out.write(data)
+    paths = [folder / f"scene{i:03d}.tif" for i in range(count)]
+    with rasterio.open(paths[0], "w", **profile) as out:
+        out.write(data)
+    for path in paths[1:]:  # copies: compressing each again would take longer than mapping it
+        shutil.copyfile(paths[0], path)
     return paths
 
 
@@ -57,7 +58,7 @@ def measure(workers: int, scenes: Sequence[Path], method: str, folder: Path) -> 
     started = time.perf_counter()
     with dask_client(None, workers) as client:
         ready = time.perf_counter()
-        outcomes = run_scenes(client, jobs, lambda outcome: None, local_model_threads(workers))
+        outcomes = run_scenes(client, jobs, lambda outcome: None, threads_per_local_worker(workers))
         finished = time.perf_counter()
     failed = [o.reason for o in outcomes if o.status != DONE]
     if failed:

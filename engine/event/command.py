@@ -23,7 +23,7 @@ from .pre import PRE_FOLDER, PreImage, overlapping, pre_files, read_pool, write_
 from .record import completed_result, remove_partials
 from .report import build_report, write_report
 from .runner import DONE, FAILED, SKIPPED, SceneJob, SceneOutcome, dashboard_link, dask_client, default_workers, \
-    local_model_threads, one_line, run_scenes, runs_on_gpu
+    one_line, run_scenes, runs_on_gpu, threads_per_local_worker
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -178,7 +178,7 @@ def _map_on_dask(args: argparse.Namespace, todo: list[SceneJob], total: int, end
             where = args.scheduler or f"a local cluster of {workers} worker process{'es' * (workers > 1)}"
             _note(args, f"Dask: {where}" + (f"; dashboard {link}" if link else ""))
             progress = _Progress(total, len(ended), bool(args.quiet))
-            threads = None if args.scheduler else local_model_threads(workers)
+            threads = None if args.scheduler else threads_per_local_worker(workers)
             return run_scenes(client, todo, progress, threads)
     except KeyboardInterrupt:
         kept = len([o for o in ended if o.result]) + (progress.done if progress else 0)

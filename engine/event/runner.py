@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from ..backends import PROVIDER_DEVICES, select_providers, usable_cores
 from ..choices import Device
 from ..errors import PLAIN, CancelledError, FloodSarError
+from ..formats import gdal_threads
 from ..models import Model, load_model, resolve_model_path
 from ..pipeline import PredictionRequest, predict
 from .inputs import Scene
@@ -48,7 +49,7 @@ class SceneJob:
     request: PredictionRequest
     settings: dict[str, Any]
     pixels: int
-    threads: Optional[int] = None
+    threads: Optional[int] = None  # CPU threads for the model and for GDAL (None: every core)
     stop_event: Optional[str] = None
 
 
@@ -107,13 +108,14 @@ def map_scene(job: SceneJob) -> SceneOutcome:
     remove_record(scene)
     try:
         model = worker_model(job.request, job.threads) if job.request.method == "model" else None
-        result = predict(job.request, is_cancelled=stop, model=model)
-        summary = {"water_km2": result.water_area_km2, "valid_km2": result.valid_area_km2,
-                   "seconds": round(result.seconds, 3), "backend": result.backend,
-                   "warnings": [PLAIN.fill(warning) for warning in result.warnings],
-                   "worker_pid": os.getpid(), "model_loads": _cached_model.cache_info().misses,
-                   **({"classes_km2": result.class_areas_km2} if result.class_areas_km2 else {})}
-        write_record(scene, job.settings, summary)
+        with gdal_threads(job.threads):
+            result = predict(job.request, is_cancelled=stop, model=model)
+            summary = {"water_km2": result.water_area_km2, "valid_km2": result.valid_area_km2,
+                       "seconds": round(result.seconds, 3), "backend": result.backend,
+                       "warnings": [PLAIN.fill(warning) for warning in result.warnings],
+                       "worker_pid": os.getpid(), "model_loads": _cached_model.cache_info().misses,
+                       **({"classes_km2": result.class_areas_km2} if result.class_areas_km2 else {})}
+            write_record(scene, job.settings, summary)
     except CancelledError:
         return SceneOutcome(scene, CANCELLED, "stopped by Ctrl-C; nothing was written")
     except FloodSarError as exc:
@@ -123,8 +125,8 @@ def map_scene(job: SceneJob) -> SceneOutcome:
     return SceneOutcome(scene, DONE, result=summary)
 
 
-def local_model_threads(workers: int) -> int:
-    """CPU threads for each worker's model on a local cluster of ``workers``: the cores shared out."""
+def threads_per_local_worker(workers: int) -> int:
+    """CPU threads for each worker's model and GDAL on a local cluster of ``workers``: the cores shared out."""
     return max(1, usable_cores() // workers)
 
 
@@ -218,7 +220,8 @@ def _outcome_of(future: Any, job: SceneJob) -> SceneOutcome:
 def run_scenes(client: Any, jobs: Sequence[SceneJob], on_outcome: Callable[[SceneOutcome], None],
                threads: Optional[int] = None) -> list[SceneOutcome]:
     """Map ``jobs`` on ``client``'s cluster, largest first; ``on_outcome`` is called as each ends.
-    ``threads``: CPU threads per worker's model (a local cluster shares the cores out; None: the default).
+    ``threads``: CPU threads per worker, for its model and GDAL (a local cluster shares the cores out;
+    None: every core).
 
     Ctrl-C stops every running scene cleanly, cancels the rest and re-raises KeyboardInterrupt.
     """

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from distributed import Client, LocalCluster  # imported first: keeps a checkout folder named "dask" from
 from osgeo import gdal                        # shadowing the real dask (pytest imports the root by folder name)
 
@@ -27,8 +28,11 @@ from floodsar.engine.errors import FloodSarError
 from floodsar.engine.event.inputs import expand_inputs, group_scenes, plan_scenes
 from floodsar.engine.event.mosaic import row_areas_km2
 from floodsar.engine.dates import acquisition_date
-from floodsar.engine.event.runner import default_workers, runs_on_gpu
+from floodsar.engine.event.runner import DONE, SceneJob, default_workers, map_scene, runs_on_gpu
+from floodsar.engine.formats import gdal_config
 from floodsar.engine.gdal_io import GdalIO
+from floodsar.engine.predict_options import settings
+from floodsar.engine.rasterio_io import RasterioIO
 from floodsar.engine.request import PredictionRequest
 from helpers.signals import as_from_a_terminal
 
@@ -122,6 +126,26 @@ def test_default_workers_one_per_core_one_for_a_gpu_never_more_than_scenes():
     assert runs_on_gpu(dataclasses.replace(auto, device="cuda"), cpu)  # it then fails on the worker, saying why
     assert not runs_on_gpu(dataclasses.replace(auto, device="cpu"), gpu)
     assert not runs_on_gpu(dataclasses.replace(auto, method="otsu"), gpu)
+
+
+@pytest.mark.parametrize("threads, gdal_threads", [(1, "1"), (None, "ALL_CPUS")])
+def test_a_worker_gives_gdal_its_share_of_the_cores(monkeypatch, scenes, tmp_path, threads, gdal_threads):
+    """A scene mapped with ``threads`` (a local cluster's share of the cores per worker) opens and creates
+    its files with that many GDAL threads, not one per core in every worker; afterwards GDAL has every core."""
+    seen, real_open = [], rasterio.open
+
+    def open_and_note_threads(*args, **kwargs):
+        seen.append(rasterio.env.getenv().get("GDAL_NUM_THREADS") if rasterio.env.hasenv() else None)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", open_and_note_threads)
+    (scene,) = plan_scenes([str(scenes["a"])], tmp_path)
+    request = PredictionRequest(inputs=list(scene.inputs), output=scene.output, method="otsu", io=RasterioIO())
+    outcome = map_scene(SceneJob(scene, request, settings(request), pixels=0, threads=threads))
+    assert outcome.status == DONE and scene.output.exists()
+    assert seen.count(gdal_threads) >= 3  # the input, the mask, the mask read back for the record
+    assert set(seen) <= {gdal_threads, None}  # None: a quick look outside any GDAL work, e.g. at a written file
+    assert gdal_config() == {"GDAL_NUM_THREADS": "ALL_CPUS"}
 
 
 def test_pixel_areas_shrink_with_latitude():

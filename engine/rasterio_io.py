@@ -9,6 +9,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Callable, Sequence
 
 import numpy as np
@@ -58,6 +59,18 @@ def _silence_private_libtiff() -> None:
 if "CPL_LOG" not in os.environ:
     _silence_private_libtiff()
 logging.getLogger("rasterio").addHandler(logging.NullHandler())  # rasterio's copies, unless logging is set up
+
+
+def _pyogrio() -> ModuleType:
+    """pyogrio, with its raw reader and writer and its errors, imported without a warning that is not FloodSAR's:
+    pyogrio imports pyproj where it is installed, and Debian's pyproj (beside QGIS) in a virtualenv warns that its
+    data is missing. FloodSAR never uses pyproj."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
+        import pyogrio
+        import pyogrio.errors
+        import pyogrio.raw
+    return pyogrio
 
 
 class RasterioFile(RasterFile):
@@ -194,11 +207,7 @@ class RasterioIO(RasterIO):
 
     def polygonize_water(self, mask_path: Path, gpkg_path: Path, classes: bool = False) -> int:
         """pyogrio's write errors (a full disk) come out as OSError."""
-        with warnings.catch_warnings():  # pyogrio imports pyproj if present, which may warn about its data: unused
-            warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
-            import pyogrio.errors
-            import pyogrio.raw
-
+        pyogrio = _pyogrio()
         try:
             return self._polygonize(mask_path, gpkg_path, classes, pyogrio.raw.write)
         except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
@@ -246,20 +255,17 @@ class RasterioIO(RasterIO):
         return tuple(rasterio.warp.transform_bounds(CRS.from_wkt(src_wkt), CRS.from_wkt(dst_wkt), *bounds))
 
     def vector_info(self, path: Path) -> tuple[str, tuple[float, float, float, float]]:
-        import pyogrio
-
-        info = pyogrio.read_info(path, force_total_bounds=True)
+        info = _pyogrio().read_info(path, force_total_bounds=True)
         crs = CRS.from_user_input(info["crs"]).to_wkt() if info["crs"] else ""
         return crs, tuple(float(v) for v in info["total_bounds"])
 
     def rasterize_window(self, path: Path, layer_wkt: str, grid: RasterGrid, row_off: int, col_off: int,
                          height: int, width: int) -> np.ndarray:
-        import pyogrio.raw
         import shapely
 
         window_grid = grid.window(row_off, col_off, height, width)
         bounds = self.transform_bounds(grid.crs_wkt, layer_wkt, window_grid.bounds)
-        _, _, wkb, _ = pyogrio.raw.read(path, bbox=bounds, columns=[])
+        _, _, wkb, _ = _pyogrio().raw.read(path, bbox=bounds, columns=[])
         out = np.zeros((height, width), dtype=np.uint8)
         if wkb is None or len(wkb) == 0:
             return out

@@ -6,6 +6,7 @@ grid), the spatialist two-date VV stack, generated pre/post pairs, and layers re
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from floodsar.training.synthetic.pairs import make_pair, write_pair
 from helpers.rasters import read_band, write_geotiff
 
 DRY, FLOOD, REFERENCE, EXCLUDED, NODATA = 0, 1, 2, 3, 255
+CONSOLE_SCRIPT = Path(sys.executable).with_name("floodsar")
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,20 @@ def test_reference_polygons_in_another_crs_and_an_exclusion_raster(ayt12, tmp_pa
     layer = source.GetLayer("flood")
     found = {f.GetField("class") for f in layer}
     assert found == {FLOOD, REFERENCE} and result.polygons == layer.GetFeatureCount()
+
+
+@pytest.mark.skipif(not CONSOLE_SCRIPT.exists(), reason="the floodsar console script is not installed")
+def test_a_vector_layer_adds_no_library_warning_to_the_command_line(repo_root, tmp_path):
+    """Reading a vector layer imports pyogrio, which imports pyproj where installed (Debian's, beside QGIS), which
+    warns in a virtualenv that its data is missing: the command line shows FloodSAR's own lines only."""
+    sample = repo_root / "resources" / "sample" / "Spain_7370579_S1Hand.tif"
+    lake = square_polygon_gpkg(tmp_path / "lake.gpkg", sample, 3857, slice(100, 300), slice(100, 300))
+    done = subprocess.run([str(CONSOLE_SCRIPT), "predict", str(sample), "-o",
+                           str(tmp_path / "c.tif"), "--method", "otsu", "--reference-water", str(lake),
+                           "--vector", str(tmp_path / "c.gpkg")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(f"floodsar: warning: {lake}: the reference water layer has no data on")
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_a_pre_image_that_does_not_overlap_is_a_clear_error(large_real_data, tmp_path):
@@ -271,11 +287,10 @@ def test_flood_memory_does_not_grow_with_the_scene(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GDAL_CACHEMAX", "32")
 
-    cli = Path(sys.executable).with_name("floodsar")
     peaks = {}
     for height in (1024, 8192):
         paths = write_scene(tmp_path, height, 4096)
-        command = [str(cli), "predict", str(paths["post"]), "--method", "otsu", "--pre", str(paths["pre"]),
+        command = [str(CONSOLE_SCRIPT), "predict", str(paths["post"]), "--method", "otsu", "--pre", str(paths["pre"]),
                    "--reference-water", str(paths["reference"]), "--dem", str(paths["dem"]),
                    "-o", str(tmp_path / f"classes_{height}.tif")]
         peaks[height], _ = peak_rss(command, tmp_path / f"log_{height}.txt")

@@ -42,6 +42,19 @@ def qapp():
     return qgis_app()
 
 
+@pytest.fixture(autouse=True)
+def no_statistics_beside_inputs():
+    """QGIS computes a new raster layer's statistics and GDAL saves them in FILE.aux.xml beside it, wherever the
+    folder is writable (as root: the shared real data too). Tests add real inputs as layers: nothing of theirs is
+    written there. FloodSAR's outputs hold everything in the GeoTIFF itself, so the tests see the same."""
+    from osgeo import gdal
+
+    previous = gdal.GetConfigOption("GDAL_PAM_ENABLED")
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", "NO")
+    yield
+    gdal.SetConfigOption("GDAL_PAM_ENABLED", previous)
+
+
 class DesktopIface:
     """The part of QgisInterface the plugin uses, built from real QGIS/Qt objects (no mocks)."""
 

@@ -143,7 +143,7 @@ def test_a_worker_gives_gdal_its_share_of_the_cores(monkeypatch, scenes, tmp_pat
     request = PredictionRequest(inputs=list(scene.inputs), output=scene.output, method="otsu", io=RasterioIO())
     outcome = map_scene(SceneJob(scene, request, settings(request), pixels=0, threads=threads))
     assert outcome.status == DONE and scene.output.exists()
-    assert seen.count(gdal_threads) >= 3  # the input, the mask, the mask read back for the record
+    assert seen.count(gdal_threads) >= 2  # the input and the mask at least (more where rasterio reads back)
     assert set(seen) <= {gdal_threads, None}  # None: a quick look outside any GDAL work, e.g. at a written file
     assert gdal_config() == {"GDAL_NUM_THREADS": "ALL_CPUS"}
 

@@ -29,6 +29,7 @@ from rasterio.windows import Window
 from . import formats
 from .errors import FloodSarError
 from .grid import RasterGrid, equal_area_proj4
+from .quiet_imports import pyproj_data_warning_hidden
 from .raster_io import (NO_BANDS, Colours, GeoTiffWriter, RasterFile, RasterIO, block_items, complex_data,
                         input_grid, not_a_raster, unreadable_pixels)
 
@@ -62,11 +63,8 @@ logging.getLogger("rasterio").addHandler(logging.NullHandler())  # rasterio's co
 
 
 def _pyogrio() -> ModuleType:
-    """pyogrio, with its raw reader and writer and its errors, imported without a warning that is not FloodSAR's:
-    pyogrio imports pyproj where it is installed, and Debian's pyproj (beside QGIS) in a virtualenv warns that its
-    data is missing. FloodSAR never uses pyproj."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Valid PROJ data directory not found")
+    """pyogrio, with its raw reader and writer and its errors (it imports pyproj where installed)."""
+    with pyproj_data_warning_hidden():
         import pyogrio
         import pyogrio.errors
         import pyogrio.raw

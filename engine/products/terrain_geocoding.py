@@ -22,7 +22,6 @@ one call, the iteration starting from the ellipsoid geocoding's lines.
 from __future__ import annotations
 
 import os
-import warnings
 import xml.etree.ElementTree as ElementTree
 from io import BytesIO
 from pathlib import Path
@@ -34,6 +33,7 @@ from scipy import ndimage
 from .. import ancillary
 from ..errors import OptionError
 from ..grid import RasterGrid
+from ..quiet_imports import pyproj_data_warning_hidden
 from ..raster_io import RasterIO
 from ..tiling import Window
 
@@ -68,8 +68,7 @@ class OrbitGeometry:
     def __init__(self, annotation: bytes, dem: Path, product: str) -> None:
         """``product`` names the product in errors."""
         try:
-            with warnings.catch_warnings():  # Debian's pyproj in a virtualenv misses its data; sarsen never uses it
-                warnings.filterwarnings("ignore", "Valid PROJ data directory not found")
+            with pyproj_data_warning_hidden():  # sarsen imports pyproj
                 from sarsen import apps, orbit
             from xarray_sentinel import sentinel1
         except ImportError as exc:
